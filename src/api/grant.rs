@@ -1,0 +1,216 @@
+//! `BreakGlassGrant`: one person's emergency access under one policy, and the record of
+//! everything the operator did for it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::validation::{at_most_a_day, immutable, not_blank, positive_go_duration};
+
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "breakglass.dev",
+    version = "v1alpha1",
+    kind = "BreakGlassGrant",
+    namespaced,
+    shortname = "bgg",
+    category = "breakglass",
+    status = "BreakGlassGrantStatus",
+    derive = "PartialEq",
+    doc = "Temporary break-glass access for one user under one BreakGlassPolicy, and the record of what was granted and paused.",
+    printcolumn(name = "User", type_ = "string", json_path = ".spec.user"),
+    printcolumn(name = "Policy", type_ = "string", json_path = ".spec.policy"),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".spec.reason",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Incident",
+        type_ = "string",
+        json_path = ".spec.incident.id",
+        priority = 1
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakGlassGrantSpec {
+    /// Name of the BreakGlassPolicy this grant is made under.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = immutable("policy"))]
+    pub policy: String,
+
+    /// Identity Store user name of the person to grant.
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = immutable("user"), validation = not_blank("user"))]
+    pub user: String,
+
+    /// Why access is needed; kept as the record.
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = not_blank("reason"))]
+    pub reason: String,
+
+    /// How long access lasts (Go duration, ≤ 24h); the policy default when omitted, capped
+    /// by the policy max.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = positive_go_duration(), validation = at_most_a_day())]
+    pub duration: Option<String>,
+
+    /// The incident this access is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<Incident>,
+
+    /// Set to true to end the grant early. A resolved grant cannot be reopened.
+    #[serde(default)]
+    #[x_kube(validation = Rule::new("self || !oldSelf").message("a resolved grant cannot be reopened; create a new grant"))]
+    pub resolved: bool,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Incident {
+    /// Incident identifier, e.g. INC-4211.
+    #[schemars(length(min = 1, max = 128))]
+    #[x_kube(validation = not_blank("incident.id"))]
+    pub id: String,
+
+    /// Link to the incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), regex(pattern = r"^https?://"))]
+    pub url: Option<String>,
+
+    /// Who opened the grant.
+    #[serde(default)]
+    pub source: IncidentSource,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentSource {
+    #[default]
+    Manual,
+    Alertmanager,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantPhase {
+    /// Accepted, access not yet confirmed by AWS.
+    Pending,
+    /// The user has the access.
+    Active,
+    /// Access removed and automation restored; kept as the record.
+    Ended,
+    /// Refused by the policy; nothing was changed.
+    Denied,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// `spec.resolved` was set, or the alert resolved.
+    Resolved,
+    /// `expiresAt` passed.
+    Expired,
+    /// The grant was deleted while active.
+    Deleted,
+    /// Its policy was deleted.
+    PolicyDeleted,
+}
+
+/// Observed state of a grant: the record of everything the operator did for it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakGlassGrantStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<GrantPhase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<EndReason>,
+    /// Identity Store user ID of `spec.user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_at: Option<Time>,
+    /// When access ends at the latest; written when access is granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Time>,
+    /// What was granted on AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<GrantedAccess>,
+    /// The STS session that made the AWS changes, to find them in CloudTrail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsSession>,
+    /// One entry per paused object.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paused_targets: Vec<PausedTarget>,
+    /// Ready, Granted, AutomationPaused, Stalled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantedAccess {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_membership: Option<GrantedMembership>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub account_assignments: Vec<GrantedAssignment>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantedMembership {
+    pub group_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership_id: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantedAssignment {
+    pub account_id: String,
+    pub permission_set_arn: String,
+    /// Last known provisioning status (IN_PROGRESS, SUCCEEDED, FAILED).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Request ID of the last asynchronous create/delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsSession {
+    pub role_arn: String,
+    pub session_name: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PausedTarget {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// How it was paused, e.g. DisableAutoSync, Suspend, Annotation.
+    pub method: String,
+    /// The value before pausing, as JSON (absent when the field was unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
+    /// Paused, Restored, Skipped, Failed, ChangedByOthers.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

@@ -1,0 +1,379 @@
+//! `BreakGlassPolicy`: who may break glass, for how long, into which AWS access, and which
+//! automation to pause meanwhile. Cluster-scoped, managed as code.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::validation::{
+    alertmanager_matchers, at_most_a_day, max_not_below_default, not_blank, positive_go_duration,
+};
+
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "breakglass.dev",
+    version = "v1alpha1",
+    kind = "BreakGlassPolicy",
+    plural = "breakglasspolicies",
+    shortname = "bgp",
+    category = "breakglass",
+    status = "BreakGlassPolicyStatus",
+    derive = "PartialEq",
+    doc = "Who may break glass, into which AWS IAM Identity Center access, for how long, and which automation to pause meanwhile.",
+    printcolumn(
+        name = "Access",
+        type_ = "string",
+        json_path = ".spec.access.groupMembership.groupName",
+        description = "Identity Store group granted"
+    ),
+    printcolumn(
+        name = "Default",
+        type_ = "string",
+        json_path = ".spec.duration.default"
+    ),
+    printcolumn(name = "Max", type_ = "string", json_path = ".spec.duration.max"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakGlassPolicySpec {
+    /// What this policy is for, shown to the people who request it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub description: Option<String>,
+
+    /// Identity Store user names that may be granted this access.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 128)))]
+    pub eligible_users: Vec<String>,
+
+    /// Identity Store group display names whose members may be granted this access.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 1024)))]
+    pub eligible_groups: Vec<String>,
+
+    /// Namespaces whose grants may use this policy; empty means any namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 63)))]
+    pub grant_namespaces: Vec<String>,
+
+    /// Grant durations: `default` when a grant names none, `max` as its ceiling (≤ 24h).
+    #[serde(default)]
+    pub duration: PolicyDuration,
+
+    /// Grants must carry `spec.incident.id`.
+    #[serde(default)]
+    pub require_incident: bool,
+
+    /// Where and as whom the operator changes AWS IAM Identity Center.
+    pub aws: PolicyAws,
+
+    /// What a grant gives: exactly one of `groupMembership` or `accountAssignment`.
+    pub access: PolicyAccess,
+
+    /// Automation to pause while a grant under this policy is active.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub pause: Vec<PauseTarget>,
+
+    /// Alert rules: which alerts, received on the Alertmanager webhook, open grants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub alerts: Vec<AlertRule>,
+}
+
+fn default_duration() -> String {
+    "1h".into()
+}
+
+fn max_duration() -> String {
+    "24h".into()
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = max_not_below_default())]
+pub struct PolicyDuration {
+    /// Duration of a grant that names none (Go duration string).
+    #[serde(default = "default_duration")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = positive_go_duration(), validation = at_most_a_day())]
+    pub default: String,
+
+    /// The longest a grant may last (Go duration string, at most 24h).
+    #[serde(default = "max_duration")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = positive_go_duration(), validation = at_most_a_day())]
+    pub max: String,
+}
+
+impl Default for PolicyDuration {
+    fn default() -> Self {
+        Self {
+            default: default_duration(),
+            max: max_duration(),
+        }
+    }
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyAws {
+    /// AWS region of the IAM Identity Center instance; defaults to the operator's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
+    pub region: Option<String>,
+
+    /// Identity Store ID (`d-` followed by ten hex digits, or a UUID).
+    #[schemars(regex(
+        pattern = r"^(d-[0-9a-f]{10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+    ))]
+    pub identity_store_id: String,
+
+    /// IAM role assumed (STS AssumeRole) to grant and revoke access.
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$"))]
+    pub role_arn: String,
+
+    /// Optional IAM role assumed for read-only look-ups (users, groups, memberships).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$"))]
+    pub read_role_arn: Option<String>,
+
+    /// ExternalId passed to AssumeRole when the role's trust policy requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 1224), regex(pattern = r"^[\w+=,.@:/-]+$"))]
+    pub external_id: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.groupMembership) != has(self.accountAssignment)").message("exactly one of groupMembership or accountAssignment must be set"))]
+pub struct PolicyAccess {
+    /// Add the user to an Identity Store group that is assigned the break-glass permission set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_membership: Option<GroupMembershipAccess>,
+
+    /// Assign a permission set to the user directly on the listed accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_assignment: Option<AccountAssignmentAccess>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.groupName) != has(self.groupId)").message("exactly one of groupName or groupId must be set"))]
+pub struct GroupMembershipAccess {
+    /// Display name of the Identity Store group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub group_name: Option<String>,
+
+    /// Identity Store group ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 47))]
+    pub group_id: Option<String>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountAssignmentAccess {
+    /// ARN of the IAM Identity Center instance.
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9.-]{16}$"))]
+    pub instance_arn: String,
+
+    /// ARN of the permission set to assign.
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9.-]{16}/ps-[a-zA-Z0-9.-]{16}$"
+    ))]
+    pub permission_set_arn: String,
+
+    /// AWS account IDs to assign the permission set on.
+    #[schemars(length(min = 1, max = 64), inner(regex(pattern = r"^[0-9]{12}$")))]
+    pub account_ids: Vec<String>,
+}
+
+/// One kind of automation to pause; exactly one field is set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.argoCD), has(self.flux), has(self.crossplane), has(self.tofu), has(self.annotation)].filter(x, x).size() == 1").message("each pause entry must set exactly one of argoCD, flux, crossplane, tofu or annotation"))]
+pub struct PauseTarget {
+    /// Argo CD Applications.
+    #[serde(default, rename = "argoCD", skip_serializing_if = "Option::is_none")]
+    pub argo_cd: Option<ArgoCdPause>,
+    /// Flux Kustomizations or HelmReleases (`spec.suspend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flux: Option<FluxPause>,
+    /// Crossplane managed resources or claims (`crossplane.io/paused`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossplane: Option<CrossplanePause>,
+    /// tofu-controller Terraform objects (`spec.approvePlan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tofu: Option<TofuPause>,
+    /// Any other kind: set an annotation while paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<AnnotationPause>,
+}
+
+const NAMES_OR_SELECTOR: &str = "(has(self.names) && size(self.names) > 0) || has(self.selector)";
+const NAMES_OR_SELECTOR_MESSAGE: &str = "set names, selector, or both";
+
+/// How to pause an Argo CD Application.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ArgoCdMethod {
+    /// `spec.syncPolicy.automated.enabled: false`: keeps prune/selfHeal settings (Argo CD ≥ 3.1).
+    #[default]
+    DisableAutoSync,
+    /// `argocd.argoproj.io/skip-reconcile: "true"`: stops all processing of the app.
+    SkipReconcile,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+pub struct ArgoCdPause {
+    /// Namespace of the Applications.
+    #[serde(default = "argocd_namespace")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
+    pub names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    #[serde(default)]
+    pub method: ArgoCdMethod,
+}
+
+fn argocd_namespace() -> String {
+    "argocd".into()
+}
+
+/// The Flux kinds that have `spec.suspend`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FluxKind {
+    Kustomization,
+    HelmRelease,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+pub struct FluxPause {
+    pub kind: FluxKind,
+    #[serde(default = "flux_namespace")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
+    pub names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+}
+
+fn flux_namespace() -> String {
+    "flux-system".into()
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+pub struct CrossplanePause {
+    /// API version of the managed resource or claim, e.g. `rds.aws.upbound.io/v1beta1`.
+    #[schemars(length(min = 1, max = 253))]
+    pub api_version: String,
+    #[schemars(length(min = 1, max = 63))]
+    pub kind: String,
+    /// Namespace for namespaced resources (claims, Crossplane v2 managed resources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
+    pub names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+pub struct TofuPause {
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
+    pub names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+pub struct AnnotationPause {
+    #[schemars(length(min = 1, max = 253))]
+    pub api_version: String,
+    #[schemars(length(min = 1, max = 63))]
+    pub kind: String,
+    /// Namespace for namespaced kinds; omit for cluster-scoped ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
+    pub names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// Annotation key set while paused.
+    #[schemars(regex(
+        pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+    ))]
+    pub key: String,
+    /// Annotation value set while paused.
+    #[schemars(length(max = 1024))]
+    pub value: String,
+}
+
+/// Which alerts open grants, for whom, where and for how long.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.userLabel) != (has(self.users) && size(self.users) > 0)").message("set exactly one of userLabel or users"))]
+pub struct AlertRule {
+    /// Alertmanager matchers that must all match the alert's labels.
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 256)))]
+    #[x_kube(validation = alertmanager_matchers())]
+    pub matchers: Vec<String>,
+
+    /// The alert label whose value is the Identity Store user name to grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-zA-Z_][a-zA-Z0-9_]*$"), length(max = 128))]
+    pub user_label: Option<String>,
+
+    /// Fixed Identity Store user names to grant when the alert fires.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 128)))]
+    pub users: Vec<String>,
+
+    /// Namespace the grant is created in.
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = not_blank("namespace"))]
+    pub namespace: String,
+
+    /// Grant duration; the policy default when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = positive_go_duration(), validation = at_most_a_day())]
+    pub duration: Option<String>,
+}
+
+/// Observed state of a policy.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakGlassPolicyStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
