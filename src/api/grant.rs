@@ -22,7 +22,8 @@ use super::validation::{at_most_a_day, immutable, not_blank, positive_go_duratio
     printcolumn(name = "User", type_ = "string", json_path = ".spec.user"),
     printcolumn(name = "Policy", type_ = "string", json_path = ".spec.policy"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Expires", type_ = "date", json_path = ".status.expiresAt"),
+    // `date` columns render future times as "<invalid>": expiry is always in the future.
+    printcolumn(name = "Expires", type_ = "string", json_path = ".status.expiresAt"),
     printcolumn(
         name = "Age",
         type_ = "date",
