@@ -1,6 +1,9 @@
 //! `BreakGlassGrant`: one person's emergency access under one policy, and the record of
 //! everything the operator did for it.
 
+// Repeated `type_ = "string"` arguments of kube's `printcolumn(...)` are not duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

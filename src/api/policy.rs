@@ -1,6 +1,9 @@
 //! `BreakGlassPolicy`: who may break glass, for how long, into which AWS access, and which
 //! automation to pause meanwhile. Cluster-scoped, managed as code.
 
+// Repeated `type_ = "string"` arguments of kube's `printcolumn(...)` are not duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make test`: lint, then every test, unit and integration, against a real local control
+# plane and AWS emulator. Reuses a running environment (`make env-up`); otherwise starts
+# one for this run and stops it afterwards.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+cd "$repo"
+env_dir=${BREAKGLASS_ENV_DIR:-$repo/target/env}
+log() { printf '[test] %s\n' "$*" >&2; }
+
+"$here/env/deps.sh"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+if [ -f "$env_dir/env.sh" ]; then
+  "$here/env/up.sh" # verifies it still runs; restarts it if not
+else
+  "$here/env/up.sh"
+  trap '"$here/env/down.sh"' EXIT
+fi
+# shellcheck disable=SC1091
+. "$env_dir/env.sh"
+
+log "cargo test"
+cargo test --locked --all-targets
