@@ -167,7 +167,7 @@ async fn invalid_grants_are_rejected_with_a_message_per_field() {
             what: "empty reason",
             mutate: |s| s["reason"] = json!(""),
             field: "spec.reason",
-            message: "should be at least 1 chars long",
+            message: "reason must not be empty",
         },
         Case {
             what: "blank reason",
@@ -187,7 +187,7 @@ async fn invalid_grants_are_rejected_with_a_message_per_field() {
             what: "empty user",
             mutate: |s| s["user"] = json!(""),
             field: "spec.user",
-            message: "should be at least 1 chars long",
+            message: "user must not be empty",
         },
         Case {
             what: "empty policy",

@@ -20,8 +20,8 @@ step "Building breakglass"
 cargo build --locked --quiet
 
 step "Installing the CRDs"
-show ./target/debug/breakglass crds > "$env_dir/crds.yaml"
-show kubectl apply --server-side -f "$env_dir/crds.yaml"
+printf '$ breakglass crds | kubectl apply --server-side -f -\n'
+./target/debug/breakglass crds | kubectl apply --server-side -f -
 show kubectl wait --for condition=Established --timeout 60s \
   crd/breakglassgrants.breakglass.dev crd/breakglasspolicies.breakglass.dev
 

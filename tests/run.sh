@@ -26,4 +26,4 @@ fi
 . "$env_dir/env.sh"
 
 log "cargo test"
-cargo test --locked --all-targets
+cargo test --locked --all-targets --no-fail-fast

@@ -53,12 +53,12 @@ pub struct BreakGlassGrantSpec {
     pub policy: String,
 
     /// Identity Store user name of the person to grant.
-    #[schemars(length(min = 1, max = 128))]
+    #[schemars(length(max = 128))]
     #[x_kube(validation = immutable("user"), validation = not_blank("user"))]
     pub user: String,
 
     /// Why access is needed; kept as the record.
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(max = 1024))]
     #[x_kube(validation = not_blank("reason"))]
     pub reason: String,
 
