@@ -1,7 +1,13 @@
 //! breakglass-operator: temporary AWS IAM Identity Center access during incidents, with the
 //! GitOps/IaC automation that would undo a manual repair paused for the grant's lifetime.
 //!
-//! Layout: `api` holds the `breakglass.dev/v1alpha1` types and their CRDs; pure helpers
-//! (durations) live beside them so that every later layer can share them.
+//! Layout: `api` (types and CRDs) → `policy` and `plan` (pure decisions) → `aws` (the only
+//! AWS I/O) → `controller` (Kubernetes wiring); `conditions` and `telemetry` support them.
 
 pub mod api;
+pub mod aws;
+pub mod conditions;
+pub mod controller;
+pub mod plan;
+pub mod policy;
+pub mod telemetry;

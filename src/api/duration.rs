@@ -11,7 +11,7 @@ pub const MAX_GRANT_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GoDuration(Duration);
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DurationError {
     #[error("{input:?} is not a Go duration (examples: 30m, 2h, 1h30m): {why}")]
     Invalid { input: String, why: &'static str },

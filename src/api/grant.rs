@@ -175,6 +175,8 @@ pub struct GrantedAccess {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantedMembership {
+    /// Identity Store the group lives in; kept so access can be revoked after the policy is gone.
+    pub identity_store_id: String,
     pub group_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub membership_id: Option<String>,
@@ -198,6 +200,12 @@ pub struct GrantedAssignment {
 pub struct AwsSession {
     pub role_arn: String,
     pub session_name: String,
+    /// Region of the Identity Center instance the session acted in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// ExternalId used with the role (not a secret); needed to revoke after the policy is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -194,3 +194,243 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `KEY=value` settings of the test environment: the process environment when env.sh was
+/// sourced, else the file `make env-up` wrote.
+pub fn env_settings() -> Vec<(String, String)> {
+    let keys = [
+        "KUBECONFIG",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_EC2_METADATA_DISABLED",
+    ];
+    if std::env::var("AWS_ENDPOINT_URL").is_ok() {
+        return keys
+            .iter()
+            .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+            .collect();
+    }
+    let env_dir = std::env::var("BREAKGLASS_ENV_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_path("target/env"));
+    let text = std::fs::read_to_string(env_dir.join("env.sh")).unwrap_or_else(|e| {
+        panic!(
+            "no test environment at {} ({e}): run `make env-up` first, or `make test`",
+            env_dir.display()
+        )
+    });
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| keys.contains(k))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+pub fn setting(key: &str) -> String {
+    env_settings()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("{key} is not set in the test environment"))
+}
+
+/// A `breakglass controller` process scoped to one namespace; killed when dropped.
+pub struct ControllerProcess {
+    child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl ControllerProcess {
+    pub fn start(namespace: &str, extra_env: &[(&str, &str)]) -> Self {
+        let dir = repo_path("target/test-logs");
+        std::fs::create_dir_all(&dir).expect("log dir");
+        let log = dir.join(format!("{namespace}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"));
+        cmd.args(["controller", "--namespace", namespace])
+            .envs(env_settings())
+            .env("RUST_LOG", "info,breakglass=debug")
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("starting breakglass controller");
+        Self { child, log }
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The AWS side of one test, isolated in its own (moto) account and Identity Store.
+pub struct AwsFixture {
+    pub account: String,
+    pub role_arn: String,
+    pub identity_store_id: String,
+    pub store: aws_sdk_identitystore::Client,
+}
+
+impl AwsFixture {
+    pub async fn new() -> Self {
+        Self::with_endpoint(&setting("AWS_ENDPOINT_URL")).await
+    }
+
+    pub async fn with_endpoint(endpoint: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let seed = nanos
+            ^ (u128::from(std::process::id()) << 20)
+            ^ u128::from(COUNTER.fetch_add(1, Ordering::Relaxed));
+        let account = format!("{:012}", seed % 1_000_000_000_000);
+        let identity_store_id = format!("d-{:010x}", seed % 0xff_ffff_ffff);
+        let role_arn = format!("arn:aws:iam::{account}:role/breakglass-write");
+        let base = base_config(endpoint);
+        let sts = aws_sdk_sts::Client::new(&base);
+        let creds = sts
+            .assume_role()
+            .role_arn(&role_arn)
+            .role_session_name("breakglass-tests")
+            .send()
+            .await
+            .expect("assume role in moto")
+            .credentials
+            .expect("credentials");
+        let creds = aws_credential_types::Credentials::new(
+            creds.access_key_id,
+            creds.secret_access_key,
+            Some(creds.session_token),
+            None,
+            "tests",
+        );
+        let config = aws_sdk_identitystore::config::Builder::from(&base)
+            .credentials_provider(creds)
+            .build();
+        Self {
+            account,
+            role_arn,
+            identity_store_id,
+            store: aws_sdk_identitystore::Client::from_conf(config),
+        }
+    }
+
+    pub async fn create_user(&self, user_name: &str) -> String {
+        self.store
+            .create_user()
+            .identity_store_id(&self.identity_store_id)
+            .user_name(user_name)
+            .display_name(user_name)
+            .name(
+                aws_sdk_identitystore::types::Name::builder()
+                    .given_name("Test")
+                    .family_name(user_name)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create user")
+            .user_id
+    }
+
+    pub async fn create_group(&self, name: &str) -> String {
+        self.store
+            .create_group()
+            .identity_store_id(&self.identity_store_id)
+            .display_name(name)
+            .send()
+            .await
+            .expect("create group")
+            .group_id
+    }
+
+    pub async fn add_member(&self, group_id: &str, user_id: &str) {
+        self.store
+            .create_group_membership()
+            .identity_store_id(&self.identity_store_id)
+            .group_id(group_id)
+            .member_id(aws_sdk_identitystore::types::MemberId::UserId(
+                user_id.to_owned(),
+            ))
+            .send()
+            .await
+            .expect("create membership");
+    }
+
+    /// User ids of the group's members, one entry per membership (duplicates show).
+    pub async fn members(&self, group_id: &str) -> Vec<String> {
+        self.store
+            .list_group_memberships()
+            .identity_store_id(&self.identity_store_id)
+            .group_id(group_id)
+            .send()
+            .await
+            .expect("list memberships")
+            .group_memberships
+            .into_iter()
+            .filter_map(|m| match m.member_id {
+                Some(aws_sdk_identitystore::types::MemberId::UserId(u)) => Some(u),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every membership in every group of this store.
+    pub async fn all_memberships(&self) -> usize {
+        let groups = self
+            .store
+            .list_groups()
+            .identity_store_id(&self.identity_store_id)
+            .send()
+            .await
+            .expect("list groups")
+            .groups;
+        let mut n = 0;
+        for g in groups {
+            n += self.members(&g.group_id).await.len();
+        }
+        n
+    }
+}
+
+pub fn base_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(setting("AWS_REGION")))
+        .endpoint_url(endpoint)
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    setting("AWS_ACCESS_KEY_ID"),
+                    setting("AWS_SECRET_ACCESS_KEY"),
+                    None,
+                    None,
+                    "tests",
+                ),
+            ),
+        )
+        .build()
+}

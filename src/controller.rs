@@ -1,0 +1,710 @@
+//! Controller wiring: watches grants (and the policies they name) and runs each grant's
+//! lifecycle as a pipeline: load → plan (pure) → apply (AWS) → status (server-side apply).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{ListParams, Patch, PatchParams},
+    runtime::{
+        Controller,
+        controller::Action,
+        events::{Event, EventType, Recorder, Reporter},
+        finalizer::{Event as Finalizer, finalizer},
+        reflector::ObjectRef,
+        watcher,
+    },
+};
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use crate::{
+    api::{
+        AwsSession, BreakGlassGrant, BreakGlassGrantStatus, BreakGlassPolicy, BreakGlassPolicySpec,
+        EndReason, GrantPhase, GrantedAccess, GrantedMembership,
+    },
+    aws::{self, Aws, Store, Target},
+    conditions::{self, GRANTED, READY, STALLED},
+    plan::{self, Step},
+    policy::{Denial, Eligibility},
+};
+
+pub const FINALIZER: &str = "breakglass.dev/revoke-access";
+pub const FIELD_MANAGER: &str = "breakglass-controller";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{action} grant {namespace}/{name}: {source}")]
+    Kube {
+        action: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("grant {namespace}/{name}: {source}")]
+    Aws {
+        namespace: String,
+        name: String,
+        #[source]
+        source: aws::Error,
+    },
+    #[error("grant {0}: {1}")]
+    Finalizer(String, String),
+}
+
+/// What the controller shares across reconciles.
+pub struct Context {
+    pub client: Client,
+    pub aws: Aws,
+    pub recorder: Recorder,
+    /// Consecutive failures per grant, for capped exponential backoff.
+    failures: std::sync::Mutex<HashMap<String, u32>>,
+    /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
+    user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl Context {
+    pub fn new(client: Client, aws: Aws) -> Self {
+        let reporter = Reporter {
+            controller: "breakglass-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            aws,
+            failures: Default::default(),
+            user_locks: Default::default(),
+        }
+    }
+
+    async fn user_lock(&self, key: &str) -> Arc<Mutex<()>> {
+        self.user_locks
+            .lock()
+            .await
+            .entry(key.to_owned())
+            .or_default()
+            .clone()
+    }
+}
+
+/// Runs the controller until the process is told to stop. `namespace` limits the grants
+/// watched (policies are cluster-scoped and always watched).
+pub async fn run(client: Client, aws: Aws, namespace: Option<String>) {
+    let grants: Api<BreakGlassGrant> = match &namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let policies: Api<BreakGlassPolicy> = Api::all(client.clone());
+    let ctx = Arc::new(Context::new(client, aws));
+    let controller = Controller::new(grants, watcher::Config::default());
+    let store = controller.store();
+    controller
+        .watches(policies, watcher::Config::default(), move |policy| {
+            let name = policy.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|g| g.spec.policy == name)
+                .map(|g| ObjectRef::from_obj(&*g))
+                .collect::<Vec<_>>()
+        })
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                warn!(error = %err, "reconcile failed");
+            }
+        })
+        .await;
+}
+
+fn key(grant: &BreakGlassGrant) -> String {
+    format!(
+        "{}/{}",
+        grant.namespace().unwrap_or_default(),
+        grant.name_any()
+    )
+}
+
+async fn reconcile(grant: Arc<BreakGlassGrant>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = grant.namespace().unwrap_or_default();
+    let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
+    let id = key(&grant);
+    let result = finalizer(&api, FINALIZER, grant, |event| async {
+        match event {
+            Finalizer::Apply(g) => apply(&g, &ctx, false).await,
+            Finalizer::Cleanup(g) => apply(&g, &ctx, true).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(id.clone(), other.to_string()),
+    });
+    if result.is_ok()
+        && let Ok(mut failures) = ctx.failures.lock()
+    {
+        failures.remove(&id);
+    }
+    result
+}
+
+fn error_policy(grant: Arc<BreakGlassGrant>, err: &Error, ctx: Arc<Context>) -> Action {
+    let id = key(&grant);
+    let attempt = ctx
+        .failures
+        .lock()
+        .map(|mut f| {
+            let n = f.entry(id.clone()).or_default();
+            *n = n.saturating_add(1);
+            *n
+        })
+        .unwrap_or(1);
+    let delay = backoff(attempt);
+    warn!(grant = %id, attempt, retry_in = ?delay, error = %err, "reconcile failed; retrying");
+    Action::requeue(delay)
+}
+
+/// 1s, 2s, 4s … capped at one minute.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}
+
+/// Everything needed to act on AWS for this grant, from the policy or, once granted, from
+/// the grant's own record (so a deleted policy does not block revocation).
+fn target(grant: &BreakGlassGrant, policy: Option<&BreakGlassPolicySpec>) -> Option<Target> {
+    let session_name = aws::session_name(&grant.namespace().unwrap_or_default(), &grant.name_any());
+    let status = grant.status.as_ref();
+    let recorded = status
+        .and_then(|s| s.aws.as_ref())
+        .zip(status.and_then(|s| s.access.as_ref()?.group_membership.as_ref()));
+    if let Some((session, membership)) = recorded {
+        return Some(Target {
+            role_arn: session.role_arn.clone(),
+            external_id: session.external_id.clone(),
+            region: session.region.clone(),
+            identity_store_id: membership.identity_store_id.clone(),
+            session_name,
+        });
+    }
+    policy.map(|p| Target {
+        role_arn: p.aws.role_arn.clone(),
+        external_id: p.aws.external_id.clone(),
+        region: p.aws.region.clone(),
+        identity_store_id: p.aws.identity_store_id.clone(),
+        session_name,
+    })
+}
+
+/// The reconcile pipeline for one grant.
+async fn apply(grant: &BreakGlassGrant, ctx: &Context, deleting: bool) -> Result<Action, Error> {
+    let ns = grant.namespace().unwrap_or_default();
+    let name = grant.name_any();
+    let policies: Api<BreakGlassPolicy> = Api::all(ctx.client.clone());
+    let policy = policies
+        .get_opt(&grant.spec.policy)
+        .await
+        .map_err(|source| Error::Kube {
+            action: "loading the policy of",
+            namespace: ns.clone(),
+            name: name.clone(),
+            source,
+        })?;
+    let policy_spec = policy.as_ref().map(|p| &p.spec);
+    let now = Timestamp::now();
+    let step = plan::plan(grant, policy_spec, deleting, now);
+    let span = tracing::info_span!("grant", namespace = %ns, name = %name, user = %grant.spec.user);
+    let _enter = span.enter();
+    match step {
+        Step::Idle => Ok(Action::await_change()),
+        Step::Deny(denial) => deny(grant, ctx, &denial).await,
+        Step::Grant {
+            accepted,
+            started_at,
+            expires_at,
+        } => {
+            let Some(policy_spec) = policy_spec else {
+                return Ok(Action::await_change());
+            };
+            let result = give(
+                grant,
+                ctx,
+                policy_spec,
+                accepted.map(|a| a.eligibility),
+                started_at,
+                expires_at,
+            )
+            .await;
+            match result {
+                Ok(action) => Ok(action),
+                Err(GiveError::Denied(denial)) => deny(grant, ctx, &denial).await,
+                Err(GiveError::Failed(e)) => Err(e),
+            }
+        }
+        Step::End { reason, revoke } => end(grant, ctx, policy_spec, reason, revoke).await,
+    }
+}
+
+enum GiveError {
+    Denied(Denial),
+    Failed(Error),
+}
+
+impl From<Error> for GiveError {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+fn aws_error(grant: &BreakGlassGrant, source: aws::Error) -> Error {
+    Error::Aws {
+        namespace: grant.namespace().unwrap_or_default(),
+        name: grant.name_any(),
+        source,
+    }
+}
+
+fn time(t: Timestamp) -> Time {
+    Time(t)
+}
+
+/// Stops with a failpoint when `BREAKGLASS_FAILPOINT` names it: the process stays alive but
+/// this reconcile never continues, so a test can SIGKILL it at exactly this point.
+async fn failpoint(name: &str) {
+    if std::env::var("BREAKGLASS_FAILPOINT").is_ok_and(|f| f == name) {
+        eprintln!("failpoint reached: {name}");
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn give(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    policy: &BreakGlassPolicySpec,
+    eligibility: Option<Eligibility>,
+    started_at: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Action, GiveError> {
+    let Some(target) = target(grant, Some(policy)) else {
+        return Ok(Action::await_change());
+    };
+    let mut status = grant.status.clone().unwrap_or_default();
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    let first = status.expires_at.is_none();
+
+    let client = match ctx.aws.store(&target).await {
+        Ok(c) => c,
+        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+    };
+    let store = Store {
+        client: &client,
+        identity_store_id: &target.identity_store_id,
+    };
+    let user_id = match store.user_id(&grant.spec.user).await {
+        Ok(u) => u,
+        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+    };
+    if let Some(Eligibility::ByGroup(groups)) = &eligibility {
+        match store.member_of_any(&user_id, groups).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(GiveError::Denied(Denial::UserNotEligible {
+                    user: grant.spec.user.clone(),
+                    policy: grant.spec.policy.clone(),
+                }));
+            }
+            Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+        }
+    }
+    let group_id = match &policy.access.group_membership {
+        Some(g) => match (&g.group_id, &g.group_name) {
+            (Some(id), _) => id.clone(),
+            (None, Some(name)) => match store.group_id(name).await {
+                Ok(id) => id,
+                Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+            },
+            (None, None) => return Ok(Action::await_change()),
+        },
+        None => {
+            // Account assignments arrive in a later release; say so rather than pretend.
+            let msg = "accountAssignment access is not supported yet; use groupMembership";
+            set_stalled(&mut status, generation, &now, "Unsupported", msg);
+            write_status(grant, ctx, &status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+
+    // Record the window and the session before the first AWS change: a crash after the
+    // change still leaves the expiry, and what to revoke, on the grant.
+    status.user_id = Some(user_id.clone());
+    status.aws = Some(AwsSession {
+        role_arn: target.role_arn.clone(),
+        session_name: target.session_name.clone(),
+        region: target.region.clone(),
+        external_id: target.external_id.clone(),
+    });
+    let mut access = status.access.clone().unwrap_or(GrantedAccess {
+        group_membership: None,
+        account_assignments: vec![],
+    });
+    let membership_id = access
+        .group_membership
+        .as_ref()
+        .and_then(|m| m.membership_id.clone());
+    access.group_membership = Some(GrantedMembership {
+        identity_store_id: target.identity_store_id.clone(),
+        group_id: group_id.clone(),
+        membership_id,
+    });
+    status.access = Some(access.clone());
+    status.granted_at = Some(time(started_at));
+    status.expires_at = Some(time(expires_at));
+    if first {
+        status.phase = Some(GrantPhase::Pending);
+        conditions::set(
+            &mut status.conditions,
+            GRANTED,
+            false,
+            "Granting",
+            "adding the user to the group",
+            generation,
+            &now,
+        );
+        conditions::set(
+            &mut status.conditions,
+            READY,
+            false,
+            "Granting",
+            "adding the user to the group",
+            generation,
+            &now,
+        );
+        write_status(grant, ctx, &status).await?;
+    }
+
+    let lock = ctx.user_lock(&user_id).await;
+    let guard = lock.lock().await;
+    let membership = match store.ensure_membership(&group_id, &user_id).await {
+        Ok(m) => m,
+        Err(e) => {
+            drop(guard);
+            return Err(fail(grant, ctx, status, e).await.into());
+        }
+    };
+    drop(guard);
+    failpoint("after-create-membership").await;
+
+    let was_active = status.phase == Some(GrantPhase::Active);
+    access.group_membership = Some(GrantedMembership {
+        identity_store_id: target.identity_store_id.clone(),
+        group_id: group_id.clone(),
+        membership_id: Some(membership.clone()),
+    });
+    status.access = Some(access);
+    status.phase = Some(GrantPhase::Active);
+    let msg = format!(
+        "{} is a member of group {group_id} until {expires_at}",
+        grant.spec.user
+    );
+    conditions::set(
+        &mut status.conditions,
+        GRANTED,
+        true,
+        "Granted",
+        &msg,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        true,
+        "Active",
+        &msg,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        STALLED,
+        false,
+        "Active",
+        "",
+        generation,
+        &now,
+    );
+    status.observed_generation = generation;
+    if grant.status.as_ref() != Some(&status) {
+        write_status(grant, ctx, &status).await?;
+    }
+    if !was_active {
+        info!(membership = %membership, expires_at = %expires_at, "access granted");
+        publish(ctx, grant, EventType::Normal, "Granted", "Grant", &msg).await;
+    }
+    Ok(Action::requeue(plan::requeue_after(
+        expires_at,
+        Timestamp::now(),
+    )))
+}
+
+async fn end(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    policy: Option<&BreakGlassPolicySpec>,
+    reason: EndReason,
+    revoke: bool,
+) -> Result<Action, Error> {
+    let mut status = grant.status.clone().unwrap_or_default();
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    let mut note = format!("grant ended ({reason:?})");
+    if revoke {
+        let membership = status
+            .access
+            .as_ref()
+            .and_then(|a| a.group_membership.clone());
+        let (Some(target), Some(membership), Some(user_id)) =
+            (target(grant, policy), membership, status.user_id.clone())
+        else {
+            return Err(Error::Finalizer(
+                key(grant),
+                "status does not record what was granted; cannot revoke".into(),
+            ));
+        };
+        let lock = ctx.user_lock(&user_id).await;
+        let _guard = lock.lock().await;
+        let holders = other_holders(grant, ctx, &user_id, &membership).await?;
+        if holders.is_empty() {
+            let client = match ctx.aws.store(&target).await {
+                Ok(c) => c,
+                Err(e) => return Err(fail(grant, ctx, status, e).await),
+            };
+            let store = Store {
+                client: &client,
+                identity_store_id: &target.identity_store_id,
+            };
+            if let Err(e) = store
+                .remove_membership(&membership.group_id, &user_id)
+                .await
+            {
+                ctx.aws.forget(&target).await;
+                return Err(fail(grant, ctx, status, e).await);
+            }
+            note = format!(
+                "{note}; removed {} from group {}",
+                grant.spec.user, membership.group_id
+            );
+        } else {
+            note = format!(
+                "{note}; access kept: still granted by {}",
+                holders.join(", ")
+            );
+        }
+    }
+    status.phase = Some(GrantPhase::Ended);
+    status.end_reason = Some(reason);
+    status.ended_at = Some(now.clone());
+    conditions::set(
+        &mut status.conditions,
+        GRANTED,
+        false,
+        &format!("{reason:?}"),
+        &note,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        false,
+        "Ended",
+        &note,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        STALLED,
+        false,
+        "Ended",
+        "",
+        generation,
+        &now,
+    );
+    status.observed_generation = generation;
+    write_status(grant, ctx, &status).await?;
+    info!(reason = ?reason, "{note}");
+    publish(ctx, grant, EventType::Normal, "Ended", "Revoke", &note).await;
+    Ok(Action::await_change())
+}
+
+/// Other grants that still give this user this membership (a fresh list, not a cache).
+async fn other_holders(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    user_id: &str,
+    membership: &GrantedMembership,
+) -> Result<Vec<String>, Error> {
+    let all: Api<BreakGlassGrant> = Api::all(ctx.client.clone());
+    let list = all
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Kube {
+            action: "listing grants overlapping",
+            namespace: grant.namespace().unwrap_or_default(),
+            name: grant.name_any(),
+            source,
+        })?;
+    let now = Timestamp::now();
+    Ok(list
+        .items
+        .iter()
+        .filter(|g| g.uid() != grant.uid())
+        .filter(|g| g.meta().deletion_timestamp.is_none() && !g.spec.resolved)
+        .filter(|g| {
+            g.status.as_ref().is_some_and(|s| {
+                s.phase == Some(GrantPhase::Active)
+                    && s.user_id.as_deref() == Some(user_id)
+                    && s.expires_at.as_ref().is_some_and(|e| e.0 > now)
+                    && s.access
+                        .as_ref()
+                        .and_then(|a| a.group_membership.as_ref())
+                        .is_some_and(|m| {
+                            m.group_id == membership.group_id
+                                && m.identity_store_id == membership.identity_store_id
+                        })
+            })
+        })
+        .map(key)
+        .collect())
+}
+
+async fn deny(grant: &BreakGlassGrant, ctx: &Context, denial: &Denial) -> Result<Action, Error> {
+    let mut status = grant.status.clone().unwrap_or_default();
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    let msg = denial.to_string();
+    status.phase = Some(GrantPhase::Denied);
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        false,
+        "Denied",
+        &msg,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        GRANTED,
+        false,
+        "Denied",
+        &msg,
+        generation,
+        &now,
+    );
+    set_stalled(&mut status, generation, &now, denial.reason(), &msg);
+    write_status(grant, ctx, &status).await?;
+    info!(reason = denial.reason(), "grant denied: {msg}");
+    publish(ctx, grant, EventType::Warning, "Denied", "Evaluate", &msg).await;
+    Ok(Action::await_change())
+}
+
+fn set_stalled(
+    status: &mut BreakGlassGrantStatus,
+    generation: Option<i64>,
+    now: &Time,
+    reason: &str,
+    msg: &str,
+) {
+    conditions::set(
+        &mut status.conditions,
+        STALLED,
+        true,
+        reason,
+        msg,
+        generation,
+        now,
+    );
+    status.observed_generation = generation;
+}
+
+/// Records an AWS failure on the grant (best effort) and returns it for the retry.
+async fn fail(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    mut status: BreakGlassGrantStatus,
+    err: aws::Error,
+) -> Error {
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    let msg = format!("{err}; retrying");
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        false,
+        err.reason(),
+        &msg,
+        generation,
+        &now,
+    );
+    if grant.status.as_ref() != Some(&status)
+        && let Err(e) = write_status(grant, ctx, &status).await
+    {
+        warn!(error = %e, "could not record the AWS failure on the grant");
+    }
+    aws_error(grant, err)
+}
+
+async fn write_status(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    status: &BreakGlassGrantStatus,
+) -> Result<(), Error> {
+    let ns = grant.namespace().unwrap_or_default();
+    let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
+    let patch = serde_json::json!({
+        "apiVersion": BreakGlassGrant::api_version(&()),
+        "kind": BreakGlassGrant::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &grant.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| Error::Kube {
+        action: "writing the status of",
+        namespace: ns,
+        name: grant.name_any(),
+        source,
+    })
+}
+
+async fn publish(
+    ctx: &Context,
+    grant: &BreakGlassGrant,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1024).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &grant.object_ref(&())).await {
+        warn!(error = %e, "could not publish event");
+    }
+}

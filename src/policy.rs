@@ -1,0 +1,161 @@
+//! Pure evaluation of a grant against its policy: everything that can be decided without
+//! AWS. A denial here means no AWS call and no pause.
+
+use std::{fmt, time::Duration};
+
+use crate::api::{BreakGlassGrantSpec, BreakGlassPolicySpec, DurationError, GoDuration};
+
+/// Why a grant was refused, phrased for the person who asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    PolicyNotFound {
+        policy: String,
+    },
+    NamespaceNotAllowed {
+        namespace: String,
+        policy: String,
+        allowed: Vec<String>,
+    },
+    UserNotEligible {
+        user: String,
+        policy: String,
+    },
+    DurationTooLong {
+        requested: String,
+        max: String,
+        policy: String,
+    },
+    IncidentRequired {
+        policy: String,
+    },
+    InvalidDuration(DurationError),
+}
+
+impl Denial {
+    /// The condition reason (CamelCase) for this denial.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::PolicyNotFound { .. } => "PolicyNotFound",
+            Self::NamespaceNotAllowed { .. } => "NamespaceNotAllowed",
+            Self::UserNotEligible { .. } => "UserNotEligible",
+            Self::DurationTooLong { .. } => "DurationTooLong",
+            Self::IncidentRequired { .. } => "IncidentRequired",
+            Self::InvalidDuration(_) => "InvalidDuration",
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PolicyNotFound { policy } => write!(
+                f,
+                "BreakGlassPolicy {policy:?} does not exist; check spec.policy (kubectl get bgp)"
+            ),
+            Self::NamespaceNotAllowed {
+                namespace,
+                policy,
+                allowed,
+            } => write!(
+                f,
+                "policy {policy:?} does not accept grants from namespace {namespace:?}; create the grant in one of: {}",
+                allowed.join(", ")
+            ),
+            Self::UserNotEligible { user, policy } => write!(
+                f,
+                "user {user:?} is not eligible under policy {policy:?}: not in eligibleUsers and not a member of any eligibleGroups"
+            ),
+            Self::DurationTooLong {
+                requested,
+                max,
+                policy,
+            } => write!(
+                f,
+                "requested duration {requested} exceeds the maximum {max} of policy {policy:?}; ask for {max} or less"
+            ),
+            Self::IncidentRequired { policy } => write!(
+                f,
+                "policy {policy:?} requires an incident: set spec.incident.id"
+            ),
+            Self::InvalidDuration(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+/// How the user's eligibility is established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Eligibility {
+    /// Named in `eligibleUsers`.
+    Listed,
+    /// Only membership of one of these Identity Store groups can make the user eligible.
+    ByGroup(Vec<String>),
+}
+
+/// A grant that passed every check that needs no AWS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub duration: Duration,
+    pub eligibility: Eligibility,
+}
+
+/// Checks a grant against its policy (pure). `namespace` is the grant's namespace.
+pub fn evaluate(
+    namespace: &str,
+    grant: &BreakGlassGrantSpec,
+    policy_name: &str,
+    policy: &BreakGlassPolicySpec,
+) -> Result<Accepted, Denial> {
+    let policy_name = policy_name.to_owned();
+    if !policy.grant_namespaces.is_empty()
+        && !policy.grant_namespaces.iter().any(|n| n == namespace)
+    {
+        return Err(Denial::NamespaceNotAllowed {
+            namespace: namespace.to_owned(),
+            policy: policy_name,
+            allowed: policy.grant_namespaces.clone(),
+        });
+    }
+    if policy.require_incident
+        && grant
+            .incident
+            .as_ref()
+            .is_none_or(|i| i.id.trim().is_empty())
+    {
+        return Err(Denial::IncidentRequired {
+            policy: policy_name,
+        });
+    }
+    let max = GoDuration::parse(&policy.duration.max).map_err(Denial::InvalidDuration)?;
+    let requested = match &grant.duration {
+        Some(d) => GoDuration::parse(d).map_err(Denial::InvalidDuration)?,
+        None => GoDuration::parse(&policy.duration.default).map_err(Denial::InvalidDuration)?,
+    };
+    if requested > max {
+        return Err(Denial::DurationTooLong {
+            requested: requested.to_string(),
+            max: max.to_string(),
+            policy: policy_name,
+        });
+    }
+    let eligibility = if policy.eligible_users.iter().any(|u| u == &grant.user) {
+        Eligibility::Listed
+    } else if !policy.eligible_groups.is_empty() {
+        Eligibility::ByGroup(policy.eligible_groups.clone())
+    } else {
+        return Err(Denial::UserNotEligible {
+            user: grant.user.clone(),
+            policy: policy_name,
+        });
+    };
+    Ok(Accepted {
+        duration: requested.as_std().min(crate::api::MAX_GRANT_DURATION),
+        eligibility,
+    })
+}
+
+/// The policy's current maximum, used to shorten active grants when it is lowered.
+pub fn max_duration(policy: &BreakGlassPolicySpec) -> Option<Duration> {
+    GoDuration::parse(&policy.duration.max)
+        .ok()
+        .map(GoDuration::as_std)
+}

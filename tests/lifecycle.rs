@@ -1,0 +1,563 @@
+//! The grant lifecycle end to end: a real `breakglass controller` process against the real
+//! kube-apiserver and moto. Each test has its own namespace, controller, AWS account and
+//! Identity Store, so tests run in parallel without seeing each other.
+
+mod common;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use breakglass::api::{BreakGlassGrant, EndReason, GrantPhase};
+use common::*;
+use k8s_openapi::jiff::Timestamp;
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+};
+use serde_json::{Value, json};
+
+const GROUP: &str = "breakglass-admins";
+const ALICE: &str = "alice@example.com";
+
+struct Scenario {
+    client: Client,
+    ns: String,
+    aws: AwsFixture,
+    policy: String,
+    group_id: String,
+    alice: String,
+}
+
+impl Scenario {
+    async fn new(test: &str) -> Self {
+        Self::with_aws(test, AwsFixture::new().await).await
+    }
+
+    async fn with_aws(test: &str, aws: AwsFixture) -> Self {
+        let client = client().await;
+        install_crds(&client).await;
+        let ns = namespace(&client, test).await;
+        let group_id = aws.create_group(GROUP).await;
+        let alice = aws.create_user(ALICE).await;
+        let policy = unique_name("policy", &ns);
+        let s = Self {
+            client,
+            ns,
+            aws,
+            policy,
+            group_id,
+            alice,
+        };
+        s.create_policy(&s.policy, |_| {}).await;
+        s
+    }
+
+    fn policy_spec(&self) -> Value {
+        json!({
+            "eligibleUsers": [ALICE],
+            "duration": {"default": "1h", "max": "8h"},
+            "aws": {
+                "region": "us-east-1",
+                "identityStoreId": self.aws.identity_store_id,
+                "roleArn": self.aws.role_arn,
+            },
+            "access": {"groupMembership": {"groupName": GROUP}},
+        })
+    }
+
+    async fn create_policy(&self, name: &str, tweak: impl FnOnce(&mut Value)) {
+        let mut spec = self.policy_spec();
+        tweak(&mut spec);
+        policies_raw(&self.client)
+            .create(
+                &PostParams::default(),
+                &object("BreakGlassPolicy", name, None, spec),
+            )
+            .await
+            .expect("policy");
+    }
+
+    fn grants(&self) -> Api<BreakGlassGrant> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    async fn create_grant(&self, name: &str, tweak: impl FnOnce(&mut Value)) {
+        let mut spec = json!({
+            "policy": self.policy,
+            "user": ALICE,
+            "reason": "testing",
+            "incident": {"id": "INC-1"},
+        });
+        tweak(&mut spec);
+        grants_raw(&self.client, &self.ns)
+            .create(
+                &PostParams::default(),
+                &object("BreakGlassGrant", name, Some(&self.ns), spec),
+            )
+            .await
+            .expect("grant");
+    }
+
+    async fn wait_phase(&self, name: &str, phase: GrantPhase, within: Duration) -> BreakGlassGrant {
+        let grants = self.grants();
+        let found = eventually(within, || async {
+            let g = grants.get(name).await.ok()?;
+            (g.status.as_ref()?.phase == Some(phase)).then_some(g)
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
+                "grant {}/{name} did not reach {phase:?} within {within:?}; now: {:#?}",
+                self.ns,
+                futures::executor::block_on(async {
+                    self.grants().get(name).await.ok().and_then(|g| g.status)
+                })
+            )
+        })
+    }
+
+    async fn members(&self) -> Vec<String> {
+        self.aws.members(&self.group_id).await
+    }
+
+    async fn resolve(&self, name: &str) {
+        self.grants()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"resolved": true}})),
+            )
+            .await
+            .expect("resolve");
+    }
+}
+
+fn condition<'a>(
+    g: &'a BreakGlassGrant,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    g.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+const SOON: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn grant_becomes_active_and_resolve_removes_the_membership() {
+    let s = Scenario::new("happy").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    let applied = Instant::now();
+    s.create_grant("g", |_| {}).await;
+    let g = s.wait_phase("g", GrantPhase::Active, SOON).await;
+    println!(
+        "TIMING apply_to_active_ms={}",
+        applied.elapsed().as_millis()
+    );
+
+    assert_eq!(s.members().await, [s.alice.clone()]);
+    let status = g.status.clone().expect("status");
+    assert_eq!(status.user_id.as_deref(), Some(s.alice.as_str()));
+    let membership = status
+        .access
+        .and_then(|a| a.group_membership)
+        .expect("membership");
+    assert_eq!(membership.group_id, s.group_id);
+    assert!(membership.membership_id.is_some());
+    let session = status.aws.expect("aws session");
+    assert_eq!(session.role_arn, s.aws.role_arn);
+    assert_eq!(session.session_name, format!("breakglass@{}.g", s.ns));
+    let (granted, expires) = (
+        status.granted_at.expect("grantedAt").0,
+        status.expires_at.expect("expiresAt").0,
+    );
+    assert_eq!(
+        expires.duration_since(granted).as_secs(),
+        3600,
+        "policy default 1h"
+    );
+    for (type_, want) in [("Ready", "True"), ("Granted", "True"), ("Stalled", "False")] {
+        assert_eq!(
+            condition(&g, type_).map(|c| c.status.as_str()),
+            Some(want),
+            "{type_}"
+        );
+    }
+    assert_eq!(status.observed_generation, g.metadata.generation);
+    assert!(
+        g.metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"breakglass.dev/revoke-access".to_string())
+    );
+
+    s.resolve("g").await;
+    let g = s.wait_phase("g", GrantPhase::Ended, SOON).await;
+    assert!(
+        s.members().await.is_empty(),
+        "membership must be gone once Ended"
+    );
+    let status = g.status.clone().expect("status");
+    assert_eq!(status.end_reason, Some(EndReason::Resolved));
+    assert!(status.ended_at.is_some());
+    assert_eq!(
+        condition(&g, "Granted").map(|c| c.status.as_str()),
+        Some("False")
+    );
+}
+
+#[tokio::test]
+async fn short_grant_expires_and_is_revoked() {
+    let s = Scenario::new("expiry").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("g", |spec| spec["duration"] = json!("4s"))
+        .await;
+    let g = s.wait_phase("g", GrantPhase::Active, SOON).await;
+    assert_eq!(s.members().await.len(), 1);
+    let expires_at = g.status.and_then(|s| s.expires_at).expect("expiresAt").0;
+    let removed = eventually(SOON, || async {
+        s.members().await.is_empty().then(Timestamp::now)
+    })
+    .await
+    .expect("membership removed after expiry");
+    let lag = removed.duration_since(expires_at);
+    println!("TIMING expires_to_removal_ms={}", lag.as_millis());
+    assert!(removed >= expires_at, "removed before expiry");
+    let g = s.wait_phase("g", GrantPhase::Ended, SOON).await;
+    assert_eq!(
+        g.status.and_then(|s| s.end_reason),
+        Some(EndReason::Expired)
+    );
+}
+
+#[tokio::test]
+async fn deleting_an_active_grant_revokes_before_it_goes() {
+    let s = Scenario::new("delete").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("g", |_| {}).await;
+    s.wait_phase("g", GrantPhase::Active, SOON).await;
+    s.grants()
+        .delete("g", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let gone = eventually(SOON, || async {
+        s.grants().get_opt("g").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "grant object should be gone once access is revoked"
+    );
+    assert!(s.members().await.is_empty());
+}
+
+#[tokio::test]
+async fn overlapping_grants_share_the_membership() {
+    let s = Scenario::new("overlap").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("first", |_| {}).await;
+    s.create_grant("second", |_| {}).await;
+    s.wait_phase("first", GrantPhase::Active, SOON).await;
+    s.wait_phase("second", GrantPhase::Active, SOON).await;
+    assert_eq!(
+        s.members().await,
+        [s.alice.clone()],
+        "one membership for both grants"
+    );
+
+    s.resolve("first").await;
+    let first = s.wait_phase("first", GrantPhase::Ended, SOON).await;
+    assert_eq!(
+        s.members().await,
+        [s.alice.clone()],
+        "still granted by the second"
+    );
+    let message = condition(&first, "Granted")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("still granted by"), "{message}");
+
+    s.resolve("second").await;
+    s.wait_phase("second", GrantPhase::Ended, SOON).await;
+    assert!(s.members().await.is_empty());
+}
+
+#[tokio::test]
+async fn denied_grants_change_nothing_on_aws() {
+    let s = Scenario::new("denied").await;
+    let bob = s.aws.create_user("bob@example.com").await;
+    let oncall = s.aws.create_group("oncall-sre").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    let strict = unique_name("strict", &s.ns);
+    s.create_policy(&strict, |p| {
+        p["grantNamespaces"] = json!(["somewhere-else"]);
+    })
+    .await;
+    let incident = unique_name("incident", &s.ns);
+    s.create_policy(&incident, |p| p["requireIncident"] = json!(true))
+        .await;
+    let groups = unique_name("groups", &s.ns);
+    s.create_policy(&groups, |p| p["eligibleGroups"] = json!(["oncall-sre"]))
+        .await;
+
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "no-policy",
+            json!({"policy": "does-not-exist"}),
+            "PolicyNotFound",
+        ),
+        (
+            "wrong-namespace",
+            json!({"policy": strict}),
+            "NamespaceNotAllowed",
+        ),
+        (
+            "not-listed",
+            json!({"user": "bob@example.com"}),
+            "UserNotEligible",
+        ),
+        (
+            "not-in-group",
+            json!({"policy": groups, "user": "bob@example.com"}),
+            "UserNotEligible",
+        ),
+        ("too-long", json!({"duration": "9h"}), "DurationTooLong"),
+        (
+            "no-incident",
+            json!({"policy": incident, "incident": null}),
+            "IncidentRequired",
+        ),
+    ];
+    for (name, overrides, _) in &cases {
+        s.create_grant(name, |spec| {
+            for (k, v) in overrides.as_object().expect("object") {
+                if v.is_null() {
+                    spec.as_object_mut().map(|o| o.remove(k));
+                } else {
+                    spec[k] = v.clone();
+                }
+            }
+        })
+        .await;
+    }
+    for (name, _, reason) in &cases {
+        let g = s.wait_phase(name, GrantPhase::Denied, SOON).await;
+        let stalled = condition(&g, "Stalled").expect("Stalled condition");
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", *reason),
+            "{name}"
+        );
+        assert!(!stalled.message.is_empty());
+        assert_eq!(
+            condition(&g, "Ready").map(|c| c.status.as_str()),
+            Some("False")
+        );
+        assert!(
+            g.status
+                .as_ref()
+                .and_then(|s| s.expires_at.as_ref())
+                .is_none(),
+            "{name}: no window"
+        );
+    }
+    assert_eq!(
+        s.aws.all_memberships().await,
+        0,
+        "a denied grant must not change AWS"
+    );
+
+    // The group path: once bob is in the eligible group, the same request is granted.
+    s.aws.add_member(&oncall, &bob).await;
+    s.create_grant("in-group", |spec| {
+        spec["policy"] = json!(groups);
+        spec["user"] = json!("bob@example.com");
+    })
+    .await;
+    s.wait_phase("in-group", GrantPhase::Active, SOON).await;
+    assert_eq!(s.members().await, [bob]);
+}
+
+#[tokio::test]
+async fn crash_after_membership_before_status_converges_to_one_membership() {
+    let s = Scenario::new("crash").await;
+    let controller = ControllerProcess::start(
+        &s.ns,
+        &[("BREAKGLASS_FAILPOINT", "after-create-membership")],
+    );
+    s.create_grant("g", |_| {}).await;
+    eventually(SOON, || async {
+        (!s.members().await.is_empty()).then_some(())
+    })
+    .await
+    .expect("membership created before the failpoint");
+    eventually(SOON, || async {
+        controller
+            .log_text()
+            .contains("failpoint reached")
+            .then_some(())
+    })
+    .await
+    .expect("controller stopped at the failpoint");
+    let g = s.grants().get("g").await.expect("grant");
+    assert_ne!(
+        g.status.as_ref().and_then(|s| s.phase),
+        Some(GrantPhase::Active),
+        "status not yet written"
+    );
+    controller.kill();
+
+    let _restarted = ControllerProcess::start(&s.ns, &[]);
+    let g = s.wait_phase("g", GrantPhase::Active, SOON).await;
+    assert_eq!(
+        s.members().await,
+        [s.alice.clone()],
+        "exactly one membership"
+    );
+    let status = g.status.expect("status");
+    assert!(
+        status
+            .access
+            .and_then(|a| a.group_membership)
+            .and_then(|m| m.membership_id)
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn controller_down_across_expiry_revokes_on_restart() {
+    let s = Scenario::new("down").await;
+    let controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("g", |spec| spec["duration"] = json!("3s"))
+        .await;
+    let g = s.wait_phase("g", GrantPhase::Active, SOON).await;
+    controller.kill();
+    let expires_at = g.status.and_then(|s| s.expires_at).expect("expiresAt").0;
+    while Timestamp::now()
+        < expires_at
+            .saturating_add(Duration::from_secs(2))
+            .expect("time")
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        s.members().await.len(),
+        1,
+        "nobody revoked while the controller was down"
+    );
+
+    let restarted_at = Instant::now();
+    let _restarted = ControllerProcess::start(&s.ns, &[]);
+    eventually(SOON, || async {
+        s.members().await.is_empty().then_some(())
+    })
+    .await
+    .expect("revoked after restart");
+    println!(
+        "TIMING restart_to_removal_ms={}",
+        restarted_at.elapsed().as_millis()
+    );
+    let g = s.wait_phase("g", GrantPhase::Ended, SOON).await;
+    assert_eq!(
+        g.status.and_then(|s| s.end_reason),
+        Some(EndReason::Expired)
+    );
+}
+
+/// A TCP proxy to moto that the test can cut: connections are dropped while it is down.
+async fn fault_proxy(target: String) -> (String, Arc<AtomicBool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let up = Arc::new(AtomicBool::new(false));
+    let flag = up.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            if !flag.load(Ordering::SeqCst) {
+                drop(inbound);
+                continue;
+            }
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), up)
+}
+
+#[tokio::test]
+async fn unreachable_aws_is_shown_and_recovers_by_itself() {
+    let s = Scenario::new("unreachable").await;
+    let moto = setting("AWS_ENDPOINT_URL");
+    let (proxy, up) = fault_proxy(moto.trim_start_matches("http://").to_owned()).await;
+    let _controller = ControllerProcess::start(&s.ns, &[("AWS_ENDPOINT_URL", &proxy)]);
+    s.create_grant("g", |_| {}).await;
+    let grants = s.grants();
+    let failing = eventually(SOON, || async {
+        let g = grants.get("g").await.ok()?;
+        let ready = condition(&g, "Ready")?;
+        (ready.status == "False" && ready.reason == "AssumeRoleFailed")
+            .then_some(ready.message.clone())
+    })
+    .await
+    .expect("Ready=False with the AWS failure");
+    assert!(failing.contains("retrying"), "{failing}");
+    assert!(s.members().await.is_empty());
+
+    up.store(true, Ordering::SeqCst);
+    s.wait_phase("g", GrantPhase::Active, Duration::from_secs(90))
+        .await;
+    assert_eq!(s.members().await, [s.alice.clone()]);
+}
+
+#[tokio::test]
+async fn deleting_the_policy_ends_its_grants() {
+    let s = Scenario::new("policy-deleted").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("g", |_| {}).await;
+    s.wait_phase("g", GrantPhase::Active, SOON).await;
+    policies_raw(&s.client)
+        .delete(&s.policy, &DeleteParams::default())
+        .await
+        .expect("delete policy");
+    let g = s.wait_phase("g", GrantPhase::Ended, SOON).await;
+    assert_eq!(
+        g.status.and_then(|s| s.end_reason),
+        Some(EndReason::PolicyDeleted)
+    );
+    assert!(s.members().await.is_empty());
+}
+
+#[tokio::test]
+async fn lowering_the_policy_max_shortens_active_grants() {
+    let s = Scenario::new("shorten").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("g", |spec| spec["duration"] = json!("2h"))
+        .await;
+    s.wait_phase("g", GrantPhase::Active, SOON).await;
+    policies_raw(&s.client)
+        .patch(
+            &s.policy,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"duration": {"default": "1s", "max": "1s"}}})),
+        )
+        .await
+        .expect("lower max");
+    let g = s.wait_phase("g", GrantPhase::Ended, SOON).await;
+    assert_eq!(
+        g.status.and_then(|s| s.end_reason),
+        Some(EndReason::Expired)
+    );
+    assert!(s.members().await.is_empty());
+}
