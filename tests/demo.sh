@@ -25,14 +25,36 @@ printf '$ breakglass crds | kubectl apply --server-side -f -\n'
 show kubectl wait --for condition=Established --timeout 60s \
   crd/breakglassgrants.breakglass.dev crd/breakglasspolicies.breakglass.dev
 
-step "Applying the examples"
-show kubectl apply -f examples/namespace.yaml
-show kubectl apply -f examples/policy.yaml -f examples/policy-account-assignment.yaml -f examples/grant.yaml
+. "$here/env/versions.env"
+aws_side() { "${BREAKGLASS_CACHE:-$HOME/.cache/breakglass}/moto-$MOTO_VERSION/bin/python" "$here/env/aws_side.py" "$1" \
+  arn:aws:iam::111111111111:role/breakglass-write d-1234567890 breakglass-prod-admin "${@:2}"; }
 
-step "Policies and grants"
-show kubectl get breakglasspolicies
+step "Seeding IAM Identity Center (moto) with the example's user and group"
+aws_side seed alice@example.com
+
+step "Starting the controller (log: $env_dir/logs/controller.log)"
+./target/debug/breakglass controller > "$env_dir/logs/controller.log" 2>&1 &
+controller=$!
+trap 'kill $controller 2>/dev/null || true' EXIT
+
+step "Applying the examples: two policies and a grant for alice"
+show kubectl apply -f examples/namespace.yaml
+kubectl delete bgg -n incidents inc-4211-alice --ignore-not-found --wait=true >/dev/null
+show kubectl apply -f examples/policy.yaml -f examples/policy-account-assignment.yaml -f examples/grant.yaml
+show kubectl wait -n incidents bgg/inc-4211-alice --for jsonpath='{.status.phase}'=Active --timeout 60s
 show kubectl get bgg -n incidents -o wide
-show kubectl get breakglass -A
+aws_side members
+show kubectl get bgg -n incidents inc-4211-alice -o jsonpath='{.status.aws}{"\n"}{.status.access}{"\n"}'
+
+step "Resolving the incident: access is removed"
+show kubectl patch bgg -n incidents inc-4211-alice --type merge -p '{"spec":{"resolved":true}}'
+show kubectl wait -n incidents bgg/inc-4211-alice --for jsonpath='{.status.phase}'=Ended --timeout 60s
+show kubectl get bgg -n incidents
+aws_side members
+show kubectl get events -n incidents --field-selector involvedObject.name=inc-4211-alice
+
+step "Policies"
+show kubectl get breakglasspolicies
 
 step "The API server refuses an invalid grant (no reason, 36h)"
 printf '$ kubectl apply -f - <<< "...spec: {policy: prod-admin, user: alice@example.com, reason: \\"\\", duration: 36h}"\n'

@@ -162,7 +162,7 @@ async fn grant_becomes_active_and_resolve_removes_the_membership() {
         applied.elapsed().as_millis()
     );
 
-    assert_eq!(s.members().await, [s.alice.clone()]);
+    assert_eq!(s.members().await, std::slice::from_ref(&s.alice));
     let status = g.status.clone().expect("status");
     assert_eq!(status.user_id.as_deref(), Some(s.alice.as_str()));
     let membership = status
@@ -268,7 +268,7 @@ async fn overlapping_grants_share_the_membership() {
     s.wait_phase("second", GrantPhase::Active, SOON).await;
     assert_eq!(
         s.members().await,
-        [s.alice.clone()],
+        std::slice::from_ref(&s.alice),
         "one membership for both grants"
     );
 
@@ -276,7 +276,7 @@ async fn overlapping_grants_share_the_membership() {
     let first = s.wait_phase("first", GrantPhase::Ended, SOON).await;
     assert_eq!(
         s.members().await,
-        [s.alice.clone()],
+        std::slice::from_ref(&s.alice),
         "still granted by the second"
     );
     let message = condition(&first, "Granted")
@@ -418,7 +418,7 @@ async fn crash_after_membership_before_status_converges_to_one_membership() {
     let g = s.wait_phase("g", GrantPhase::Active, SOON).await;
     assert_eq!(
         s.members().await,
-        [s.alice.clone()],
+        std::slice::from_ref(&s.alice),
         "exactly one membership"
     );
     let status = g.status.expect("status");
@@ -518,7 +518,7 @@ async fn unreachable_aws_is_shown_and_recovers_by_itself() {
     up.store(true, Ordering::SeqCst);
     s.wait_phase("g", GrantPhase::Active, Duration::from_secs(90))
         .await;
-    assert_eq!(s.members().await, [s.alice.clone()]);
+    assert_eq!(s.members().await, std::slice::from_ref(&s.alice));
 }
 
 #[tokio::test]
