@@ -45,3 +45,53 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
         .iter()
         .any(|c| c.type_ == type_ && c.status == "True")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Time {
+        Time(s.parse().expect("time"))
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_flips() {
+        let mut c = vec![];
+        set(
+            &mut c,
+            READY,
+            false,
+            "Granting",
+            "a",
+            Some(1),
+            &t("2026-01-01T00:00:00Z"),
+        );
+        set(
+            &mut c,
+            READY,
+            false,
+            "AwsError",
+            "b",
+            Some(1),
+            &t("2026-01-01T00:01:00Z"),
+        );
+        assert_eq!(c[0].last_transition_time, t("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            (c[0].reason.as_str(), c[0].message.as_str()),
+            ("AwsError", "b")
+        );
+        set(
+            &mut c,
+            READY,
+            true,
+            "Active",
+            "c",
+            Some(2),
+            &t("2026-01-01T00:02:00Z"),
+        );
+        assert_eq!(c[0].last_transition_time, t("2026-01-01T00:02:00Z"));
+        assert_eq!(c[0].observed_generation, Some(2));
+        assert!(is_true(&c, READY));
+        assert_eq!(c.len(), 1);
+    }
+}
