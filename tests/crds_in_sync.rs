@@ -30,9 +30,9 @@ fn binary_prints_the_same_crds() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        String::from_utf8(out.stdout).expect("utf-8"),
-        repo_file("crds/breakglass.dev.yaml")
+    assert!(
+        String::from_utf8(out.stdout).expect("utf-8") == repo_file("crds/breakglass.dev.yaml"),
+        "`breakglass crds` differs from crds/breakglass.dev.yaml: run `make crds` and commit the result"
     );
 }
 
