@@ -10,7 +10,7 @@ help: ## List the targets
 test: ## Lint and run every test against a real local control plane and AWS emulator
 	bash tests/run.sh
 
-demo: ## Start the local environment, install the CRDs and show the examples
+demo: ## Local environment + controller: walk a grant from Active to Ended, AWS side shown
 	bash tests/demo.sh
 
 env-up: ## Start etcd, kube-apiserver and moto on 127.0.0.1; writes target/env/env.sh

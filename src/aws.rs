@@ -11,6 +11,7 @@ use std::{
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_identitystore::{
     Client as IdentityStore,
+    error::ProvideErrorMetadata,
     types::{AlternateIdentifier, MemberId, UniqueAttribute},
 };
 use aws_smithy_types::{Document, error::display::DisplayErrorContext};
@@ -200,10 +201,13 @@ fn unique(path: &str, value: &str) -> Result<AlternateIdentifier, String> {
         .map_err(|e| e.to_string())
 }
 
-fn is_not_found<E: std::fmt::Debug>(err: &aws_sdk_identitystore::error::SdkError<E>) -> bool {
-    err.raw_response()
-        .is_some_and(|r| r.status().as_u16() == 404 || r.status().as_u16() == 400)
-        && format!("{err:?}").contains("ResourceNotFound")
+/// The AWS error code of a failed call (`ResourceNotFoundException`, `ConflictException`, …).
+fn code<E: ProvideErrorMetadata>(err: &aws_sdk_identitystore::error::SdkError<E>) -> Option<&str> {
+    err.as_service_error().and_then(ProvideErrorMetadata::code)
+}
+
+fn is_not_found<E: ProvideErrorMetadata>(err: &aws_sdk_identitystore::error::SdkError<E>) -> bool {
+    code(err) == Some("ResourceNotFoundException")
 }
 
 /// Identity Store operations on one store, as one assumed role.
@@ -299,7 +303,7 @@ impl Store<'_> {
         {
             Ok(out) => Ok(out.membership_id),
             // Someone else created it meanwhile (AWS answers ConflictException).
-            Err(e) if format!("{e:?}").contains("ConflictException") => self
+            Err(e) if code(&e) == Some("ConflictException") => self
                 .membership_id(group_id, user_id)
                 .await?
                 .ok_or_else(|| call_error("CreateGroupMembership", id, e)),

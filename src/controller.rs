@@ -53,6 +53,8 @@ pub enum Error {
     },
     #[error("grant {0}: {1}")]
     Finalizer(String, String),
+    #[error("grant {0}: status does not record what was granted, so it cannot be revoked")]
+    NoRecord(String),
 }
 
 /// What the controller shares across reconciles.
@@ -298,6 +300,14 @@ async fn give(
     let now = time(Timestamp::now());
     let first = status.expires_at.is_none();
 
+    let Some(group) = &policy.access.group_membership else {
+        // Account assignments arrive in a later release; say so, without touching AWS.
+        let msg = "accountAssignment access is not supported yet; use groupMembership";
+        set_stalled(&mut status, generation, &now, "Unsupported", msg);
+        write_status(grant, ctx, &status).await?;
+        return Ok(Action::await_change());
+    };
+
     let client = match ctx.aws.store(&target).await {
         Ok(c) => c,
         Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
@@ -306,9 +316,33 @@ async fn give(
         client: &client,
         identity_store_id: &target.identity_store_id,
     };
-    let user_id = match store.user_id(&grant.spec.user).await {
-        Ok(u) => u,
-        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+    // Ids recorded by an earlier pass are stable: an active grant's periodic reconcile only
+    // re-checks the membership itself.
+    let recorded = status.user_id.clone().zip(
+        status
+            .access
+            .as_ref()
+            .and_then(|a| a.group_membership.as_ref())
+            .filter(|m| m.identity_store_id == target.identity_store_id)
+            .map(|m| m.group_id.clone()),
+    );
+    let (user_id, group_id) = match recorded {
+        Some(ids) => ids,
+        None => {
+            let user_id = match store.user_id(&grant.spec.user).await {
+                Ok(u) => u,
+                Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+            };
+            let group_id = match (&group.group_id, &group.group_name) {
+                (Some(id), _) => id.clone(),
+                (None, Some(name)) => match store.group_id(name).await {
+                    Ok(id) => id,
+                    Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+                },
+                (None, None) => return Ok(Action::await_change()),
+            };
+            (user_id, group_id)
+        }
     };
     if let Some(Eligibility::ByGroup(groups)) = &eligibility {
         match store.member_of_any(&user_id, groups).await {
@@ -322,23 +356,6 @@ async fn give(
             Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
         }
     }
-    let group_id = match &policy.access.group_membership {
-        Some(g) => match (&g.group_id, &g.group_name) {
-            (Some(id), _) => id.clone(),
-            (None, Some(name)) => match store.group_id(name).await {
-                Ok(id) => id,
-                Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
-            },
-            (None, None) => return Ok(Action::await_change()),
-        },
-        None => {
-            // Account assignments arrive in a later release; say so rather than pretend.
-            let msg = "accountAssignment access is not supported yet; use groupMembership";
-            set_stalled(&mut status, generation, &now, "Unsupported", msg);
-            write_status(grant, ctx, &status).await?;
-            return Ok(Action::await_change());
-        }
-    };
 
     // Record the window and the session before the first AWS change: a crash after the
     // change still leaves the expiry, and what to revoke, on the grant.
@@ -472,10 +489,7 @@ async fn end(
         let (Some(target), Some(membership), Some(user_id)) =
             (target(grant, policy), membership, status.user_id.clone())
         else {
-            return Err(Error::Finalizer(
-                key(grant),
-                "status does not record what was granted; cannot revoke".into(),
-            ));
+            return Err(Error::NoRecord(key(grant)));
         };
         let lock = ctx.user_lock(&user_id).await;
         let _guard = lock.lock().await;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: on a fresh machine, install what is missing, start the local control plane
-# and AWS emulator, install the CRDs, apply the examples and show them. The environment
-# stays up afterwards so you can explore; `make env-down` stops it.
+# and AWS emulator, install the CRDs, run the controller and walk the example grant from
+# Active to Ended with the AWS side shown. The environment stays up afterwards so you can
+# explore; `make env-down` stops it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)

@@ -110,15 +110,16 @@ impl Scenario {
             (g.status.as_ref()?.phase == Some(phase)).then_some(g)
         })
         .await;
-        found.unwrap_or_else(|| {
-            panic!(
-                "grant {}/{name} did not reach {phase:?} within {within:?}; now: {:#?}",
-                self.ns,
-                futures::executor::block_on(async {
-                    self.grants().get(name).await.ok().and_then(|g| g.status)
-                })
-            )
-        })
+        match found {
+            Some(g) => g,
+            None => {
+                let now = grants.get(name).await.ok().and_then(|g| g.status);
+                panic!(
+                    "grant {}/{name} did not reach {phase:?} within {within:?}; now: {now:#?}",
+                    self.ns
+                )
+            }
+        }
     }
 
     async fn members(&self) -> Vec<String> {
@@ -211,6 +212,20 @@ async fn grant_becomes_active_and_resolve_removes_the_membership() {
         condition(&g, "Granted").map(|c| c.status.as_str()),
         Some("False")
     );
+
+    // Each step is visible as a Kubernetes Event on the grant.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
+    let reasons = eventually(SOON, || async {
+        let list = events
+            .list(&kube::api::ListParams::default().fields("involvedObject.name=g"))
+            .await
+            .ok()?;
+        let reasons: Vec<String> = list.items.into_iter().filter_map(|e| e.reason).collect();
+        (reasons.iter().any(|r| r == "Granted") && reasons.iter().any(|r| r == "Ended"))
+            .then_some(reasons)
+    })
+    .await;
+    assert!(reasons.is_some(), "Granted and Ended events on the grant");
 }
 
 #[tokio::test]

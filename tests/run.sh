@@ -16,12 +16,9 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 
-if [ -f "$env_dir/env.sh" ]; then
-  "$here/env/up.sh" # verifies it still runs; restarts it if not
-else
-  "$here/env/up.sh"
-  trap '"$here/env/down.sh"' EXIT
-fi
+# Stop the environment afterwards only if this run started it.
+[ -f "$env_dir/env.sh" ] || trap '"$here/env/down.sh"' EXIT
+"$here/env/up.sh" # starts it, or verifies a running one (restarting it if it died)
 # shellcheck disable=SC1091
 . "$env_dir/env.sh"
 

@@ -27,15 +27,20 @@ pub fn repo_path(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// Where `make env-up` keeps the environment's state.
+fn env_dir() -> PathBuf {
+    std::env::var("BREAKGLASS_ENV_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_path("target/env"))
+}
+
 /// The kubeconfig of the running test environment: `$KUBECONFIG` when env.sh was sourced,
 /// else the one `make env-up` wrote under target/env.
 fn kubeconfig_path() -> PathBuf {
     if let Ok(path) = std::env::var("KUBECONFIG") {
         return PathBuf::from(path);
     }
-    let env_dir = std::env::var("BREAKGLASS_ENV_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_path("target/env"));
+    let env_dir = env_dir();
     let path = env_dir.join("kubeconfig");
     assert!(
         path.exists(),
@@ -212,9 +217,7 @@ pub fn env_settings() -> Vec<(String, String)> {
             .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
             .collect();
     }
-    let env_dir = std::env::var("BREAKGLASS_ENV_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo_path("target/env"));
+    let env_dir = env_dir();
     let text = std::fs::read_to_string(env_dir.join("env.sh")).unwrap_or_else(|e| {
         panic!(
             "no test environment at {} ({e}): run `make env-up` first, or `make test`",
