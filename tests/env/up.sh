@@ -17,7 +17,18 @@ alive() { # <pidfile entry name>: true when the recorded process still runs
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
+install_automation_crds() { # the real CRDs of what policies pause; server-side: they are large
+  local dir
+  dir=$("$here/automation-crds.sh")
+  KUBECONFIG=$env_dir/kubeconfig "$bin/kubectl" apply --server-side --force-conflicts \
+    --field-manager breakglass-env -f "$dir" >/dev/null
+  KUBECONFIG=$env_dir/kubeconfig "$bin/kubectl" wait --for condition=Established --timeout 60s \
+    -f "$dir" >/dev/null
+}
+
 if [ -f "$env_dir/env.sh" ] && alive etcd && alive kube-apiserver && alive moto; then
+  bin=$("$here/build-control-plane.sh")
+  install_automation_crds
   log "already running; source $env_dir/env.sh"
   exit 0
 fi
@@ -147,5 +158,6 @@ export AWS_SECRET_ACCESS_KEY=testing
 export AWS_EC2_METADATA_DISABLED=true
 export BREAKGLASS_ENV_DIR=$env_dir
 ENVSH
+install_automation_crds
 log "ready in $(( $(date +%s) - started ))s: Kubernetes $KUBERNETES_VERSION on https://127.0.0.1:$api_port, moto $MOTO_VERSION on http://127.0.0.1:$moto_port"
 log "source $env_dir/env.sh"
