@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 pub const READY: &str = "Ready";
 pub const GRANTED: &str = "Granted";
 pub const STALLED: &str = "Stalled";
+pub const AUTOMATION_PAUSED: &str = "AutomationPaused";
 
 /// Sets condition `type_` in `conditions`, keeping its transition time unless the status flips.
 pub fn set(

@@ -1,7 +1,11 @@
 //! Controller wiring: watches grants (and the policies they name) and runs each grant's
 //! lifecycle as a pipeline: load → plan (pure) → apply (AWS) → status (server-side apply).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::StreamExt;
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
@@ -26,7 +30,8 @@ use crate::{
         EndReason, GrantPhase, GrantedAccess, GrantedMembership,
     },
     aws::{self, Aws, Store, Target},
-    conditions::{self, GRANTED, READY, STALLED},
+    conditions::{self, AUTOMATION_PAUSED, GRANTED, READY, STALLED},
+    pause::{self, Selection, grant as pausing},
     plan::{self, Step},
     policy::{Denial, Eligibility},
 };
@@ -55,6 +60,12 @@ pub enum Error {
     Finalizer(String, String),
     #[error("grant {0}: status does not record what was granted, so it cannot be revoked")]
     NoRecord(String),
+    #[error("grant {grant}: pausing automation: {source}")]
+    Pause {
+        grant: String,
+        #[source]
+        source: pause::apply::Error,
+    },
 }
 
 /// What the controller shares across reconciles.
@@ -308,6 +319,11 @@ async fn give(
         return Ok(Action::await_change());
     };
 
+    let selections = pause::selections(policy);
+    if first && let Some(wait) = wait_for_required(grant, ctx, &selections, &mut status).await? {
+        return Ok(wait);
+    }
+
     let client = match ctx.aws.store(&target).await {
         Ok(c) => c,
         Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
@@ -457,17 +473,192 @@ async fn give(
         &now,
     );
     status.observed_generation = generation;
-    if grant.status.as_ref() != Some(&status) {
-        write_status(grant, ctx, &status).await?;
-    }
     if !was_active {
         info!(membership = %membership, expires_at = %expires_at, "access granted");
         publish(ctx, grant, EventType::Normal, "Granted", "Grant", &msg).await;
     }
+    // Pausing comes after access: the person can act even if a target cannot be paused.
+    let paused = pause_targets(grant, ctx, &selections, &mut status).await;
+    if grant.status.as_ref() != Some(&status) {
+        write_status(grant, ctx, &status).await?;
+    }
+    paused?;
     Ok(Action::requeue(plan::requeue_after(
         expires_at,
         Timestamp::now(),
     )))
+}
+
+/// Before any AWS change: when a `required` pause target does not exist, the grant waits
+/// (Pending, no access) and looks again shortly.
+async fn wait_for_required(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    selections: &[Selection],
+    status: &mut BreakGlassGrantStatus,
+) -> Result<Option<Action>, Error> {
+    let required: Vec<Selection> = selections.iter().filter(|s| s.required).cloned().collect();
+    if required.is_empty() {
+        return Ok(None);
+    }
+    let work = pausing::survey(&ctx.client, &required, &key(grant), FIELD_MANAGER)
+        .await
+        .map_err(|source| Error::Pause {
+            grant: key(grant),
+            source,
+        })?;
+    let Some(msg) = pausing::missing_required(&work) else {
+        return Ok(None);
+    };
+    let missing: Vec<pausing::Work> = work
+        .into_iter()
+        .filter(|w| w.found.object.is_err())
+        .collect();
+    pausing::record_intent(&mut status.paused_targets, &missing);
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    status.phase = Some(GrantPhase::Pending);
+    for type_ in [AUTOMATION_PAUSED, READY] {
+        conditions::set(
+            &mut status.conditions,
+            type_,
+            false,
+            "WaitingForRequiredTarget",
+            &msg,
+            generation,
+            &now,
+        );
+    }
+    status.observed_generation = generation;
+    if grant.status.as_ref() != Some(status) {
+        write_status(grant, ctx, status).await?;
+        publish(ctx, grant, EventType::Warning, "Waiting", "Pause", &msg).await;
+    }
+    Ok(Some(Action::requeue(Duration::from_secs(5))))
+}
+
+/// Pauses what the policy names, recording each original on the grant before the object is
+/// patched. Leaves `status` describing the outcome, also on error.
+async fn pause_targets(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    selections: &[Selection],
+    status: &mut BreakGlassGrantStatus,
+) -> Result<(), Error> {
+    if selections.is_empty() && status.paused_targets.is_empty() {
+        return Ok(());
+    }
+    let me = key(grant);
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    let pause_error = |source| Error::Pause {
+        grant: me.clone(),
+        source,
+    };
+    let outcome = async {
+        let work = pausing::survey(&ctx.client, selections, &me, FIELD_MANAGER)
+            .await
+            .map_err(pause_error)?;
+        if pausing::record_intent(&mut status.paused_targets, &work) {
+            write_status(grant, ctx, status).await?;
+            failpoint("after-record-pause").await;
+        }
+        pausing::execute(
+            &ctx.client,
+            &work,
+            &mut status.paused_targets,
+            FIELD_MANAGER,
+        )
+        .await
+        .map_err(pause_error)
+    }
+    .await;
+    let (on, reason, msg) = pausing::condition(&status.paused_targets);
+    match &outcome {
+        Ok(_) => conditions::set(
+            &mut status.conditions,
+            AUTOMATION_PAUSED,
+            on,
+            reason,
+            &msg,
+            generation,
+            &now,
+        ),
+        Err(e) => conditions::set(
+            &mut status.conditions,
+            AUTOMATION_PAUSED,
+            on,
+            "PauseFailed",
+            format!("{msg}; {e}; retrying"),
+            generation,
+            &now,
+        ),
+    }
+    for note in outcome? {
+        publish_note(ctx, grant, &note, "Pause").await;
+    }
+    Ok(())
+}
+
+/// After access is removed: give back every pause this grant holds.
+async fn restore_targets(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    status: &mut BreakGlassGrantStatus,
+) -> Result<(), Error> {
+    if status.paused_targets.is_empty() {
+        return Ok(());
+    }
+    let me = key(grant);
+    let live = live_grants(grant, ctx).await?;
+    let now = Timestamp::now();
+    let notes = pausing::restore(
+        &ctx.client,
+        &mut status.paused_targets,
+        &me,
+        &live,
+        &now.to_string(),
+        FIELD_MANAGER,
+    )
+    .await
+    .map_err(|source| Error::Pause { grant: me, source })?;
+    conditions::set(
+        &mut status.conditions,
+        AUTOMATION_PAUSED,
+        false,
+        "Restored",
+        pausing::restored_summary(&status.paused_targets),
+        grant.metadata.generation,
+        &time(now),
+    );
+    for note in notes {
+        publish_note(ctx, grant, &note, "Restore").await;
+    }
+    Ok(())
+}
+
+/// Keys of grants that still count as holders of a pause: not Ended or Denied (fresh list).
+async fn live_grants(grant: &BreakGlassGrant, ctx: &Context) -> Result<BTreeSet<String>, Error> {
+    let all: Api<BreakGlassGrant> = Api::all(ctx.client.clone());
+    let list = all
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Kube {
+            action: "listing grants that share pauses with",
+            namespace: grant.namespace().unwrap_or_default(),
+            name: grant.name_any(),
+            source,
+        })?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|g| {
+            !g.status
+                .as_ref()
+                .is_some_and(|s| matches!(s.phase, Some(GrantPhase::Ended | GrantPhase::Denied)))
+        })
+        .map(key)
+        .collect())
 }
 
 async fn end(
@@ -520,6 +711,13 @@ async fn end(
                 holders.join(", ")
             );
         }
+    }
+    if let Err(e) = restore_targets(grant, ctx, &mut status).await {
+        // Keep what was already restored, so the retry does not misreport it.
+        if let Err(w) = write_status(grant, ctx, &status).await {
+            warn!(error = %w, "could not record restore progress on the grant");
+        }
+        return Err(e);
     }
     status.phase = Some(GrantPhase::Ended);
     status.end_reason = Some(reason);
@@ -701,6 +899,15 @@ async fn write_status(
         name: grant.name_any(),
         source,
     })
+}
+
+async fn publish_note(ctx: &Context, grant: &BreakGlassGrant, note: &pausing::Note, action: &str) {
+    let type_ = if note.warning {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    publish(ctx, grant, type_, note.reason, action, &note.message).await;
 }
 
 async fn publish(

@@ -2,12 +2,15 @@
 //! GitOps/IaC automation that would undo a manual repair paused for the grant's lifetime.
 //!
 //! Layout: `api` (types and CRDs) → `policy` and `plan` (pure decisions) → `aws` (the only
-//! AWS I/O) → `controller` (Kubernetes wiring); `conditions` and `telemetry` support them.
+//! AWS I/O) → `controller` (Kubernetes wiring); `pause` holds the automation pausing (pure
+//! planning, with its Kubernetes I/O in `pause::apply` and `pause::grant`); `conditions` and
+//! `telemetry` support them.
 
 pub mod api;
 pub mod aws;
 pub mod conditions;
 pub mod controller;
+pub mod pause;
 pub mod plan;
 pub mod policy;
 pub mod telemetry;

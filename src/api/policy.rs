@@ -247,6 +247,13 @@ pub struct ArgoCdPause {
     pub selector: Option<LabelSelector>,
     #[serde(default)]
     pub method: ArgoCdMethod,
+    /// Also pause the app-of-apps that manages each selected Application (found through
+    /// Argo CD's tracking annotation or instance label), so it cannot re-apply the child.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pause_parent: bool,
+    /// When true, a grant waits (no access given) until every selected object exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
 }
 
 fn argocd_namespace() -> String {
@@ -273,6 +280,9 @@ pub struct FluxPause {
     pub names: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
+    /// When true, a grant waits (no access given) until every selected object exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
 }
 
 fn flux_namespace() -> String {
@@ -297,6 +307,9 @@ pub struct CrossplanePause {
     pub names: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
+    /// When true, a grant waits (no access given) until every selected object exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -310,6 +323,9 @@ pub struct TofuPause {
     pub names: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
+    /// When true, a grant waits (no access given) until every selected object exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -330,6 +346,7 @@ pub struct AnnotationPause {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     /// Annotation key set while paused.
+    #[x_kube(validation = Rule::new("!self.startsWith('breakglass.dev/')").message("breakglass.dev/ annotations are the operator's own"))]
     #[schemars(regex(
         pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
     ))]
@@ -337,6 +354,9 @@ pub struct AnnotationPause {
     /// Annotation value set while paused.
     #[schemars(length(max = 1024))]
     pub value: String,
+    /// When true, a grant waits (no access given) until every selected object exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
 }
 
 /// Which alerts open grants, for whom, where and for how long.
