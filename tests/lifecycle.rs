@@ -12,144 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use breakglass::api::{BreakGlassGrant, EndReason, GrantPhase};
+use breakglass::api::{EndReason, GrantPhase};
 use common::*;
 use k8s_openapi::jiff::Timestamp;
-use kube::{
-    Api, Client,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
-};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
-
-const GROUP: &str = "breakglass-admins";
-const ALICE: &str = "alice@example.com";
-
-struct Scenario {
-    client: Client,
-    ns: String,
-    aws: AwsFixture,
-    policy: String,
-    group_id: String,
-    alice: String,
-}
-
-impl Scenario {
-    async fn new(test: &str) -> Self {
-        Self::with_aws(test, AwsFixture::new().await).await
-    }
-
-    async fn with_aws(test: &str, aws: AwsFixture) -> Self {
-        let client = client().await;
-        install_crds(&client).await;
-        let ns = namespace(&client, test).await;
-        let group_id = aws.create_group(GROUP).await;
-        let alice = aws.create_user(ALICE).await;
-        let policy = unique_name("policy", &ns);
-        let s = Self {
-            client,
-            ns,
-            aws,
-            policy,
-            group_id,
-            alice,
-        };
-        s.create_policy(&s.policy, |_| {}).await;
-        s
-    }
-
-    fn policy_spec(&self) -> Value {
-        json!({
-            "eligibleUsers": [ALICE],
-            "duration": {"default": "1h", "max": "8h"},
-            "aws": {
-                "region": "us-east-1",
-                "identityStoreId": self.aws.identity_store_id,
-                "roleArn": self.aws.role_arn,
-            },
-            "access": {"groupMembership": {"groupName": GROUP}},
-        })
-    }
-
-    async fn create_policy(&self, name: &str, tweak: impl FnOnce(&mut Value)) {
-        let mut spec = self.policy_spec();
-        tweak(&mut spec);
-        policies_raw(&self.client)
-            .create(
-                &PostParams::default(),
-                &object("BreakGlassPolicy", name, None, spec),
-            )
-            .await
-            .expect("policy");
-    }
-
-    fn grants(&self) -> Api<BreakGlassGrant> {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
-    async fn create_grant(&self, name: &str, tweak: impl FnOnce(&mut Value)) {
-        let mut spec = json!({
-            "policy": self.policy,
-            "user": ALICE,
-            "reason": "testing",
-            "incident": {"id": "INC-1"},
-        });
-        tweak(&mut spec);
-        grants_raw(&self.client, &self.ns)
-            .create(
-                &PostParams::default(),
-                &object("BreakGlassGrant", name, Some(&self.ns), spec),
-            )
-            .await
-            .expect("grant");
-    }
-
-    async fn wait_phase(&self, name: &str, phase: GrantPhase, within: Duration) -> BreakGlassGrant {
-        let grants = self.grants();
-        let found = eventually(within, || async {
-            let g = grants.get(name).await.ok()?;
-            (g.status.as_ref()?.phase == Some(phase)).then_some(g)
-        })
-        .await;
-        match found {
-            Some(g) => g,
-            None => {
-                let now = grants.get(name).await.ok().and_then(|g| g.status);
-                panic!(
-                    "grant {}/{name} did not reach {phase:?} within {within:?}; now: {now:#?}",
-                    self.ns
-                )
-            }
-        }
-    }
-
-    async fn members(&self) -> Vec<String> {
-        self.aws.members(&self.group_id).await
-    }
-
-    async fn resolve(&self, name: &str) {
-        self.grants()
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"resolved": true}})),
-            )
-            .await
-            .expect("resolve");
-    }
-}
-
-fn condition<'a>(
-    g: &'a BreakGlassGrant,
-    type_: &str,
-) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    g.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-}
-
-const SOON: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn grant_becomes_active_and_resolve_removes_the_membership() {
@@ -214,17 +81,7 @@ async fn grant_becomes_active_and_resolve_removes_the_membership() {
     );
 
     // Each step is visible as a Kubernetes Event on the grant.
-    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(s.client.clone(), &s.ns);
-    let reasons = eventually(SOON, || async {
-        let list = events
-            .list(&kube::api::ListParams::default().fields("involvedObject.name=g"))
-            .await
-            .ok()?;
-        let reasons: Vec<String> = list.items.into_iter().filter_map(|e| e.reason).collect();
-        (reasons.iter().any(|r| r == "Granted") && reasons.iter().any(|r| r == "Ended"))
-            .then_some(reasons)
-    })
-    .await;
+    let reasons = event_reasons(&s.client, &s.ns, "g", &["Granted", "Ended"]).await;
     assert!(reasons.is_some(), "Granted and Ended events on the grant");
 }
 

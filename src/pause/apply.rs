@@ -24,7 +24,9 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("{target} changed while it was being patched; will look again")]
+    #[error(
+        "{target} changed while it was being patched (or the API server rejected the patch); will look again"
+    )]
     Conflict { target: String },
     #[error("{target}: the JSON patch is invalid: {why}")]
     Patch { target: String, why: String },
@@ -94,7 +96,8 @@ async fn resource(
     match discovery::pinned_kind(client, &gvk(api_version, kind)).await {
         Ok((ar, caps)) => Ok(Some((ar, caps.scope))),
         Err(kube::Error::Discovery(_)) => Ok(None),
-        Err(e) if is_status(&e, |s| s.is_not_found()) => Ok(None),
+        // A group that is not served answers with a plain-text 404, not a Status.
+        Err(e) if is_status(&e, |s| s.code == 404) => Ok(None),
         Err(source) => Err(Error::Kube {
             action: "discovering",
             target: format!("{kind} {api_version}"),

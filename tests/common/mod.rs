@@ -21,6 +21,10 @@ use kube::{
 };
 use serde_json::{Value, json};
 
+pub mod scenario;
+#[allow(unused_imports)] // not every test binary uses the scenario
+pub use scenario::*;
+
 pub const FIELD_MANAGER: &str = "breakglass-tests";
 
 pub fn repo_path(relative: &str) -> PathBuf {
