@@ -594,7 +594,7 @@ async fn pause_targets(
             &now,
         ),
     }
-    for note in outcome? {
+    for note in pausing::merge(outcome?) {
         publish_note(ctx, grant, &note, "Pause").await;
     }
     Ok(())
@@ -631,7 +631,7 @@ async fn restore_targets(
         grant.metadata.generation,
         &time(now),
     );
-    for note in notes {
+    for note in pausing::merge(notes) {
         publish_note(ctx, grant, &note, "Restore").await;
     }
     Ok(())

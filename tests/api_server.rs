@@ -361,6 +361,15 @@ async fn invalid_policies_are_rejected_with_a_message_per_field() {
             message: "Unsupported value",
         },
         Case {
+            what: "annotation pause on the operator's own annotations",
+            mutate: |s| {
+                s["pause"][0] = json!({"annotation": {"apiVersion": "v1", "kind": "ConfigMap",
+                    "names": ["a"], "key": "breakglass.dev/paused-by", "value": "x"}})
+            },
+            field: "spec.pause[0].annotation.key",
+            message: "breakglass.dev/ annotations are the operator's own",
+        },
+        Case {
             what: "role that is not an IAM role ARN",
             mutate: |s| s["aws"]["roleArn"] = json!("arn:aws:iam::111111111111:user/bob"),
             field: "spec.aws.roleArn",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: on a fresh machine, install what is missing, start the local control plane
 # and AWS emulator, install the CRDs, run the controller and walk the example grant from
-# Active to Ended with the AWS side shown. The environment stays up afterwards so you can
+# Active to Ended with the AWS side and the paused Argo CD / Flux automation shown. The environment stays up afterwards so you can
 # explore; `make env-down` stops it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -38,20 +38,40 @@ step "Starting the controller (log: $env_dir/logs/controller.log)"
 controller=$!
 trap 'kill $controller 2>/dev/null || true' EXIT
 
+paused_targets() {
+  show kubectl get bgg -n incidents inc-4211-alice -o jsonpath='{range .status.pausedTargets[*]}{.kind}{"\t"}{.name}{"\t"}{.state}{"\t"}{.message}{"\n"}{end}'
+}
+auto_sync() {
+  show kubectl get application -n argocd payments -o jsonpath='{.spec.syncPolicy.automated}{"  annotations: "}{.metadata.annotations}{"\n"}'
+}
+
+step "The automation a repair must not be fought by: an Argo CD app that auto-syncs, a Flux Kustomization"
+kubectl delete bgg -n incidents inc-4211-alice --ignore-not-found --wait=true >/dev/null 2>&1 || true
+show kubectl apply --server-side --force-conflicts -f examples/automation.yaml
+auto_sync
+
 step "Applying the examples: two policies and a grant for alice"
 show kubectl apply -f examples/namespace.yaml
-kubectl delete bgg -n incidents inc-4211-alice --ignore-not-found --wait=true >/dev/null
 show kubectl apply -f examples/policy.yaml -f examples/policy-account-assignment.yaml -f examples/grant.yaml
 show kubectl wait -n incidents bgg/inc-4211-alice --for jsonpath='{.status.phase}'=Active --timeout 60s
+show kubectl wait -n incidents bgg/inc-4211-alice --for condition=AutomationPaused --timeout 60s
 show kubectl get bgg -n incidents -o wide
 aws_side members
 show kubectl get bgg -n incidents inc-4211-alice -o jsonpath='{.status.aws}{"\n"}{.status.access}{"\n"}'
 
-step "Resolving the incident: access is removed"
+step "While the grant is Active, auto-sync is off (prune/selfHeal kept) and Flux is suspended"
+auto_sync
+show kubectl get kustomization -n flux-system infra -o jsonpath='{"suspend: "}{.spec.suspend}{"\n"}'
+paused_targets
+
+step "Resolving the incident: access is removed, then the automation is restored exactly"
 show kubectl patch bgg -n incidents inc-4211-alice --type merge -p '{"spec":{"resolved":true}}'
 show kubectl wait -n incidents bgg/inc-4211-alice --for jsonpath='{.status.phase}'=Ended --timeout 60s
 show kubectl get bgg -n incidents
 aws_side members
+auto_sync
+show kubectl get kustomization -n flux-system infra -o jsonpath='{"suspend: "}{.spec.suspend}{"  annotations: "}{.metadata.annotations}{"\n"}'
+paused_targets
 show kubectl get events -n incidents --field-selector involvedObject.name=inc-4211-alice
 
 step "Policies"

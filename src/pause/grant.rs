@@ -187,7 +187,7 @@ pub async fn execute(
                             PausePlan::Join { holders, .. } => {
                                 format!("already paused; held with {}", holders.join(", "))
                             }
-                            _ => format!("{} set to {}", record.path, shown(&record.paused)),
+                            _ => change(&record.path, &record.paused),
                         };
                         e.message = parent_note(&w.found, how);
                         notes.push(Note {
@@ -227,10 +227,7 @@ pub async fn execute(
                     }
                 } else if was != state::PAUSED {
                     e.state = state::PAUSED.into();
-                    e.message = parent_note(
-                        &w.found,
-                        format!("{} set to {}", record.path, shown(&record.paused)),
-                    );
+                    e.message = parent_note(&w.found, change(&record.path, &record.paused));
                 }
             }
             PausePlan::Skip(_) => {}
@@ -245,7 +242,34 @@ pub async fn execute(
 fn shown(v: &Option<Value>) -> String {
     v.as_ref()
         .map(Value::to_string)
-        .unwrap_or_else(|| "(removed)".into())
+        .unwrap_or_else(|| "unset".into())
+}
+
+/// `path set to value`, or `path removed`.
+fn change(path: &str, value: &Option<Value>) -> String {
+    match value {
+        Some(v) => format!("{path} set to {v}"),
+        None => format!("{path} removed"),
+    }
+}
+
+/// One Event per reason: the recorder folds same-reason Events into a series and would keep
+/// only the first message.
+pub fn merge(notes: Vec<Note>) -> Vec<Note> {
+    let mut out: Vec<Note> = vec![];
+    for n in notes {
+        match out
+            .iter_mut()
+            .find(|o| o.reason == n.reason && o.warning == n.warning)
+        {
+            Some(o) => {
+                o.message.push_str("; ");
+                o.message.push_str(&n.message);
+            }
+            None => out.push(n),
+        }
+    }
+    out
 }
 
 /// Whether a required selection is missing: the grant waits, with this message.
