@@ -4,8 +4,10 @@
 //! Layout: `api` (types and CRDs) → `policy` and `plan` (pure decisions) → `aws` (the only
 //! AWS I/O) → `controller` (Kubernetes wiring); `pause` holds the automation pausing (pure
 //! planning, with its Kubernetes I/O in `pause::apply` and `pause::grant`); `conditions` and
-//! `telemetry` support them.
+//! `telemetry` support them. `webhook` turns Alertmanager notifications into grants (pure
+//! mapping in `webhook::alertmanager`); `admin` serves metrics and health.
 
+pub mod admin;
 pub mod api;
 pub mod aws;
 pub mod conditions;
@@ -14,3 +16,4 @@ pub mod pause;
 pub mod plan;
 pub mod policy;
 pub mod telemetry;
+pub mod webhook;

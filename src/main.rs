@@ -1,4 +1,4 @@
-use std::{io::Write, process::ExitCode};
+use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 
@@ -16,11 +16,38 @@ enum Command {
     /// Print the CustomResourceDefinitions as YAML (the content of crds/).
     Crds,
     /// Run the operator. AWS settings come from the standard AWS environment.
-    Controller {
-        /// Only reconcile grants in this namespace (default: all namespaces).
-        #[arg(long, env = "BREAKGLASS_NAMESPACE")]
-        namespace: Option<String>,
-    },
+    Controller(ControllerArgs),
+}
+
+#[derive(clap::Args)]
+struct ControllerArgs {
+    /// Only reconcile grants in this namespace (default: all namespaces).
+    #[arg(long, env = "BREAKGLASS_NAMESPACE")]
+    namespace: Option<String>,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "BREAKGLASS_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    admin_addr: SocketAddr,
+    /// Address of the Alertmanager webhook (POST /v1/alertmanager).
+    #[arg(long, env = "BREAKGLASS_WEBHOOK_ADDR", default_value = "0.0.0.0:8443")]
+    webhook_addr: SocketAddr,
+    /// File holding the webhook's bearer token (re-read when it changes). Without it the
+    /// webhook is off; with a missing or empty file the controller refuses to start.
+    #[arg(long, env = "BREAKGLASS_WEBHOOK_TOKEN_FILE")]
+    webhook_token_file: Option<PathBuf>,
+    /// PEM certificate chain for the webhook (TLS when set, with --webhook-tls-key).
+    #[arg(
+        long,
+        env = "BREAKGLASS_WEBHOOK_TLS_CERT",
+        requires = "webhook_tls_key"
+    )]
+    webhook_tls_cert: Option<PathBuf>,
+    /// PEM private key for the webhook.
+    #[arg(
+        long,
+        env = "BREAKGLASS_WEBHOOK_TLS_KEY",
+        requires = "webhook_tls_cert"
+    )]
+    webhook_tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -39,12 +66,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Controller { namespace } => controller(namespace),
+        Command::Controller(args) => controller(args),
     }
 }
 
-fn controller(namespace: Option<String>) -> ExitCode {
-    // One rustls provider for kube and the AWS SDK.
+fn controller(args: ControllerArgs) -> ExitCode {
+    // One rustls provider for kube, the AWS SDK and the webhook's TLS.
     if rustls::crypto::aws_lc_rs::default_provider()
         .install_default()
         .is_err()
@@ -53,6 +80,20 @@ fn controller(namespace: Option<String>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     breakglass::telemetry::init();
+    // Refuse to start rather than run a webhook nobody can call, or anybody can.
+    let token = match &args.webhook_token_file {
+        Some(path) => match breakglass::webhook::Token::load(path) {
+            Ok(t) => Some(t),
+            Err(err) => {
+                tracing::error!(error = %err, "the webhook token is required to serve the webhook");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => {
+            tracing::info!("webhook off: no --webhook-token-file");
+            None
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -68,10 +109,37 @@ fn controller(namespace: Option<String>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let metrics = Arc::new(breakglass::telemetry::Metrics::new());
         let aws = breakglass::aws::Aws::from_env().await;
+        let namespace = args.namespace;
         tracing::info!(namespace = namespace.as_deref().unwrap_or("*"), "breakglass controller starting");
-        breakglass::controller::run(client, aws, namespace).await;
-        tracing::info!("breakglass controller stopped");
-        ExitCode::SUCCESS
+        let admin = breakglass::admin::serve(args.admin_addr, metrics.clone());
+        let webhook = async {
+            match token {
+                Some(token) => {
+                    let config = breakglass::webhook::Config {
+                        addr: args.webhook_addr,
+                        tls: args.webhook_tls_cert.zip(args.webhook_tls_key),
+                    };
+                    breakglass::webhook::serve(config, token, client.clone(), metrics.clone())
+                        .await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = breakglass::controller::run(client.clone(), aws, namespace) => {
+                tracing::info!("breakglass controller stopped");
+                ExitCode::SUCCESS
+            }
+            Err(err) = admin => {
+                tracing::error!(error = %err, "admin endpoint failed");
+                ExitCode::FAILURE
+            }
+            Err(err) = webhook => {
+                tracing::error!(error = %err, "webhook failed");
+                ExitCode::FAILURE
+            }
+        }
     })
 }

@@ -252,6 +252,11 @@ pub struct ControllerProcess {
 
 impl ControllerProcess {
     pub fn start(namespace: &str, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(namespace, extra_env, &[])
+    }
+
+    /// Admin endpoint on a free port; `args` are added to `breakglass controller`.
+    pub fn start_with_args(namespace: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Self {
         let dir = repo_path("target/test-logs");
         std::fs::create_dir_all(&dir).expect("log dir");
         let log = dir.join(format!("{namespace}.log"));
@@ -261,7 +266,8 @@ impl ControllerProcess {
             .open(&log)
             .expect("log file");
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"));
-        cmd.args(["controller", "--namespace", namespace])
+        cmd.args(["controller", "--namespace", namespace, "--admin-addr", "127.0.0.1:0"])
+            .args(args)
             .envs(env_settings())
             .env("RUST_LOG", "info,breakglass=debug")
             .stdout(file.try_clone().expect("log file"))

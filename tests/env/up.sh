@@ -29,6 +29,7 @@ install_automation_crds() { # the real CRDs of what policies pause; server-side:
 if [ -f "$env_dir/env.sh" ] && alive etcd && alive kube-apiserver && alive moto; then
   bin=$("$here/build-control-plane.sh")
   install_automation_crds
+  "$here/alertmanager.sh" >/dev/null
   log "already running; source $env_dir/env.sh"
   exit 0
 fi
@@ -159,5 +160,6 @@ export AWS_EC2_METADATA_DISABLED=true
 export BREAKGLASS_ENV_DIR=$env_dir
 ENVSH
 install_automation_crds
+"$here/alertmanager.sh" >/dev/null # started by the webhook tests themselves
 log "ready in $(( $(date +%s) - started ))s: Kubernetes $KUBERNETES_VERSION on https://127.0.0.1:$api_port, moto $MOTO_VERSION on http://127.0.0.1:$moto_port"
 log "source $env_dir/env.sh"

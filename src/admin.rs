@@ -1,0 +1,39 @@
+//! The admin endpoint: `/metrics` (Prometheus), `/healthz` (the process serves requests) and
+//! `/readyz` (ready to do its work).
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use tracing::info;
+
+use crate::telemetry::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+#[error("admin server on {addr}: {source}")]
+pub struct Error {
+    addr: SocketAddr,
+    #[source]
+    source: std::io::Error,
+}
+
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(), Error> {
+    let app = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .with_state(metrics);
+    let err = |source| Error { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    info!(addr = %listener.local_addr().map_err(err)?, "admin endpoint listening (/metrics, /healthz, /readyz)");
+    axum::serve(listener, app).await.map_err(err)
+}
+
+async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+}
