@@ -266,9 +266,12 @@ impl ControllerProcess {
             .open(&log)
             .expect("log file");
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"));
-        cmd.args(["controller", "--namespace", namespace, "--admin-addr", "127.0.0.1:0"])
-            .args(args)
-            .envs(env_settings())
+        cmd.args(["controller", "--namespace", namespace])
+            .args(args);
+        if !args.contains(&"--admin-addr") {
+            cmd.args(["--admin-addr", "127.0.0.1:0"]);
+        }
+        cmd.envs(env_settings())
             .env("RUST_LOG", "info,breakglass=debug")
             .stdout(file.try_clone().expect("log file"))
             .stderr(file);

@@ -1,0 +1,472 @@
+//! The Alertmanager webhook end to end: a real Alertmanager (built from its Go module by
+//! `make env-up`) notifies a real controller process, which creates grants in the real
+//! kube-apiserver and memberships in moto. Bad requests are sent straight to the webhook.
+
+mod common;
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use breakglass::api::{BreakGlassGrant, GrantPhase, IncidentSource};
+use common::*;
+use kube::{
+    Api,
+    api::{ListParams, Patch, PatchParams},
+};
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn alertmanager_binary() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo_path("tests/env/alertmanager.sh"))
+        .output()
+        .expect("tests/env/alertmanager.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// POSTs `body` with curl; returns the status code and the body.
+fn post(url: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+        ]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let mut child = cmd
+        .arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl");
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        // A too-large body may be cut off by the server's 413: that is fine.
+        let _ = stdin.write_all(body);
+    }
+    let out = child.wait_with_output().expect("curl output");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+fn get_text(url: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A metric's value from an OpenMetrics text, 0 when absent.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+struct Alertmanager {
+    child: Child,
+    url: String,
+}
+
+impl Alertmanager {
+    fn start(dir: &std::path::Path, webhook: &str, token_file: &std::path::Path) -> Self {
+        let port = free_port();
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"route:
+  receiver: breakglass
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 2s
+receivers:
+  - name: breakglass
+    webhook_configs:
+      - url: {webhook}
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Bearer
+            credentials_file: {token}
+"#,
+                token = token_file.display()
+            ),
+        )
+        .expect("alertmanager.yml");
+        let log = std::fs::File::create(dir.join("alertmanager.log")).expect("log");
+        let child = Command::new(alertmanager_binary())
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("starting alertmanager");
+        let url = format!("http://127.0.0.1:{port}");
+        let am = Self { child, url };
+        let start = Instant::now();
+        while !get_text(&format!("{}/-/ready", am.url)).contains("OK") {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "alertmanager not ready"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        am
+    }
+
+    /// Injects (or, with `ends_at`, resolves) one alert through Alertmanager's API.
+    fn alert(&self, labels: Value, starts_at: &str, ends_at: Option<&str>) {
+        let mut alert = json!({
+            "labels": labels,
+            "annotations": {"summary": "Checkout 5xx above 5%"},
+            "startsAt": starts_at,
+            "generatorURL": "http://prometheus.example.com/graph",
+        });
+        if let Some(e) = ends_at {
+            alert["endsAt"] = json!(e);
+        }
+        let (code, body) = post(
+            &format!("{}/api/v2/alerts", self.url),
+            None,
+            json!([alert]).to_string().as_bytes(),
+        );
+        assert_eq!(code, 200, "alertmanager refused the alert: {body}");
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Hook {
+    s: Scenario,
+    dir: PathBuf,
+    url: String,
+    admin: String,
+    token: String,
+    token_file: PathBuf,
+    alertname: String,
+    _controller: ControllerProcess,
+}
+
+impl Hook {
+    async fn new(test: &str) -> Self {
+        let s = Scenario::new(test).await;
+        let alertname = format!("BreakGlassTest{}", s.ns.replace('-', ""));
+        policies_raw(&s.client)
+            .patch(
+                &s.policy,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"alerts": [{
+                    "matchers": [format!("alertname=\"{alertname}\""), "severity=~\"critical|page\""],
+                    "userLabel": "breakglass_user",
+                    "namespace": s.ns,
+                    "duration": "2h",
+                }]}})),
+            )
+            .await
+            .expect("policy alerts");
+        let dir = repo_path(&format!("target/test-logs/{}-webhook", s.ns));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let token = format!("tok-{}", s.ns);
+        let token_file = dir.join("token");
+        std::fs::write(&token_file, format!("{token}\n")).expect("token file");
+        let (port, admin_port) = (free_port(), free_port());
+        let controller = ControllerProcess::start_with_args(
+            &s.ns,
+            &[],
+            &[
+                "--webhook-addr",
+                &format!("127.0.0.1:{port}"),
+                "--webhook-token-file",
+                &token_file.display().to_string(),
+                "--admin-addr",
+                &format!("127.0.0.1:{admin_port}"),
+            ],
+        );
+        let url = format!("http://127.0.0.1:{port}/v1/alertmanager");
+        let admin = format!("http://127.0.0.1:{admin_port}");
+        eventually(SOON, || async {
+            get_text(&format!("{admin}/healthz"))
+                .contains("ok")
+                .then_some(())
+        })
+        .await
+        .expect("controller admin endpoint up");
+        Self {
+            s,
+            dir,
+            url,
+            admin,
+            token,
+            token_file,
+            alertname,
+            _controller: controller,
+        }
+    }
+
+    async fn grants(&self) -> Vec<BreakGlassGrant> {
+        let api: Api<BreakGlassGrant> = Api::namespaced(self.s.client.clone(), &self.s.ns);
+        api.list(&ListParams::default())
+            .await
+            .expect("grants")
+            .items
+    }
+
+    fn payload(&self, status: &str, alertname: &str) -> Value {
+        json!({
+            "version": "4", "groupKey": "k", "truncatedAlerts": 0, "status": status,
+            "receiver": "breakglass", "groupLabels": {}, "commonLabels": {},
+            "commonAnnotations": {}, "externalURL": "http://am.example.com",
+            "alerts": [{
+                "status": status,
+                "labels": {"alertname": alertname, "severity": "page", "breakglass_user": ALICE},
+                "annotations": {"description": "direct"},
+                "startsAt": "2026-11-21T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "", "fingerprint": "00000000000000aa",
+            }],
+        })
+    }
+
+    fn metrics(&self) -> String {
+        get_text(&format!("{}/metrics", self.admin))
+    }
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+#[tokio::test]
+async fn a_fired_alert_opens_a_grant_and_its_resolution_ends_it() {
+    let h = Hook::new("alert").await;
+    let am = Alertmanager::start(&h.dir, &h.url, &h.token_file);
+    let labels =
+        json!({"alertname": h.alertname, "severity": "critical", "breakglass_user": ALICE});
+    let starts_at = now_rfc3339();
+    let fired = Instant::now();
+    am.alert(labels.clone(), &starts_at, None);
+
+    let grant = eventually(SOON, || async {
+        let g = h.grants().await.into_iter().next()?;
+        (g.status.as_ref()?.phase == Some(GrantPhase::Active)).then_some(g)
+    })
+    .await
+    .unwrap_or_else(|| panic!("no Active grant; log in {}", h.dir.display()));
+    println!("TIMING alert_to_active_ms={}", fired.elapsed().as_millis());
+    assert_eq!(h.s.members().await, std::slice::from_ref(&h.s.alice));
+    assert_eq!(grant.spec.user, ALICE);
+    assert_eq!(grant.spec.reason, "Checkout 5xx above 5%");
+    assert_eq!(grant.spec.duration.as_deref(), Some("2h"));
+    let incident = grant.spec.incident.clone().expect("incident");
+    assert_eq!(incident.source, IncidentSource::Alertmanager);
+    assert_eq!(
+        incident.url.as_deref(),
+        Some("http://prometheus.example.com/graph")
+    );
+
+    // Alertmanager repeats the notification every 2s: still one grant.
+    let before = metric(
+        &h.metrics(),
+        "breakglass_webhook_requests_total{outcome=\"ok\"}",
+    );
+    let repeated = eventually(Duration::from_secs(15), || async {
+        let now = metric(
+            &h.metrics(),
+            "breakglass_webhook_requests_total{outcome=\"ok\"}",
+        );
+        (now >= before + 1.0).then_some(now)
+    })
+    .await;
+    assert!(repeated.is_some(), "Alertmanager repeated the notification");
+    assert_eq!(
+        h.grants().await.len(),
+        1,
+        "a repeat creates no second grant"
+    );
+    assert_eq!(
+        metric(
+            &h.metrics(),
+            "breakglass_grants_created_total{source=\"alertmanager\"}"
+        ),
+        1.0
+    );
+
+    // The alert resolves: the grant is resolved, ends, and the membership goes.
+    am.alert(labels, &starts_at, Some(&now_rfc3339()));
+    let ended =
+        h.s.wait_phase(
+            &grant.metadata.name.clone().unwrap_or_default(),
+            GrantPhase::Ended,
+            SOON,
+        )
+        .await;
+    assert!(ended.spec.resolved);
+    assert!(h.s.members().await.is_empty());
+    assert_eq!(
+        metric(
+            &h.metrics(),
+            "breakglass_grants_resolved_total{source=\"alertmanager\"}"
+        ),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_json_4xx_and_change_nothing() {
+    let h = Hook::new("badhook").await;
+    let good = h.payload("firing", &h.alertname).to_string();
+    let oversized = {
+        let mut p = h.payload("firing", &h.alertname);
+        p["padding"] = json!("x".repeat(1024 * 1024 + 1));
+        p.to_string()
+    };
+    let too_many = {
+        let mut p = h.payload("firing", &h.alertname);
+        let alert = p["alerts"][0].clone();
+        p["alerts"] = json!(vec![alert; 1001]);
+        p.to_string()
+    };
+    let cases: Vec<(&str, Option<&str>, String, u16, &str)> = vec![
+        ("no token", None, good.clone(), 401, "bearer token"),
+        (
+            "wrong token",
+            Some("nope"),
+            good.clone(),
+            401,
+            "bearer token",
+        ),
+        (
+            "malformed JSON",
+            Some(&h.token),
+            "{\"version\": \"4\", \"alerts\": [".into(),
+            400,
+            "not an Alertmanager webhook payload",
+        ),
+        (
+            "wrong version",
+            Some(&h.token),
+            good.replace("\"version\":\"4\"", "\"version\":\"3\""),
+            400,
+            "unsupported payload version",
+        ),
+        (
+            "body over 1 MiB",
+            Some(&h.token),
+            oversized,
+            413,
+            "larger than",
+        ),
+        (
+            "too many alerts",
+            Some(&h.token),
+            too_many,
+            400,
+            "at most 1000",
+        ),
+    ];
+    for (what, token, body, want, message) in cases {
+        let (code, text) = post(&h.url, token, body.as_bytes());
+        assert_eq!(code, want, "{what}: {text}");
+        let err: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {text}"));
+        let msg = err["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(message), "{what}: {msg}");
+    }
+    assert!(h.grants().await.is_empty(), "nothing created by a 4xx");
+
+    // Valid, but matching no policy: 200 and nothing created.
+    let (code, text) = post(
+        &h.url,
+        Some(&h.token),
+        h.payload("firing", "SomethingElse").to_string().as_bytes(),
+    );
+    assert_eq!(code, 200, "{text}");
+    assert!(h.grants().await.is_empty());
+
+    // The token is re-read when its file changes (a rotated Secret).
+    std::fs::write(&h.token_file, "rotated-token\n").expect("rotate");
+    let (code, _) = post(&h.url, Some(&h.token), good.as_bytes());
+    assert_eq!(code, 401, "the old token no longer works");
+    let (code, text) = post(&h.url, Some("rotated-token"), good.as_bytes());
+    assert_eq!(code, 200, "{text}");
+    let created: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(
+        created["created"].as_array().map(Vec::len),
+        Some(1),
+        "{text}"
+    );
+    // A retry of the same delivery finds the grant.
+    let (code, text) = post(&h.url, Some("rotated-token"), good.as_bytes());
+    assert_eq!(code, 200);
+    let again: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(again["existing"], created["created"], "{text}");
+    assert_eq!(h.grants().await.len(), 1);
+
+    let m = h.metrics();
+    for (outcome, at_least) in [
+        ("unauthorized", 3.0),
+        ("malformed", 1.0),
+        ("wrong_version", 1.0),
+        ("too_large", 1.0),
+        ("too_many_alerts", 1.0),
+        ("ok", 3.0),
+    ] {
+        let v = metric(
+            &m,
+            &format!("breakglass_webhook_requests_total{{outcome=\"{outcome}\"}}"),
+        );
+        assert!(v >= at_least, "{outcome}: {v}\n{m}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_token_the_webhook_refuses_to_start() {
+    let dir = repo_path("target/test-logs/empty-token");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let empty = dir.join("token");
+    std::fs::write(&empty, "\n").expect("token");
+    let out = Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args([
+            "controller",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--webhook-token-file",
+        ])
+        .arg(&empty)
+        .envs(env_settings())
+        .output()
+        .expect("breakglass");
+    assert!(!out.status.success());
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("the file is empty"), "{log}");
+}
