@@ -33,10 +33,17 @@ aws_side() { "${BREAKGLASS_CACHE:-$HOME/.cache/breakglass}/moto-$MOTO_VERSION/bi
 step "Seeding IAM Identity Center (moto) with the example's user and group"
 aws_side seed alice@example.com
 
-step "Starting the controller (log: $env_dir/logs/controller.log)"
-./target/debug/breakglass controller > "$env_dir/logs/controller.log" 2>&1 &
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+webhook_port=$(free_port); admin_port=$(free_port); am_port=$(free_port)
+token_file=$env_dir/webhook-token
+head -c 24 /dev/urandom | base64 > "$token_file"
+
+step "Starting the controller with the Alertmanager webhook on 127.0.0.1:$webhook_port (log: $env_dir/logs/controller.log)"
+./target/debug/breakglass controller --admin-addr "127.0.0.1:$admin_port" \
+  --webhook-addr "127.0.0.1:$webhook_port" --webhook-token-file "$token_file" \
+  > "$env_dir/logs/controller.log" 2>&1 &
 controller=$!
-trap 'kill $controller 2>/dev/null || true' EXIT
+trap 'kill $controller ${alertmanager:-} 2>/dev/null || true' EXIT
 
 paused_targets() {
   show kubectl get bgg -n incidents inc-4211-alice -o jsonpath='{range .status.pausedTargets[*]}{.kind}{"\t"}{.name}{"\t"}{.state}{"\t"}{.message}{"\n"}{end}'
@@ -74,8 +81,60 @@ show kubectl get kustomization -n flux-system infra -o jsonpath='{"suspend: "}{.
 paused_targets
 show kubectl get events -n incidents --field-selector involvedObject.name=inc-4211-alice
 
+step "An incident opened by an alert: Alertmanager -> webhook -> grant -> AWS"
+am_dir=$env_dir/alertmanager && rm -rf "$am_dir" && mkdir -p "$am_dir"
+cat > "$am_dir/alertmanager.yml" <<YAML
+route:
+  receiver: breakglass
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: breakglass
+    webhook_configs:
+      - url: http://127.0.0.1:$webhook_port/v1/alertmanager
+        send_resolved: true
+        http_config:
+          authorization: {type: Bearer, credentials_file: $token_file}
+YAML
+"$("$here/env/alertmanager.sh")" --config.file="$am_dir/alertmanager.yml" --storage.path="$am_dir/data" \
+  --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= > "$env_dir/logs/alertmanager.log" 2>&1 &
+alertmanager=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$am_port/-/ready" >/dev/null && break; sleep 0.1; done
+starts_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+alert() { # [endsAt]
+  local ends=""; [ -n "${1:-}" ] && ends=", \"endsAt\": \"$1\""
+  printf '$ curl -X POST http://127.0.0.1:%s/api/v2/alerts -d %s\n' "$am_port" "'[{labels: {alertname: HighErrorRate, severity: critical, breakglass_user: alice@example.com}, ...$ends}]'"
+  curl -sf -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$am_port/api/v2/alerts" -d "[{
+    \"labels\": {\"alertname\": \"HighErrorRate\", \"severity\": \"critical\", \"breakglass_user\": \"alice@example.com\"},
+    \"annotations\": {\"summary\": \"Checkout 5xx above 5%\"}, \"startsAt\": \"$starts_at\"$ends}]"
+}
+alert
+for _ in $(seq 100); do
+  grant=$(kubectl get bgg -n incidents -l breakglass.dev/source=alertmanager -o name 2>/dev/null | head -1)
+  [ -n "$grant" ] && break; sleep 0.1
+done
+[ -n "$grant" ] || { echo "no grant from the alert; see $env_dir/logs/controller.log" >&2; exit 1; }
+show kubectl wait -n incidents "$grant" --for jsonpath='{.status.phase}'=Active --timeout 60s
+show kubectl get -n incidents "$grant" -o wide
+show kubectl get -n incidents "$grant" -o jsonpath='{.spec.incident}{"\n"}'
+aws_side members
+
+step "The alert resolves: Alertmanager sends 'resolved', the grant ends, access goes"
+alert "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+show kubectl wait -n incidents "$grant" --for jsonpath='{.status.phase}'=Ended --timeout 60s
+show kubectl get -n incidents "$grant"
+aws_side members
+printf '$ curl http://127.0.0.1:%s/metrics | grep breakglass_\n' "$admin_port"
+curl -s "http://127.0.0.1:$admin_port/metrics" | grep '^breakglass_' || true
+
+step "The webhook refuses a wrong token (401, nothing created)"
+printf '$ curl -X POST -H "Authorization: Bearer wrong" http://127.0.0.1:%s/v1/alertmanager -d {...}\n' "$webhook_port"
+curl -s -w '  (HTTP %{http_code})\n' -X POST -H 'Authorization: Bearer wrong' "http://127.0.0.1:$webhook_port/v1/alertmanager" -d '{"version":"4","alerts":[]}'
+
 step "Policies"
-show kubectl get breakglasspolicies
+show kubectl get breakglasspolicies prod-admin audit-readonly
 
 step "The API server refuses an invalid grant (no reason, 36h)"
 printf '$ kubectl apply -f - <<< "...spec: {policy: prod-admin, user: alice@example.com, reason: \\"\\", duration: 36h}"\n'
