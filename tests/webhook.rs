@@ -470,3 +470,81 @@ async fn without_a_token_the_webhook_refuses_to_start() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("the file is empty"), "{log}");
 }
+
+#[tokio::test]
+async fn the_webhook_serves_tls_from_cert_and_key_files() {
+    let dir = repo_path(&format!(
+        "target/test-logs/webhook-tls-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key, token) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("token"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    std::fs::write(&token, "tls-token").expect("token");
+    let port = free_port();
+    let ns = format!("tls-{}", std::process::id());
+    let _controller = ControllerProcess::start_with_args(
+        &ns,
+        &[],
+        &[
+            "--webhook-addr",
+            &format!("127.0.0.1:{port}"),
+            "--webhook-token-file",
+            &token.display().to_string(),
+            "--webhook-tls-cert",
+            &cert.display().to_string(),
+            "--webhook-tls-key",
+            &key.display().to_string(),
+        ],
+    );
+    let call = |token: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&cert)
+            .args([
+                "-X",
+                "POST",
+                "-H",
+                &format!("Authorization: Bearer {token}"),
+            ])
+            .args(["-d", r#"{"version":"4","alerts":[]}"#])
+            .arg(format!("https://127.0.0.1:{port}/v1/alertmanager"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let ok = eventually(SOON, || async {
+        (call("tls-token") == "200").then_some(())
+    })
+    .await;
+    assert!(ok.is_some(), "HTTPS with a verified certificate");
+    assert_eq!(call("wrong"), "401");
+}
