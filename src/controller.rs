@@ -600,17 +600,23 @@ async fn pause_targets(
     Ok(())
 }
 
-/// After access is removed: give back every pause this grant holds.
+/// After access is removed: give back every pause this grant holds. `grants`: a fresh list
+/// of all grants when the caller already has one.
 async fn restore_targets(
     grant: &BreakGlassGrant,
     ctx: &Context,
     status: &mut BreakGlassGrantStatus,
+    grants: Option<Vec<BreakGlassGrant>>,
 ) -> Result<(), Error> {
     if status.paused_targets.is_empty() {
         return Ok(());
     }
     let me = key(grant);
-    let live = live_grants(grant, ctx).await?;
+    let grants = match grants {
+        Some(g) => g,
+        None => list_grants(grant, ctx).await?,
+    };
+    let live = live_grants(&grants);
     let now = Timestamp::now();
     let notes = pausing::restore(
         &ctx.client,
@@ -637,20 +643,27 @@ async fn restore_targets(
     Ok(())
 }
 
-/// Keys of grants that still count as holders of a pause: not Ended or Denied (fresh list).
-async fn live_grants(grant: &BreakGlassGrant, ctx: &Context) -> Result<BTreeSet<String>, Error> {
+/// Every grant in the cluster, from the API server rather than the watch cache: decisions
+/// about shared access and shared pauses must not act on stale state.
+async fn list_grants(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+) -> Result<Vec<BreakGlassGrant>, Error> {
     let all: Api<BreakGlassGrant> = Api::all(ctx.client.clone());
-    let list = all
-        .list(&ListParams::default())
+    all.list(&ListParams::default())
         .await
+        .map(|l| l.items)
         .map_err(|source| Error::Kube {
-            action: "listing grants that share pauses with",
+            action: "listing the grants that share access or pauses with",
             namespace: grant.namespace().unwrap_or_default(),
             name: grant.name_any(),
             source,
-        })?;
-    Ok(list
-        .items
+        })
+}
+
+/// Keys of grants that still count as holders of a pause: not Ended or Denied.
+fn live_grants(grants: &[BreakGlassGrant]) -> BTreeSet<String> {
+    grants
         .iter()
         .filter(|g| {
             !g.status
@@ -658,7 +671,7 @@ async fn live_grants(grant: &BreakGlassGrant, ctx: &Context) -> Result<BTreeSet<
                 .is_some_and(|s| matches!(s.phase, Some(GrantPhase::Ended | GrantPhase::Denied)))
         })
         .map(key)
-        .collect())
+        .collect()
 }
 
 async fn end(
@@ -672,6 +685,7 @@ async fn end(
     let generation = grant.metadata.generation;
     let now = time(Timestamp::now());
     let mut note = format!("grant ended ({reason:?})");
+    let mut grants = None;
     if revoke {
         let membership = status
             .access
@@ -684,7 +698,9 @@ async fn end(
         };
         let lock = ctx.user_lock(&user_id).await;
         let _guard = lock.lock().await;
-        let holders = other_holders(grant, ctx, &user_id, &membership).await?;
+        let all = list_grants(grant, ctx).await?;
+        let holders = other_holders(grant, &all, &user_id, &membership);
+        grants = Some(all);
         if holders.is_empty() {
             let client = match ctx.aws.store(&target).await {
                 Ok(c) => c,
@@ -712,7 +728,7 @@ async fn end(
             );
         }
     }
-    if let Err(e) = restore_targets(grant, ctx, &mut status).await {
+    if let Err(e) = restore_targets(grant, ctx, &mut status, grants).await {
         // Keep what was already restored, so the retry does not misreport it.
         if let Err(w) = write_status(grant, ctx, &status).await {
             warn!(error = %w, "could not record restore progress on the grant");
@@ -756,26 +772,15 @@ async fn end(
     Ok(Action::await_change())
 }
 
-/// Other grants that still give this user this membership (a fresh list, not a cache).
-async fn other_holders(
+/// Other grants that still give this user this membership.
+fn other_holders(
     grant: &BreakGlassGrant,
-    ctx: &Context,
+    grants: &[BreakGlassGrant],
     user_id: &str,
     membership: &GrantedMembership,
-) -> Result<Vec<String>, Error> {
-    let all: Api<BreakGlassGrant> = Api::all(ctx.client.clone());
-    let list = all
-        .list(&ListParams::default())
-        .await
-        .map_err(|source| Error::Kube {
-            action: "listing grants overlapping",
-            namespace: grant.namespace().unwrap_or_default(),
-            name: grant.name_any(),
-            source,
-        })?;
+) -> Vec<String> {
     let now = Timestamp::now();
-    Ok(list
-        .items
+    grants
         .iter()
         .filter(|g| g.uid() != grant.uid())
         .filter(|g| g.meta().deletion_timestamp.is_none() && !g.spec.resolved)
@@ -794,7 +799,7 @@ async fn other_holders(
             })
         })
         .map(key)
-        .collect())
+        .collect()
 }
 
 async fn deny(grant: &BreakGlassGrant, ctx: &Context, denial: &Denial) -> Result<Action, Error> {

@@ -270,14 +270,7 @@ async fn crash_after_membership_before_status_converges_to_one_membership() {
     })
     .await
     .expect("membership created before the failpoint");
-    eventually(SOON, || async {
-        controller
-            .log_text()
-            .contains("failpoint reached")
-            .then_some(())
-    })
-    .await
-    .expect("controller stopped at the failpoint");
+    controller.wait_for_failpoint().await;
     let g = s.grants().get("g").await.expect("grant");
     assert_ne!(
         g.status.as_ref().and_then(|s| s.phase),

@@ -148,6 +148,25 @@ async fn scenario(test: &str, pause: impl FnOnce(&str) -> Value) -> (Scenario, S
     (s, ns)
 }
 
+/// A scenario whose policy pauses one auto-syncing Application, `payments`, returned as
+/// created.
+async fn payments_app(test: &str, automated: Value) -> (Scenario, String, Value) {
+    let (s, ns) = scenario(
+        test,
+        |ns| json!([{"argoCD": {"namespace": ns, "names": ["payments"]}}]),
+    )
+    .await;
+    let app = create(
+        &s.client,
+        &ns,
+        APPLICATION,
+        "payments",
+        application(Some(automated)),
+    )
+    .await;
+    (s, ns, app)
+}
+
 async fn touch(s: &Scenario, grant: &str) {
     // Any change makes the controller look at the grant again now rather than at its resync.
     s.grants()
@@ -206,8 +225,24 @@ async fn argo_application_auto_sync_is_disabled_and_restored_exactly() {
     )
     .await;
     let _controller = ControllerProcess::start(&s.ns, &[]);
-    s.create_grant("g", |_| {}).await;
 
+    // Denied means nothing happened: no AWS call, and nothing paused.
+    s.create_grant("denied", |spec| spec["user"] = json!("mallory@example.com"))
+        .await;
+    let denied = s.wait_phase("denied", GrantPhase::Denied, SOON).await;
+    assert!(
+        denied
+            .status
+            .as_ref()
+            .is_some_and(|st| st.paused_targets.is_empty())
+    );
+    assert_eq!(
+        get(c, &ns, APPLICATION, "payments").await["metadata"]["resourceVersion"],
+        payments["metadata"]["resourceVersion"],
+        "a denied grant pauses nothing"
+    );
+
+    s.create_grant("g", |_| {}).await;
     let g = wait_entry_state(&s, "g", "empty", "Paused").await;
     let g = match g.status.as_ref().and_then(|st| st.phase) {
         Some(GrantPhase::Active) => g,
@@ -398,20 +433,8 @@ async fn flux_crossplane_skip_reconcile_and_annotation_targets_round_trip() {
 
 #[tokio::test]
 async fn overlapping_grants_share_a_pause_and_the_last_one_restores() {
-    let (s, ns) = scenario(
-        "shared",
-        |ns| json!([{"argoCD": {"namespace": ns, "names": ["payments"]}}]),
-    )
-    .await;
+    let (s, ns, before) = payments_app("shared", json!({"prune": true, "selfHeal": true})).await;
     let c = &s.client;
-    let before = create(
-        c,
-        &ns,
-        APPLICATION,
-        "payments",
-        application(Some(json!({"prune": true, "selfHeal": true}))),
-    )
-    .await;
     let _controller = ControllerProcess::start(&s.ns, &[]);
     s.create_grant("first", |_| {}).await;
     wait_entry_state(&s, "first", "payments", "Paused").await;
@@ -454,20 +477,8 @@ async fn overlapping_grants_share_a_pause_and_the_last_one_restores() {
 
 #[tokio::test]
 async fn a_human_edit_during_the_grant_is_kept_and_reported() {
-    let (s, ns) = scenario(
-        "human",
-        |ns| json!([{"argoCD": {"namespace": ns, "names": ["payments"]}}]),
-    )
-    .await;
+    let (s, ns, _) = payments_app("human", json!({"prune": true})).await;
     let c = &s.client;
-    create(
-        c,
-        &ns,
-        APPLICATION,
-        "payments",
-        application(Some(json!({"prune": true}))),
-    )
-    .await;
     let _controller = ControllerProcess::start(&s.ns, &[]);
     s.create_grant("g", |_| {}).await;
     wait_entry_state(&s, "g", "payments", "Paused").await;
@@ -606,32 +617,14 @@ async fn missing_targets_are_reported_and_required_ones_make_the_grant_wait() {
 
 #[tokio::test]
 async fn crash_between_recording_and_patching_leaves_nothing_paused() {
-    let (s, ns) = scenario(
-        "pausecrash",
-        |ns| json!([{"argoCD": {"namespace": ns, "names": ["payments"]}}]),
-    )
-    .await;
+    let (s, ns, before) =
+        payments_app("pausecrash", json!({"prune": true, "selfHeal": true})).await;
     let c = &s.client;
-    let before = create(
-        c,
-        &ns,
-        APPLICATION,
-        "payments",
-        application(Some(json!({"prune": true, "selfHeal": true}))),
-    )
-    .await;
     let controller =
         ControllerProcess::start(&s.ns, &[("BREAKGLASS_FAILPOINT", "after-record-pause")]);
     s.create_grant("g", |_| {}).await;
     wait_entry_state(&s, "g", "payments", "Pausing").await;
-    eventually(SOON, || async {
-        controller
-            .log_text()
-            .contains("failpoint reached")
-            .then_some(())
-    })
-    .await
-    .expect("controller stopped at the failpoint");
+    controller.wait_for_failpoint().await;
     assert_eq!(
         get(c, &ns, APPLICATION, "payments").await["metadata"]["resourceVersion"],
         before["metadata"]["resourceVersion"],
@@ -663,14 +656,7 @@ async fn crash_after_recording_converges_to_paused_then_restored() {
         ControllerProcess::start(&s.ns, &[("BREAKGLASS_FAILPOINT", "after-record-pause")]);
     s.create_grant("g", |_| {}).await;
     wait_entry_state(&s, "g", "ingress", "Pausing").await;
-    eventually(SOON, || async {
-        controller
-            .log_text()
-            .contains("failpoint reached")
-            .then_some(())
-    })
-    .await
-    .expect("controller stopped at the failpoint");
+    controller.wait_for_failpoint().await;
     controller.kill();
 
     let _restarted = ControllerProcess::start(&s.ns, &[]);

@@ -273,6 +273,7 @@ pub async fn reread(
         kind: kind.to_owned(),
         namespace,
         name: name.to_owned(),
+        // Restoring follows the record on the object, not a method.
         method: Method::Suspend,
         required: false,
         object: Err(String::new()),

@@ -22,7 +22,7 @@ use axum::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{DynamicObject, ListParams, Patch, PatchParams, PostParams},
+    api::{ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
 use tracing::{info, warn};
@@ -354,10 +354,7 @@ async fn create(state: &AppState, namespace: &str, grant: Value, summary: &mut S
 }
 
 async fn resolve(state: &AppState, fingerprint: &str, starts_at: &str, summary: &mut Summary) {
-    let all: Api<DynamicObject> = Api::all_with(
-        state.client.clone(),
-        &kube::discovery::ApiResource::erase::<BreakGlassGrant>(&()),
-    );
+    let all: Api<BreakGlassGrant> = Api::all(state.client.clone());
     let selector = format!(
         "{FINGERPRINT_LABEL}={}",
         alertmanager::label_value(fingerprint)
@@ -376,8 +373,7 @@ async fn resolve(state: &AppState, fingerprint: &str, starts_at: &str, summary: 
             .annotations()
             .get(STARTS_AT_ANNOTATION)
             .is_some_and(|s| s == starts_at);
-        let resolved = g.data.pointer("/spec/resolved") == Some(&Value::Bool(true));
-        if !same_firing || resolved {
+        if !same_firing || g.spec.resolved {
             continue;
         }
         let ns = g.namespace().unwrap_or_default();

@@ -288,6 +288,15 @@ impl ControllerProcess {
         let _ = self.child.wait();
     }
 
+    /// Waits until the process parked at its `BREAKGLASS_FAILPOINT`.
+    pub async fn wait_for_failpoint(&self) {
+        eventually(SOON, || async {
+            self.log_text().contains("failpoint reached").then_some(())
+        })
+        .await
+        .expect("controller stopped at the failpoint");
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
