@@ -14,8 +14,18 @@ use aws_sdk_identitystore::{
     error::ProvideErrorMetadata,
     types::{AlternateIdentifier, MemberId, UniqueAttribute},
 };
-use aws_smithy_types::{Document, error::display::DisplayErrorContext};
+use aws_smithy_runtime_api::{
+    box_error::BoxError,
+    client::{
+        interceptors::{Intercept, SharedInterceptor, context::FinalizerInterceptorContextRef},
+        orchestrator::Metadata,
+        runtime_components::RuntimeComponents,
+    },
+};
+use aws_smithy_types::{Document, config_bag::ConfigBag, error::display::DisplayErrorContext};
 use tokio::sync::Mutex;
+
+use crate::telemetry::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -78,6 +88,46 @@ pub struct Aws {
     base: SdkConfig,
     sts: aws_sdk_sts::Client,
     sessions: Arc<Mutex<HashMap<Target, CachedSession>>>,
+    interceptor: Option<SharedInterceptor>,
+}
+
+/// Records each call's outcome from its HTTP status: the SDK's operation errors are
+/// type-erased at this point, and the status class is what an alert needs.
+struct CallMetrics(Arc<Metrics>);
+
+impl std::fmt::Debug for CallMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallMetrics")
+    }
+}
+
+impl Intercept for CallMetrics {
+    fn name(&self) -> &'static str {
+        "breakglass-call-metrics"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) = cfg
+            .load::<Metadata>()
+            .map(|m| (m.service().to_owned(), m.name().to_owned()))
+            .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
+        let status = context.response().map(|r| r.status().as_u16());
+        let outcome = match (context.output_or_error(), status) {
+            (Some(Ok(_)), _) => "ok",
+            (_, Some(429)) => "throttled",
+            (_, Some(400..=499)) => "client_error",
+            (_, Some(500..)) => "server_error",
+            _ => "transport_error",
+        };
+        self.0
+            .aws_call(&service.to_lowercase(), &operation, outcome);
+        Ok(())
+    }
 }
 
 /// Sessions are reused until this long before their credentials expire.
@@ -132,6 +182,22 @@ impl Aws {
             base,
             sts,
             sessions: Arc::default(),
+            interceptor: None,
+        }
+    }
+
+    /// Counts every AWS call (STS and Identity Store) by operation and outcome.
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        let interceptor = SharedInterceptor::new(CallMetrics(metrics));
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.base)
+                .interceptor(interceptor.clone())
+                .build(),
+        );
+        Self {
+            sts,
+            interceptor: Some(interceptor),
+            ..self
         }
     }
 
@@ -172,6 +238,9 @@ impl Aws {
         );
         let mut config = aws_sdk_identitystore::config::Builder::from(&self.base)
             .credentials_provider(credentials);
+        if let Some(interceptor) = &self.interceptor {
+            config = config.interceptor(interceptor.clone());
+        }
         if let Some(region) = &target.region {
             config = config.region(aws_config::Region::new(region.clone()));
         }

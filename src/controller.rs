@@ -34,6 +34,7 @@ use crate::{
     pause::{self, Selection, grant as pausing},
     plan::{self, Step},
     policy::{Denial, Eligibility},
+    telemetry::Metrics,
 };
 
 pub const FINALIZER: &str = "breakglass.dev/revoke-access";
@@ -68,11 +69,25 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A short, bounded label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Kube { .. } => "KubernetesError",
+            Self::Aws { source, .. } => source.reason(),
+            Self::Finalizer(..) => "FinalizerError",
+            Self::NoRecord(_) => "NoRecord",
+            Self::Pause { .. } => "PauseFailed",
+        }
+    }
+}
+
 /// What the controller shares across reconciles.
 pub struct Context {
     pub client: Client,
     pub aws: Aws,
     pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
     /// Consecutive failures per grant, for capped exponential backoff.
     failures: std::sync::Mutex<HashMap<String, u32>>,
     /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
@@ -80,7 +95,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, aws: Aws) -> Self {
+    pub fn new(client: Client, aws: Aws, metrics: Arc<Metrics>) -> Self {
         let reporter = Reporter {
             controller: "breakglass-operator".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -89,6 +104,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             aws,
+            metrics,
             failures: Default::default(),
             user_locks: Default::default(),
         }
@@ -105,16 +121,18 @@ impl Context {
 }
 
 /// Runs the controller until the process is told to stop. `namespace` limits the grants
-/// watched (policies are cluster-scoped and always watched).
-pub async fn run(client: Client, aws: Aws, namespace: Option<String>) {
+/// watched (policies are cluster-scoped and always watched). Dropping the future stops
+/// all work at once: every step is safe to interrupt and is redone by the next leader.
+pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, namespace: Option<String>) {
     let grants: Api<BreakGlassGrant> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let policies: Api<BreakGlassPolicy> = Api::all(client.clone());
-    let ctx = Arc::new(Context::new(client, aws));
+    let ctx = Arc::new(Context::new(client, aws, metrics.clone()));
     let controller = Controller::new(grants, watcher::Config::default());
     let store = controller.store();
+    let _published = StorePublished::new(metrics, store.clone());
     controller
         .watches(policies, watcher::Config::default(), move |policy| {
             let name = policy.name_any();
@@ -135,6 +153,22 @@ pub async fn run(client: Client, aws: Aws, namespace: Option<String>) {
         .await;
 }
 
+/// Lends the grant cache to the metrics while the controller runs (the leader's gauges).
+struct StorePublished(Arc<Metrics>);
+
+impl StorePublished {
+    fn new(metrics: Arc<Metrics>, store: kube::runtime::reflector::Store<BreakGlassGrant>) -> Self {
+        metrics.observe_grants(Some(store));
+        Self(metrics)
+    }
+}
+
+impl Drop for StorePublished {
+    fn drop(&mut self) {
+        self.0.observe_grants(None);
+    }
+}
+
 fn key(grant: &BreakGlassGrant) -> String {
     format!(
         "{}/{}",
@@ -147,6 +181,7 @@ async fn reconcile(grant: Arc<BreakGlassGrant>, ctx: Arc<Context>) -> Result<Act
     let ns = grant.namespace().unwrap_or_default();
     let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
     let id = key(&grant);
+    ctx.metrics.reconciled();
     let result = finalizer(&api, FINALIZER, grant, |event| async {
         match event {
             Finalizer::Apply(g) => apply(&g, &ctx, false).await,
@@ -179,6 +214,7 @@ fn error_policy(grant: Arc<BreakGlassGrant>, err: &Error, ctx: Arc<Context>) -> 
         })
         .unwrap_or(1);
     let delay = backoff(attempt);
+    ctx.metrics.reconcile_error(err.reason());
     warn!(grant = %id, attempt, retry_in = ?delay, error = %err, "reconcile failed; retrying");
     Action::requeue(delay)
 }
@@ -280,6 +316,10 @@ fn aws_error(grant: &BreakGlassGrant, source: aws::Error) -> Error {
         name: grant.name_any(),
         source,
     }
+}
+
+fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
+    to.duration_since(from).as_secs_f64()
 }
 
 fn time(t: Timestamp) -> Time {
@@ -474,6 +514,10 @@ async fn give(
     );
     status.observed_generation = generation;
     if !was_active {
+        if let Some(created) = &grant.metadata.creation_timestamp {
+            ctx.metrics
+                .granted_after(seconds_between(created.0, Timestamp::now()));
+        }
         info!(membership = %membership, expires_at = %expires_at, "access granted");
         publish(ctx, grant, EventType::Normal, "Granted", "Grant", &msg).await;
     }
@@ -684,6 +728,13 @@ async fn end(
     let mut status = grant.status.clone().unwrap_or_default();
     let generation = grant.metadata.generation;
     let now = time(Timestamp::now());
+    // When the end became due, as far as the record tells; otherwise when it was noticed.
+    let due = match reason {
+        EndReason::Expired => status.expires_at.as_ref().map(|t| t.0),
+        EndReason::Deleted => grant.metadata.deletion_timestamp.as_ref().map(|t| t.0),
+        EndReason::Resolved | EndReason::PolicyDeleted => None,
+    }
+    .unwrap_or(now.0);
     let mut note = format!("grant ended ({reason:?})");
     let mut grants = None;
     if revoke {
@@ -767,6 +818,10 @@ async fn end(
     );
     status.observed_generation = generation;
     write_status(grant, ctx, &status).await?;
+    ctx.metrics.revoked_after(
+        &format!("{reason:?}"),
+        seconds_between(due, Timestamp::now()),
+    );
     info!(reason = ?reason, "{note}");
     publish(ctx, grant, EventType::Normal, "Ended", "Revoke", &note).await;
     Ok(Action::await_change())

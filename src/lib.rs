@@ -5,13 +5,15 @@
 //! AWS I/O) → `controller` (Kubernetes wiring); `pause` holds the automation pausing (pure
 //! planning, with its Kubernetes I/O in `pause::apply` and `pause::grant`); `conditions` and
 //! `telemetry` support them. `webhook` turns Alertmanager notifications into grants (pure
-//! mapping in `webhook::alertmanager`); `admin` serves metrics and health.
+//! mapping in `webhook::alertmanager`); `admin` serves metrics and health; `leader` runs
+//! the controller only while this replica holds the leader Lease.
 
 pub mod admin;
 pub mod api;
 pub mod aws;
 pub mod conditions;
 pub mod controller;
+pub mod leader;
 pub mod pause;
 pub mod plan;
 pub mod policy;

@@ -16,7 +16,7 @@ enum Command {
     /// Print the CustomResourceDefinitions as YAML (the content of crds/).
     Crds,
     /// Run the operator. AWS settings come from the standard AWS environment.
-    Controller(ControllerArgs),
+    Controller(Box<ControllerArgs>),
 }
 
 #[derive(clap::Args)]
@@ -48,6 +48,57 @@ struct ControllerArgs {
         requires = "webhook_tls_cert"
     )]
     webhook_tls_key: Option<PathBuf>,
+    /// Reconcile only while holding a Lease, so several replicas can run (one leads).
+    #[arg(long, env = "BREAKGLASS_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(
+        long,
+        env = "BREAKGLASS_LEASE_NAME",
+        default_value = "breakglass-operator"
+    )]
+    lease_name: String,
+    /// Namespace of the Lease (default: the Pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// This replica's identity in the Lease (default: the Pod name, else host name and PID).
+    #[arg(long, env = "POD_NAME")]
+    lease_identity: Option<String>,
+    /// Seconds the Lease stays valid after a renewal; a new leader takes over within it.
+    #[arg(long, env = "BREAKGLASS_LEASE_DURATION", default_value_t = 15)]
+    lease_duration: u64,
+    /// Seconds before expiry at which the leader renews (also the clock skew tolerated).
+    #[arg(long, env = "BREAKGLASS_LEASE_GRACE", default_value_t = 5)]
+    lease_grace: u64,
+}
+
+const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+impl ControllerArgs {
+    fn lease(&self) -> Option<breakglass::leader::Config> {
+        if !self.leader_elect {
+            return None;
+        }
+        let namespace = self
+            .lease_namespace
+            .clone()
+            .or_else(|| std::fs::read_to_string(SA_NAMESPACE_FILE).ok())
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_else(|| "default".into());
+        let identity = self.lease_identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "breakglass".into());
+            format!("{host}-{}", std::process::id())
+        });
+        Some(breakglass::leader::Config {
+            lease_name: self.lease_name.clone(),
+            namespace,
+            identity,
+            duration: self.lease_duration,
+            grace: self.lease_grace,
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -66,7 +117,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Controller(args) => controller(args),
+        Command::Controller(args) => controller(*args),
     }
 }
 
@@ -80,6 +131,13 @@ fn controller(args: ControllerArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     breakglass::telemetry::init();
+    let lease = args.lease();
+    if let Some(cfg) = &lease
+        && let Err(err) = cfg.validate()
+    {
+        tracing::error!(error = %err, "invalid leader election settings");
+        return ExitCode::FAILURE;
+    }
     // Refuse to start rather than run a webhook nobody can call, or anybody can.
     let token = match &args.webhook_token_file {
         Some(path) => match breakglass::webhook::Token::load(path) {
@@ -110,7 +168,9 @@ fn controller(args: ControllerArgs) -> ExitCode {
             }
         };
         let metrics = Arc::new(breakglass::telemetry::Metrics::new());
-        let aws = breakglass::aws::Aws::from_env().await;
+        let aws = breakglass::aws::Aws::from_env()
+            .await
+            .with_metrics(metrics.clone());
         let namespace = args.namespace;
         tracing::info!(namespace = namespace.as_deref().unwrap_or("*"), "breakglass controller starting");
         let admin = breakglass::admin::serve(args.admin_addr, metrics.clone());
@@ -127,11 +187,30 @@ fn controller(args: ControllerArgs) -> ExitCode {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            () = breakglass::controller::run(client.clone(), aws, namespace) => {
-                tracing::info!("breakglass controller stopped");
-                ExitCode::SUCCESS
+        let work = || {
+            breakglass::controller::run(client.clone(), aws.clone(), metrics.clone(), namespace.clone())
+        };
+        let controller = async {
+            match lease {
+                Some(cfg) => breakglass::leader::run(client.clone(), cfg, metrics.clone(), work).await,
+                None => {
+                    metrics.set_leader(true);
+                    work().await;
+                    Ok(())
+                }
             }
+        };
+        tokio::select! {
+            result = controller => match result {
+                Ok(()) => {
+                    tracing::info!("breakglass controller stopped");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "leader election failed");
+                    ExitCode::FAILURE
+                }
+            },
             Err(err) = admin => {
                 tracing::error!(error = %err, "admin endpoint failed");
                 ExitCode::FAILURE

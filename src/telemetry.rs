@@ -1,12 +1,31 @@
 //! Structured logs (`RUST_LOG` filters, default `info`; `BREAKGLASS_LOG_FORMAT=json` for JSON)
 //! and the Prometheus metrics served on the admin address.
+//!
+//! Labels are low-cardinality by construction: outcomes, sources, reasons, operation names,
+//! policy names and target kinds — never users, grants or incidents.
 
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{RwLock, atomic::AtomicI64},
+};
+
+use kube::runtime::reflector::Store;
 use prometheus_client::{
     encoding::text::encode,
-    metrics::{counter::Counter, family::Family},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
     registry::Registry,
 };
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+use crate::{
+    api::{BreakGlassGrant, GrantPhase},
+    pause::grant::state,
+};
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -21,12 +40,35 @@ pub fn init() {
 
 type Labels = Vec<(String, String)>;
 
-/// The operator's metrics. Labels are low-cardinality by construction (outcomes, sources).
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 ms … ~200 s: a grant normally lands in well under a second; AWS retries take longer.
+    Histogram::new(exponential_buckets(0.05, 2.0, 13))
+}
+
+/// The operator's metrics.
 pub struct Metrics {
     registry: Registry,
     webhook_requests: Family<Labels, Counter>,
     grants_created: Family<Labels, Counter>,
     grants_resolved: Family<Labels, Counter>,
+    reconciles: Counter,
+    reconcile_errors: Family<Labels, Counter>,
+    aws_calls: Family<Labels, Counter>,
+    grant_latency: Histogram,
+    revoke_latency: Family<Labels, Histogram, fn() -> Histogram>,
+    active_grants: Family<Labels, Gauge>,
+    paused_targets: Family<Labels, Gauge>,
+    leader: Gauge<i64, AtomicI64>,
+    /// The leader's grant cache; the gauges are computed from it at scrape time, so they
+    /// cannot drift from what the cluster holds. Empty on a follower.
+    grants: RwLock<Option<Store<BreakGlassGrant>>>,
 }
 
 impl Default for Metrics {
@@ -38,56 +80,242 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("breakglass");
-        let webhook_requests = Family::<Labels, Counter>::default();
-        let grants_created = Family::<Labels, Counter>::default();
-        let grants_resolved = Family::<Labels, Counter>::default();
+        let m = Self {
+            webhook_requests: Family::default(),
+            grants_created: Family::default(),
+            grants_resolved: Family::default(),
+            reconciles: Counter::default(),
+            reconcile_errors: Family::default(),
+            aws_calls: Family::default(),
+            grant_latency: latency_histogram(),
+            revoke_latency: Family::new_with_constructor(latency_histogram),
+            active_grants: Family::default(),
+            paused_targets: Family::default(),
+            leader: Gauge::default(),
+            grants: RwLock::new(None),
+            registry: Registry::default(),
+        };
         registry.register(
             "webhook_requests",
             "Alertmanager webhook requests by outcome",
-            webhook_requests.clone(),
+            m.webhook_requests.clone(),
         );
         registry.register(
             "grants_created",
             "Grants created by the operator, by source",
-            grants_created.clone(),
+            m.grants_created.clone(),
         );
         registry.register(
             "grants_resolved",
             "Grants marked resolved by the operator, by source",
-            grants_resolved.clone(),
+            m.grants_resolved.clone(),
         );
-        Self {
-            registry,
-            webhook_requests,
-            grants_created,
-            grants_resolved,
-        }
+        registry.register(
+            "reconciles",
+            "Grant reconciles run by this replica",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Failed grant reconciles by reason",
+            m.reconcile_errors.clone(),
+        );
+        registry.register(
+            "aws_calls",
+            "AWS API calls by service, operation and outcome",
+            m.aws_calls.clone(),
+        );
+        registry.register(
+            "grant_latency_seconds",
+            "From a grant's creation to its access being confirmed on AWS",
+            m.grant_latency.clone(),
+        );
+        registry.register(
+            "revoke_latency_seconds",
+            "From when a grant's end was due to its access being removed and automation restored, by end reason",
+            m.revoke_latency.clone(),
+        );
+        registry.register(
+            "active_grants",
+            "Active grants by policy (reported by the leader)",
+            m.active_grants.clone(),
+        );
+        registry.register(
+            "paused_targets",
+            "Automation objects held paused by grants, by kind (reported by the leader)",
+            m.paused_targets.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease (or runs without leader election)",
+            m.leader.clone(),
+        );
+        Self { registry, ..m }
     }
 
     pub fn webhook_request(&self, outcome: &str) {
         self.webhook_requests
-            .get_or_create(&vec![("outcome".into(), outcome.into())])
+            .get_or_create(&labels(&[("outcome", outcome)]))
             .inc();
     }
 
     pub fn grant_created(&self, source: &str) {
         self.grants_created
-            .get_or_create(&vec![("source".into(), source.into())])
+            .get_or_create(&labels(&[("source", source)]))
             .inc();
     }
 
     pub fn grant_resolved(&self, source: &str) {
         self.grants_resolved
-            .get_or_create(&vec![("source".into(), source.into())])
+            .get_or_create(&labels(&[("source", source)]))
             .inc();
+    }
+
+    pub fn reconciled(&self) {
+        self.reconciles.inc();
+    }
+
+    pub fn reconcile_error(&self, reason: &str) {
+        self.reconcile_errors
+            .get_or_create(&labels(&[("reason", reason)]))
+            .inc();
+    }
+
+    pub fn aws_call(&self, service: &str, operation: &str, outcome: &str) {
+        self.aws_calls
+            .get_or_create(&labels(&[
+                ("service", service),
+                ("operation", operation),
+                ("outcome", outcome),
+            ]))
+            .inc();
+    }
+
+    pub fn granted_after(&self, seconds: f64) {
+        self.grant_latency.observe(seconds.max(0.0));
+    }
+
+    pub fn revoked_after(&self, reason: &str, seconds: f64) {
+        self.revoke_latency
+            .get_or_create(&labels(&[("reason", reason)]))
+            .observe(seconds.max(0.0));
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// Called by the controller with its cache while it runs, and with `None` when it stops.
+    pub fn observe_grants(&self, store: Option<Store<BreakGlassGrant>>) {
+        if let Ok(mut slot) = self.grants.write() {
+            *slot = store;
+        }
+    }
+
+    fn refresh_gauges(&self) {
+        let grants = match self.grants.read() {
+            Ok(slot) => slot.as_ref().map(|s| s.state()).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let (active, paused) = tally(grants.iter().map(|g| g.as_ref()));
+        self.active_grants.clear();
+        for (policy, n) in active {
+            self.active_grants
+                .get_or_create(&labels(&[("policy", &policy)]))
+                .set(n);
+        }
+        self.paused_targets.clear();
+        for (kind, n) in paused {
+            self.paused_targets
+                .get_or_create(&labels(&[("kind", &kind)]))
+                .set(n);
+        }
     }
 
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
+        self.refresh_gauges();
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+}
+
+/// Active grants per policy, and distinct paused objects per kind (a target shared by two
+/// grants counts once).
+pub fn tally<'a>(
+    grants: impl Iterator<Item = &'a BreakGlassGrant>,
+) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
+    let mut active = BTreeMap::new();
+    let mut paused = BTreeSet::new();
+    for grant in grants {
+        let Some(status) = &grant.status else {
+            continue;
+        };
+        if status.phase == Some(GrantPhase::Active) {
+            *active.entry(grant.spec.policy.clone()).or_insert(0) += 1;
+        }
+        if matches!(status.phase, Some(GrantPhase::Ended | GrantPhase::Denied)) {
+            continue;
+        }
+        for t in &status.paused_targets {
+            if t.state == state::PAUSED {
+                paused.insert((t.kind.clone(), t.namespace.clone(), t.name.clone()));
+            }
+        }
+    }
+    let mut by_kind = BTreeMap::new();
+    for (kind, _, _) in paused {
+        *by_kind.entry(kind).or_insert(0) += 1;
+    }
+    (active, by_kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(yaml: &str) -> BreakGlassGrant {
+        serde_yaml::from_str(yaml).expect("fixture parses")
+    }
+
+    #[test]
+    fn tally_counts_active_grants_by_policy_and_shared_targets_once() {
+        let target = r#"
+    pausedTargets:
+      - {apiVersion: argoproj.io/v1alpha1, kind: Application, namespace: argocd, name: payments, method: DisableAutoSync, state: Paused}"#;
+        let a = grant(&format!(
+            "apiVersion: breakglass.dev/v1alpha1\nkind: BreakGlassGrant\nmetadata: {{name: a, namespace: t}}\nspec: {{user: alice, policy: prod, reason: r}}\nstatus:\n    phase: Active{target}"
+        ));
+        let b = grant(&format!(
+            "apiVersion: breakglass.dev/v1alpha1\nkind: BreakGlassGrant\nmetadata: {{name: b, namespace: t}}\nspec: {{user: bob, policy: prod, reason: r}}\nstatus:\n    phase: Active{target}"
+        ));
+        let ended = grant(&format!(
+            "apiVersion: breakglass.dev/v1alpha1\nkind: BreakGlassGrant\nmetadata: {{name: c, namespace: t}}\nspec: {{user: carol, policy: dev, reason: r}}\nstatus:\n    phase: Ended{target}"
+        ));
+        let (active, paused) = tally([&a, &b, &ended].into_iter());
+        assert_eq!(active, BTreeMap::from([("prod".to_owned(), 2)]));
+        assert_eq!(paused, BTreeMap::from([("Application".to_owned(), 1)]));
+    }
+
+    #[test]
+    fn exposition_names_every_family() {
+        let m = Metrics::new();
+        m.aws_call("identitystore", "GetUserId", "ok");
+        m.reconcile_error("aws");
+        m.revoked_after("Expired", 0.2);
+        m.granted_after(0.1);
+        let text = m.encode();
+        for name in [
+            "breakglass_aws_calls_total{service=\"identitystore\",operation=\"GetUserId\",outcome=\"ok\"} 1",
+            "breakglass_reconcile_errors_total{reason=\"aws\"} 1",
+            "breakglass_revoke_latency_seconds_count{reason=\"Expired\"} 1",
+            "breakglass_grant_latency_seconds_count 1",
+            "breakglass_leader 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in:\n{text}");
+        }
     }
 }

@@ -18,6 +18,8 @@ packages=()
 command -v openssl >/dev/null || packages+=(openssl)
 command -v curl >/dev/null || packages+=(curl ca-certificates)
 command -v setsid >/dev/null || packages+=(util-linux)
+# Argo CD runs health checks on Lua 5.1; the checks in examples/ are tested with it.
+command -v lua5.1 >/dev/null || packages+=(lua5.1)
 python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
