@@ -5,7 +5,6 @@
 mod common;
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -18,13 +17,6 @@ use kube::{
     api::{ListParams, Patch, PatchParams},
 };
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn alertmanager_binary() -> PathBuf {
     let out = Command::new("bash")
@@ -67,21 +59,6 @@ fn post(url: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
     (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-fn get_text(url: &str) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", url])
-        .output()
-        .expect("curl");
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-/// A metric's value from an OpenMetrics text, 0 when absent.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 struct Alertmanager {

@@ -257,9 +257,20 @@ impl ControllerProcess {
 
     /// Admin endpoint on a free port; `args` are added to `breakglass controller`.
     pub fn start_with_args(namespace: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Self {
+        Self::start_logged(namespace, namespace, extra_env, args)
+    }
+
+    /// Like `start_with_args`, logging to `target/test-logs/<log_name>.log` (several
+    /// controllers in one namespace).
+    pub fn start_logged(
+        namespace: &str,
+        log_name: &str,
+        extra_env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let dir = repo_path("target/test-logs");
         std::fs::create_dir_all(&dir).expect("log dir");
-        let log = dir.join(format!("{namespace}.log"));
+        let log = dir.join(format!("{log_name}.log"));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -280,6 +291,10 @@ impl ControllerProcess {
         }
         let child = cmd.spawn().expect("starting breakglass controller");
         Self { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown path runs.
@@ -307,6 +322,29 @@ impl Drop for ControllerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// GET with curl; the body, empty on failure.
+pub fn get_text(url: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", url])
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// A metric's value from an OpenMetrics text, 0 when absent.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// The AWS side of one test, isolated in its own (moto) account and Identity Store.
