@@ -23,8 +23,9 @@ env-down: ## Stop what env-up started and remove its state
 build: ## Build the breakglass binary
 	cargo build --locked
 
-crds: ## Regenerate crds/ from the API types
+crds: ## Regenerate crds/ and the Helm chart's copy from the API types
 	cargo run --locked --quiet -- crds > crds/breakglass.dev.yaml
+	cp crds/breakglass.dev.yaml charts/breakglass-operator/crds/breakglass.dev.yaml
 
 lint: ## cargo fmt --check and clippy
 	cargo fmt --all -- --check

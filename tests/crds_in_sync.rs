@@ -1,4 +1,4 @@
-//! crds/ must be exactly what `breakglass crds` prints, and the examples must be objects the
+//! crds/ (and the chart's copy) must be exactly what `breakglass crds` prints, and the examples must be objects the
 //! API types can read. No server needed.
 
 use breakglass::api::{BreakGlassGrant, BreakGlassPolicy};
@@ -16,6 +16,10 @@ fn crds_directory_matches_generated_crds() {
     assert!(
         repo_file("crds/breakglass.dev.yaml") == generated,
         "crds/breakglass.dev.yaml is stale: run `make crds` and commit the result"
+    );
+    assert!(
+        repo_file("charts/breakglass-operator/crds/breakglass.dev.yaml") == generated,
+        "the Helm chart's CRDs are stale: run `make crds` and commit the result"
     );
 }
 

@@ -40,7 +40,7 @@ fn env_dir() -> PathBuf {
 
 /// The kubeconfig of the running test environment: `$KUBECONFIG` when env.sh was sourced,
 /// else the one `make env-up` wrote under target/env.
-fn kubeconfig_path() -> PathBuf {
+pub fn kubeconfig_path() -> PathBuf {
     if let Ok(path) = std::env::var("KUBECONFIG") {
         return PathBuf::from(path);
     }
@@ -322,6 +322,50 @@ impl Drop for ControllerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A command from the pinned toolchain: `helm` (built by tests/env/helm.sh) or `kubectl`
+/// (built with the control plane), pointed at the test environment.
+pub fn tool(name: &str) -> std::process::Command {
+    let script = match name {
+        "helm" => "tests/env/helm.sh",
+        _ => "tests/env/build-control-plane.sh",
+    };
+    let out = std::process::Command::new("bash")
+        .arg(repo_path(script))
+        .output()
+        .unwrap_or_else(|e| panic!("{script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let binary = if name == "helm" { path } else { path.join(name) };
+    let mut cmd = std::process::Command::new(binary);
+    cmd.env("KUBECONFIG", kubeconfig_path());
+    cmd
+}
+
+/// Runs a command with `stdin`; its exit status and combined output.
+pub fn run_with_input(mut cmd: std::process::Command, stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.as_bytes()).expect("stdin");
+    }
+    let out = child.wait_with_output().expect("wait");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
 pub fn free_port() -> u16 {

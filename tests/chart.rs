@@ -1,0 +1,462 @@
+//! The Helm chart: linted, its schema refusing bad values, its rendered manifests accepted
+//! by the real API server (server-side dry run, restricted Pod Security), and the
+//! controller run under nothing but the chart's RBAC (a ServiceAccount token, not admin)
+//! through a whole grant lifecycle, webhook included, with `/metrics` scraped after it.
+
+mod common;
+
+use std::{path::Path, process::Command};
+
+use breakglass::api::GrantPhase;
+use common::*;
+use k8s_openapi::api::{
+    authentication::v1::TokenRequest,
+    core::v1::{Secret, ServiceAccount},
+};
+use kube::{
+    Api, Client, Config,
+    api::{DynamicObject, ListParams, PostParams},
+    config::{KubeConfigOptions, Kubeconfig},
+    core::{ApiResource, GroupVersionKind},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+const CHART: &str = "charts/breakglass-operator";
+const KUBE_VERSION: &str = "1.34.4";
+
+fn helm(args: &[&str]) -> (bool, String) {
+    let mut cmd = tool("helm");
+    cmd.args(args).current_dir(repo_path(""));
+    run_with_input(cmd, "")
+}
+
+fn render(release: &str, ns: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "template",
+        release,
+        CHART,
+        "--namespace",
+        ns,
+        "--kube-version",
+        KUBE_VERSION,
+    ];
+    args.extend_from_slice(extra);
+    let (ok, out) = helm(&args);
+    assert!(ok, "helm template {extra:?}:\n{out}");
+    out
+}
+
+fn docs(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
+        .filter_map(|v| serde_json::to_value(v).ok())
+        .filter(|v: &Value| v.is_object())
+        .collect()
+}
+
+fn kubectl(args: &[&str], stdin: &str) -> (bool, String) {
+    let mut cmd = tool("kubectl");
+    cmd.args(args);
+    run_with_input(cmd, stdin)
+}
+
+#[test]
+fn the_chart_lints_and_its_schema_refuses_bad_values() {
+    for values in [None, Some("charts/breakglass-operator/ci/full-values.yaml")] {
+        let mut args = vec!["lint", CHART, "--strict", "--kube-version", KUBE_VERSION];
+        if let Some(v) = values {
+            args.extend(["-f", v]);
+        }
+        let (ok, out) = helm(&args);
+        assert!(ok && out.contains("0 chart(s) failed"), "{out}");
+    }
+    for (bad, says) in [
+        (vec!["--set", "replicaCount=0"], "/replicaCount"),
+        (vec!["--set", "webhook.port=70000"], "/webhook/port"),
+        (vec!["--set", "controller.logFormat=xml"], "/controller/logFormat"),
+        (vec!["--set", "leaderElection.leaseGrace=1"], "/leaderElection/leaseGrace"),
+        (vec!["--set", "rbac.pauseTargets[0].resources=null"], "/rbac/pauseTargets/0"),
+        (vec!["--set", "replicas=3"], "replicas"),
+    ] {
+        let mut args = vec![
+            "template",
+            "bad",
+            CHART,
+            "--kube-version",
+            KUBE_VERSION,
+        ];
+        args.extend(bad.iter().copied());
+        let (ok, out) = helm(&args);
+        assert!(!ok, "{bad:?} was accepted:\n{out}");
+        assert!(
+            out.contains("values don't meet the specifications") && out.contains(says),
+            "{bad:?}: unclear error:\n{out}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rendered_manifests_are_accepted_by_the_api_server() {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = namespace(&client, "chart").await;
+    // Restricted Pod Security: the API server refuses any Pod that breaks it.
+    let (ok, out) = kubectl(
+        &[
+            "label",
+            "namespace",
+            &ns,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        "",
+    );
+    assert!(ok, "{out}");
+    for values in [
+        vec![],
+        vec!["-f", "charts/breakglass-operator/ci/full-values.yaml"],
+    ] {
+        let mut extra = vec!["--include-crds"];
+        extra.extend(values.iter().copied());
+        let rendered = render("dry", &ns, &extra);
+        let kinds: Vec<String> = docs(&rendered)
+            .iter()
+            .filter_map(|d| d["kind"].as_str().map(str::to_owned))
+            .collect();
+        for want in [
+            "CustomResourceDefinition",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "Deployment",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+        ] {
+            assert!(kinds.iter().any(|k| k == want), "{want} missing: {kinds:?}");
+        }
+        assert_eq!(
+            kinds.iter().any(|k| k == "ServiceMonitor"),
+            !values.is_empty()
+        );
+        let (ok, out) = kubectl(
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--field-manager",
+                "chart-test",
+                "-f",
+                "-",
+            ],
+            &rendered,
+        );
+        assert!(ok, "server-side dry run refused {values:?}:\n{out}");
+        assert!(
+            out.contains("deployment.apps/dry-breakglass-operator serverside-applied (server dry run)"),
+            "{out}"
+        );
+
+        // The Deployment's Pod, as the ReplicaSet would create it.
+        let deployment = docs(&rendered)
+            .into_iter()
+            .find(|d| d["kind"] == "Deployment")
+            .expect("deployment");
+        assert_eq!(deployment["spec"]["replicas"], 2);
+        let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+        assert!(
+            args.as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "--leader-elect")),
+            "{args}"
+        );
+        let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dry-pod", "namespace": ns}});
+        pod["spec"] = deployment["spec"]["template"]["spec"].clone();
+        let (ok, out) = kubectl(
+            &["create", "--dry-run=server", "-f", "-"],
+            &pod.to_string(),
+        );
+        assert!(ok, "the Pod breaks restricted Pod Security:\n{out}");
+    }
+    // And the check has teeth: a privileged variant is refused.
+    let rendered = render("dry", &ns, &[]);
+    let deployment = docs(&rendered)
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("deployment");
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dry-pod", "namespace": ns}});
+    pod["spec"] = deployment["spec"]["template"]["spec"].clone();
+    pod["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = json!(true);
+    let (ok, out) = kubectl(&["create", "--dry-run=server", "-f", "-"], &pod.to_string());
+    assert!(!ok && out.contains("violates PodSecurity"), "{out}");
+}
+
+/// A kubeconfig for the ServiceAccount: same server and CA as the admin's, its own token.
+async fn service_account_kubeconfig(client: &Client, ns: &str, sa: &str, path: &Path) {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), ns);
+    let request: TokenRequest = serde_json::from_value(json!({
+        "spec": {"audiences": [], "expirationSeconds": 3600}
+    }))
+    .expect("token request");
+    let token = accounts
+        .create_token_request(sa, &PostParams::default(), &request)
+        .await
+        .expect("service account token")
+        .status
+        .expect("token status")
+        .token;
+    let mut config: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(kubeconfig_path()).expect("admin kubeconfig"),
+    )
+    .expect("kubeconfig yaml");
+    config["users"] = json!([{"name": sa, "user": {"token": token}}]);
+    config["contexts"][0]["context"]["user"] = json!(sa);
+    std::fs::write(path, serde_yaml::to_string(&config).expect("yaml")).expect("write");
+}
+
+async fn client_from(path: &Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(path).expect("kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    Client::try_from(config).expect("client")
+}
+
+fn application_yaml(ns: &str) -> String {
+    format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {{name: payments, namespace: {ns}}}
+spec:
+  project: default
+  source: {{repoURL: "https://git.example.com/apps.git", path: payments, targetRevision: main}}
+  destination: {{server: "https://kubernetes.default.svc", namespace: payments}}
+  syncPolicy:
+    automated: {{prune: true, selfHeal: true}}
+"#
+    )
+}
+
+fn alert(status: &str, alertname: &str, fingerprint: &str, ends_at: &str) -> String {
+    json!({
+        "version": "4", "groupKey": "k", "truncatedAlerts": 0, "status": status,
+        "receiver": "breakglass", "groupLabels": {}, "commonLabels": {},
+        "commonAnnotations": {}, "externalURL": "http://am.example.com",
+        "alerts": [{
+            "status": status,
+            "labels": {"alertname": alertname, "severity": "page", "breakglass_user": ALICE},
+            "annotations": {"summary": "paged"},
+            "startsAt": "2026-11-21T10:00:00Z", "endsAt": ends_at,
+            "generatorURL": "", "fingerprint": fingerprint,
+        }],
+    })
+    .to_string()
+}
+
+fn post(url: &str, token: &str, body: &str) -> String {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "--data-binary",
+        "@-",
+        url,
+    ]);
+    let (ok, out) = run_with_input(cmd, body);
+    assert!(ok, "{out}");
+    out
+}
+
+/// How many grants a webhook answer lists under `key`.
+fn count(answer: &str, key: &str) -> usize {
+    serde_json::from_str::<Value>(answer)
+        .ok()
+        .and_then(|v| v[key].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+fn app_automated(ns: &str) -> Value {
+    let (ok, out) = kubectl(
+        &["get", "applications.argoproj.io", "payments", "-n", ns, "-o", "json"],
+        "",
+    );
+    assert!(ok, "{out}");
+    serde_json::from_str::<Value>(&out).expect("json")["spec"]["syncPolicy"]["automated"].clone()
+}
+
+#[tokio::test]
+async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
+    let s = Scenario::new("rbac").await;
+    let release = format!("r{}", &s.ns[s.ns.len() - 8..]);
+    let fullname = format!("{release}-breakglass-operator");
+    let token = format!("tok-{}", s.ns);
+
+    // The chart's identity and RBAC, applied for real (the Deployment cannot run here).
+    let rbac = render(
+        &release,
+        &s.ns,
+        &[
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ],
+    );
+    let (ok, out) = kubectl(&["apply", "-f", "-"], &rbac);
+    assert!(ok, "{out}");
+    let dir = repo_path(&format!("target/test-logs/{}-rbac", s.ns));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let kubeconfig = dir.join("kubeconfig");
+    service_account_kubeconfig(&s.client, &s.ns, &fullname, &kubeconfig).await;
+
+    // Not an admin: it cannot even read Secrets in its own namespace.
+    let as_operator = client_from(&kubeconfig).await;
+    let secrets: Api<Secret> = Api::namespaced(as_operator.clone(), &s.ns);
+    match secrets.list(&ListParams::default()).await {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 403, "{e:?}"),
+        other => panic!("the operator's identity can list Secrets: {other:?}"),
+    }
+
+    // A policy that pauses an Argo CD Application and answers an alert.
+    let alertname = format!("RbacTest{}", s.ns.replace('-', ""));
+    let (ok, out) = kubectl(&["apply", "-f", "-"], &application_yaml(&s.ns));
+    assert!(ok, "{out}");
+    policies_raw(&s.client)
+        .patch(
+            &s.policy,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {
+                "pause": [{"argoCD": {"namespace": s.ns, "names": ["payments"]}}],
+                "alerts": [{"matchers": [format!("alertname=\"{alertname}\"")],
+                            "userLabel": "breakglass_user", "namespace": s.ns}],
+            }})),
+        )
+        .await
+        .expect("policy");
+
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, &token).expect("token");
+    let (port, admin_port) = (free_port(), free_port());
+    let kubeconfig_env = kubeconfig.display().to_string();
+    let controller = ControllerProcess::start_logged(
+        &s.ns,
+        &format!("{}-rbac", s.ns),
+        &[("KUBECONFIG", &kubeconfig_env)],
+        &[
+            "--leader-elect",
+            "--lease-name",
+            &fullname,
+            "--lease-namespace",
+            &s.ns,
+            "--webhook-addr",
+            &format!("127.0.0.1:{port}"),
+            "--webhook-token-file",
+            &token_file.display().to_string(),
+            "--admin-addr",
+            &format!("127.0.0.1:{admin_port}"),
+        ],
+    );
+    let metrics = || get_text(&format!("http://127.0.0.1:{admin_port}/metrics"));
+    eventually(SOON, || async {
+        (metric(&metrics(), "breakglass_leader") == 1.0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("never led; log: {}", controller.log_text()));
+
+    // A grant by hand: access, pause, events; then resolved: revoked and restored.
+    s.create_grant("by-hand", |_| {}).await;
+    s.wait_phase("by-hand", GrantPhase::Active, SOON).await;
+    assert_eq!(s.members().await, vec![s.alice.clone()]);
+    assert_eq!(app_automated(&s.ns)["enabled"], false);
+    event_reasons(&s.client, &s.ns, "by-hand", &["Granted", "Paused"])
+        .await
+        .expect("events recorded under the chart's RBAC");
+    let during = metrics();
+    assert_eq!(
+        metric(&during, &format!("breakglass_active_grants{{policy=\"{}\"}}", s.policy)),
+        1.0,
+        "{during}"
+    );
+    assert_eq!(
+        metric(&during, "breakglass_paused_targets{kind=\"Application\"}"),
+        1.0,
+        "{during}"
+    );
+    s.resolve("by-hand").await;
+    s.wait_phase("by-hand", GrantPhase::Ended, SOON).await;
+    assert!(s.members().await.is_empty());
+    assert_eq!(app_automated(&s.ns), json!({"prune": true, "selfHeal": true}));
+
+    // An alert opens one (the webhook creates it), and its resolution ends it.
+    let url = format!("http://127.0.0.1:{port}/v1/alertmanager");
+    // Unique per run: a resolution reaches every grant of the same firing, cluster-wide.
+    let fingerprint = format!("{:0>16}", s.ns.replace('-', "")[4..].to_owned());
+    let answer = post(&url, &token, &alert("firing", &alertname, &fingerprint, "0001-01-01T00:00:00Z"));
+    assert_eq!(count(&answer, "created"), 1, "{answer}");
+    let grants: Api<DynamicObject> = Api::namespaced_with(
+        s.client.clone(),
+        &s.ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk(
+            "breakglass.dev",
+            "v1alpha1",
+            "BreakGlassGrant",
+        )),
+    );
+    let alert_grant = grants
+        .list(&ListParams::default().labels("breakglass.dev/source=alertmanager"))
+        .await
+        .expect("grants")
+        .items
+        .into_iter()
+        .next()
+        .and_then(|g| g.metadata.name)
+        .expect("the webhook created a grant");
+    s.wait_phase(&alert_grant, GrantPhase::Active, SOON).await;
+    let answer = post(&url, &token, &alert("resolved", &alertname, &fingerprint, "2026-11-21T10:30:00Z"));
+    assert_eq!(count(&answer, "resolved"), 1, "{answer}");
+    s.wait_phase(&alert_grant, GrantPhase::Ended, SOON).await;
+    assert!(s.members().await.is_empty());
+
+    // The counters moved; the gauges went back to zero.
+    let after = metrics();
+    for (series, at_least) in [
+        ("breakglass_reconciles_total", 4.0),
+        ("breakglass_grant_latency_seconds_count", 2.0),
+        ("breakglass_revoke_latency_seconds_count{reason=\"Resolved\"}", 2.0),
+        (
+            "breakglass_aws_calls_total{service=\"identitystore\",operation=\"CreateGroupMembership\",outcome=\"ok\"}",
+            2.0,
+        ),
+        (
+            "breakglass_aws_calls_total{service=\"identitystore\",operation=\"DeleteGroupMembership\",outcome=\"ok\"}",
+            2.0,
+        ),
+        (
+            "breakglass_aws_calls_total{service=\"sts\",operation=\"AssumeRole\",outcome=\"ok\"}",
+            1.0,
+        ),
+        ("breakglass_webhook_requests_total{outcome=\"ok\"}", 2.0),
+        ("breakglass_grants_created_total{source=\"alertmanager\"}", 1.0),
+    ] {
+        assert!(
+            metric(&after, series) >= at_least,
+            "{series} < {at_least}:\n{after}"
+        );
+    }
+    assert_eq!(
+        metric(&after, &format!("breakglass_active_grants{{policy=\"{}\"}}", s.policy)),
+        0.0
+    );
+    assert_eq!(metric(&after, "breakglass_paused_targets{kind=\"Application\"}"), 0.0);
+    assert!(
+        !controller.log_text().contains("forbidden"),
+        "a request was refused: {}",
+        controller.log_text()
+    );
+}
