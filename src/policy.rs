@@ -159,3 +159,83 @@ pub fn max_duration(policy: &BreakGlassPolicySpec) -> Option<Duration> {
         .ok()
         .map(GoDuration::as_std)
 }
+
+/// Why a policy cannot be used as written: what the API server's schema could not catch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyProblem {
+    /// Condition reason (CamelCase).
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Checks what only the operator can: alert matchers' regexes, and access kinds this
+/// release does not carry out. `Ok` carries a one-line summary for the Ready condition.
+pub fn check(spec: &BreakGlassPolicySpec) -> Result<String, PolicyProblem> {
+    for (i, rule) in spec.alerts.iter().enumerate() {
+        for m in &rule.matchers {
+            if let Err(e) = crate::webhook::alertmanager::Matcher::parse(m) {
+                return Err(PolicyProblem {
+                    reason: "InvalidMatcher",
+                    message: format!("alerts[{i}]: {e}"),
+                });
+            }
+        }
+    }
+    if spec.access.account_assignment.is_some() {
+        return Err(PolicyProblem {
+            reason: "Unsupported",
+            message: "accountAssignment access is not supported yet; use groupMembership".into(),
+        });
+    }
+    let (default, max) = (&spec.duration.default, &spec.duration.max);
+    Ok(format!(
+        "accepted: grants last {default} by default, {max} at most; {} pause entries, {} alert rules",
+        spec.pause.len(),
+        spec.alerts.len()
+    ))
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+    use crate::api::BreakGlassPolicy;
+
+    fn policy(edit: impl FnOnce(&mut serde_yaml::Value)) -> BreakGlassPolicySpec {
+        let mut doc: serde_yaml::Value =
+            serde_yaml::from_str(include_str!("../tests/fixtures/policy.yaml")).expect("fixture");
+        edit(&mut doc);
+        serde_yaml::from_value::<BreakGlassPolicy>(doc)
+            .expect("policy")
+            .spec
+    }
+
+    #[test]
+    fn a_sound_policy_is_accepted_with_a_summary() {
+        let summary = check(&policy(|_| {})).expect("accepted");
+        assert!(summary.starts_with("accepted: grants last"), "{summary}");
+    }
+
+    #[test]
+    fn a_bad_alert_regex_is_named() {
+        let spec = policy(|d| {
+            d["spec"]["alerts"] = serde_yaml::from_str(
+                r#"[{matchers: ['alertname=~"(unclosed"'], userLabel: user, namespace: incidents}]"#,
+            )
+            .expect("alerts");
+        });
+        let problem = check(&spec).expect_err("refused");
+        assert_eq!(problem.reason, "InvalidMatcher");
+        assert!(problem.message.contains("alerts[0]"), "{}", problem.message);
+    }
+
+    #[test]
+    fn account_assignment_is_reported_unsupported() {
+        let spec = policy(|d| {
+            d["spec"]["access"] = serde_yaml::from_str(
+                "{accountAssignment: {accountIds: ['111122223333'], permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-1/ps-1', instanceArn: 'arn:aws:sso:::instance/ssoins-1'}}",
+            )
+            .expect("access");
+        });
+        assert_eq!(check(&spec).expect_err("refused").reason, "Unsupported");
+    }
+}

@@ -74,18 +74,21 @@ fn the_chart_lints_and_its_schema_refuses_bad_values() {
     for (bad, says) in [
         (vec!["--set", "replicaCount=0"], "/replicaCount"),
         (vec!["--set", "webhook.port=70000"], "/webhook/port"),
-        (vec!["--set", "controller.logFormat=xml"], "/controller/logFormat"),
-        (vec!["--set", "leaderElection.leaseGrace=1"], "/leaderElection/leaseGrace"),
-        (vec!["--set", "rbac.pauseTargets[0].resources=null"], "/rbac/pauseTargets/0"),
+        (
+            vec!["--set", "controller.logFormat=xml"],
+            "/controller/logFormat",
+        ),
+        (
+            vec!["--set", "leaderElection.leaseGrace=1"],
+            "/leaderElection/leaseGrace",
+        ),
+        (
+            vec!["--set", "rbac.pauseTargets[0].resources=null"],
+            "/rbac/pauseTargets/0",
+        ),
         (vec!["--set", "replicas=3"], "replicas"),
     ] {
-        let mut args = vec![
-            "template",
-            "bad",
-            CHART,
-            "--kube-version",
-            KUBE_VERSION,
-        ];
+        let mut args = vec!["template", "bad", CHART, "--kube-version", KUBE_VERSION];
         args.extend(bad.iter().copied());
         let (ok, out) = helm(&args);
         assert!(!ok, "{bad:?} was accepted:\n{out}");
@@ -155,7 +158,9 @@ async fn rendered_manifests_are_accepted_by_the_api_server() {
         );
         assert!(ok, "server-side dry run refused {values:?}:\n{out}");
         assert!(
-            out.contains("deployment.apps/dry-breakglass-operator serverside-applied (server dry run)"),
+            out.contains(
+                "deployment.apps/dry-breakglass-operator serverside-applied (server dry run)"
+            ),
             "{out}"
         );
 
@@ -173,10 +178,7 @@ async fn rendered_manifests_are_accepted_by_the_api_server() {
         );
         let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dry-pod", "namespace": ns}});
         pod["spec"] = deployment["spec"]["template"]["spec"].clone();
-        let (ok, out) = kubectl(
-            &["create", "--dry-run=server", "-f", "-"],
-            &pod.to_string(),
-        );
+        let (ok, out) = kubectl(&["create", "--dry-run=server", "-f", "-"], &pod.to_string());
         assert!(ok, "the Pod breaks restricted Pod Security:\n{out}");
     }
     // And the check has teeth: a privileged variant is refused.
@@ -283,7 +285,15 @@ fn count(answer: &str, key: &str) -> usize {
 
 fn app_automated(ns: &str) -> Value {
     let (ok, out) = kubectl(
-        &["get", "applications.argoproj.io", "payments", "-n", ns, "-o", "json"],
+        &[
+            "get",
+            "applications.argoproj.io",
+            "payments",
+            "-n",
+            ns,
+            "-o",
+            "json",
+        ],
         "",
     );
     assert!(ok, "{out}");
@@ -369,6 +379,33 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
     .await
     .unwrap_or_else(|| panic!("never led; log: {}", controller.log_text()));
 
+    // Policies get a verdict: Ready with the generation it judged.
+    let broken = unique_name("broken", &s.ns);
+    s.create_policy(&broken, |spec| {
+        spec["alerts"] = json!([{"matchers": ["alertname=~\"(unclosed\""], "userLabel": "user", "namespace": s.ns}]);
+    })
+    .await;
+    for (name, ready, reason) in [
+        (&s.policy, "True", "Valid"),
+        (&broken, "False", "InvalidMatcher"),
+    ] {
+        eventually(SOON, || async {
+            let p = policies_raw(&s.client).get(name).await.ok()?;
+            let generation = p.metadata.generation;
+            let status = p.data.get("status")?;
+            let cond = status["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready")?;
+            (status["observedGeneration"].as_i64() == generation
+                && cond["status"] == ready
+                && cond["reason"] == reason)
+                .then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("policy {name} never got Ready={ready} ({reason})"));
+    }
+
     // A grant by hand: access, pause, events; then resolved: revoked and restored.
     s.create_grant("by-hand", |_| {}).await;
     s.wait_phase("by-hand", GrantPhase::Active, SOON).await;
@@ -379,7 +416,10 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
         .expect("events recorded under the chart's RBAC");
     let during = metrics();
     assert_eq!(
-        metric(&during, &format!("breakglass_active_grants{{policy=\"{}\"}}", s.policy)),
+        metric(
+            &during,
+            &format!("breakglass_active_grants{{policy=\"{}\"}}", s.policy)
+        ),
         1.0,
         "{during}"
     );
@@ -391,13 +431,20 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
     s.resolve("by-hand").await;
     s.wait_phase("by-hand", GrantPhase::Ended, SOON).await;
     assert!(s.members().await.is_empty());
-    assert_eq!(app_automated(&s.ns), json!({"prune": true, "selfHeal": true}));
+    assert_eq!(
+        app_automated(&s.ns),
+        json!({"prune": true, "selfHeal": true})
+    );
 
     // An alert opens one (the webhook creates it), and its resolution ends it.
     let url = format!("http://127.0.0.1:{port}/v1/alertmanager");
     // Unique per run: a resolution reaches every grant of the same firing, cluster-wide.
     let fingerprint = format!("{:0>16}", s.ns.replace('-', "")[4..].to_owned());
-    let answer = post(&url, &token, &alert("firing", &alertname, &fingerprint, "0001-01-01T00:00:00Z"));
+    let answer = post(
+        &url,
+        &token,
+        &alert("firing", &alertname, &fingerprint, "0001-01-01T00:00:00Z"),
+    );
     assert_eq!(count(&answer, "created"), 1, "{answer}");
     let grants: Api<DynamicObject> = Api::namespaced_with(
         s.client.clone(),
@@ -418,7 +465,11 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
         .and_then(|g| g.metadata.name)
         .expect("the webhook created a grant");
     s.wait_phase(&alert_grant, GrantPhase::Active, SOON).await;
-    let answer = post(&url, &token, &alert("resolved", &alertname, &fingerprint, "2026-11-21T10:30:00Z"));
+    let answer = post(
+        &url,
+        &token,
+        &alert("resolved", &alertname, &fingerprint, "2026-11-21T10:30:00Z"),
+    );
     assert_eq!(count(&answer, "resolved"), 1, "{answer}");
     s.wait_phase(&alert_grant, GrantPhase::Ended, SOON).await;
     assert!(s.members().await.is_empty());
@@ -428,7 +479,10 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
     for (series, at_least) in [
         ("breakglass_reconciles_total", 4.0),
         ("breakglass_grant_latency_seconds_count", 2.0),
-        ("breakglass_revoke_latency_seconds_count{reason=\"Resolved\"}", 2.0),
+        (
+            "breakglass_revoke_latency_seconds_count{reason=\"Resolved\"}",
+            2.0,
+        ),
         (
             "breakglass_aws_calls_total{service=\"identitystore\",operation=\"CreateGroupMembership\",outcome=\"ok\"}",
             2.0,
@@ -442,7 +496,10 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
             1.0,
         ),
         ("breakglass_webhook_requests_total{outcome=\"ok\"}", 2.0),
-        ("breakglass_grants_created_total{source=\"alertmanager\"}", 1.0),
+        (
+            "breakglass_grants_created_total{source=\"alertmanager\"}",
+            1.0,
+        ),
     ] {
         assert!(
             metric(&after, series) >= at_least,
@@ -450,10 +507,16 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
         );
     }
     assert_eq!(
-        metric(&after, &format!("breakglass_active_grants{{policy=\"{}\"}}", s.policy)),
+        metric(
+            &after,
+            &format!("breakglass_active_grants{{policy=\"{}\"}}", s.policy)
+        ),
         0.0
     );
-    assert_eq!(metric(&after, "breakglass_paused_targets{kind=\"Application\"}"), 0.0);
+    assert_eq!(
+        metric(&after, "breakglass_paused_targets{kind=\"Application\"}"),
+        0.0
+    );
     assert!(
         !controller.log_text().contains("forbidden"),
         "a request was refused: {}",

@@ -37,6 +37,12 @@ use super::validation::{
     ),
     printcolumn(name = "Max", type_ = "string", json_path = ".spec.duration.max"),
     printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
+        description = "Whether the operator accepted the policy"
+    ),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"

@@ -341,7 +341,11 @@ pub fn tool(name: &str) -> std::process::Command {
         String::from_utf8_lossy(&out.stderr)
     );
     let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let binary = if name == "helm" { path } else { path.join(name) };
+    let binary = if name == "helm" {
+        path
+    } else {
+        path.join(name)
+    };
     let mut cmd = std::process::Command::new(binary);
     cmd.env("KUBECONFIG", kubeconfig_path());
     cmd

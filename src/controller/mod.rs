@@ -37,6 +37,8 @@ use crate::{
     telemetry::Metrics,
 };
 
+pub mod policies;
+
 pub const FINALIZER: &str = "breakglass.dev/revoke-access";
 pub const FIELD_MANAGER: &str = "breakglass-controller";
 
@@ -129,11 +131,13 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, namespace: Opt
         None => Api::all(client.clone()),
     };
     let policies: Api<BreakGlassPolicy> = Api::all(client.clone());
+    let client_for_policies = client.clone();
     let ctx = Arc::new(Context::new(client, aws, metrics.clone()));
     let controller = Controller::new(grants, watcher::Config::default());
     let store = controller.store();
     let _published = StorePublished::new(metrics, store.clone());
-    controller
+    let policy_status = policies::run(client_for_policies);
+    let grant_lifecycle = controller
         .watches(policies, watcher::Config::default(), move |policy| {
             let name = policy.name_any();
             store
@@ -149,8 +153,8 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, namespace: Opt
             if let Err(err) = result {
                 warn!(error = %err, "reconcile failed");
             }
-        })
-        .await;
+        });
+    futures::future::join(grant_lifecycle, policy_status).await;
 }
 
 /// Lends the grant cache to the metrics while the controller runs (the leader's gauges).
