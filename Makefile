@@ -2,7 +2,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help test demo env-up env-down build crds lint clean
+.PHONY: help test demo env-up env-down build release chart crds lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,19 @@ env-down: ## Stop what env-up started and remove its state
 
 build: ## Build the breakglass binary
 	cargo build --locked
+
+release: ## Run the Dockerfile's build command (locked release build) and check the binary
+	@cmd=$$(sed -n 's/^RUN \(cargo build .*\)$$/\1/p' Dockerfile); \
+	  test -n "$$cmd" || { echo "no 'RUN cargo build' line in Dockerfile" >&2; exit 1; }; \
+	  echo "$$cmd"; $$cmd
+	target/release/breakglass --version
+	target/release/breakglass crds | cmp - crds/breakglass.dev.yaml
+
+chart: ## helm lint and helm template the chart (Helm is built and cached on first use)
+	helm=$$(bash tests/env/helm.sh) && \
+	  $$helm lint charts/breakglass-operator --strict --kube-version 1.34.4 && \
+	  $$helm lint charts/breakglass-operator --strict --kube-version 1.34.4 -f charts/breakglass-operator/ci/full-values.yaml && \
+	  $$helm template breakglass charts/breakglass-operator --kube-version 1.34.4 >/dev/null
 
 crds: ## Regenerate crds/ and the Helm chart's copy from the API types
 	cargo run --locked --quiet -- crds > crds/breakglass.dev.yaml
