@@ -84,7 +84,7 @@ async fn apply_example(client: &Client, file: &str, ns: &str) -> Vec<DynamicObje
 #[tokio::test]
 async fn crds_are_established_and_examples_are_accepted() {
     let (client, ns) = setup("examples").await;
-    let policies = apply_example(&client, "examples/policy.yaml", &ns).await;
+    let policies = apply_example(&client, "examples/policies/prod-admin.yaml", &ns).await;
     assert_eq!(policies.len(), 1);
     apply_example(&client, "examples/policy-account-assignment.yaml", &ns).await;
     apply_example(&client, "examples/grant.yaml", &ns).await;

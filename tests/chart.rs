@@ -275,6 +275,82 @@ fn post(url: &str, token: &str, body: &str) -> String {
     out
 }
 
+/// `service:Operation` actions allowed by IAM policy documents.
+fn iam_actions(files: &[&str]) -> Vec<String> {
+    let mut actions = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(repo_path(file)).expect("IAM policy");
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for statement in doc["Statement"].as_array().expect("statements") {
+            match &statement["Action"] {
+                Value::String(a) => actions.push(a.clone()),
+                Value::Array(list) => {
+                    actions.extend(list.iter().filter_map(|a| a.as_str().map(str::to_owned)))
+                }
+                other => panic!("{file}: unexpected Action {other}"),
+            }
+        }
+    }
+    actions
+}
+
+/// (service, operation) pairs of every AWS call counted in a metrics text.
+fn aws_operations(metrics: &str) -> Vec<(String, String)> {
+    let label = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = start + line[start..].find('"')?;
+        Some(line[start..end].to_owned())
+    };
+    let mut ops: Vec<(String, String)> = metrics
+        .lines()
+        .filter(|l| l.starts_with("breakglass_aws_calls_total{"))
+        .filter_map(|l| Some((label(l, "service")?, label(l, "operation")?)))
+        .collect();
+    ops.sort();
+    ops.dedup();
+    ops
+}
+
+#[tokio::test]
+async fn examples_are_accepted_by_the_api_server() {
+    let client = client().await;
+    install_crds(&client).await;
+    // Their namespaces exist for real (the dry run cannot create what others live in).
+    let namespaces: Vec<String> = ["examples/namespace.yaml", "examples/automation.yaml"]
+        .iter()
+        .flat_map(|f| docs(&std::fs::read_to_string(repo_path(f)).expect("example")))
+        .filter(|d| d["kind"] == "Namespace")
+        .filter_map(|d| d["metadata"]["name"].as_str().map(str::to_owned))
+        .collect();
+    for ns in &namespaces {
+        let (ok, out) = kubectl(&["create", "namespace", ns], "");
+        assert!(ok || out.contains("AlreadyExists"), "{out}");
+    }
+    for file in [
+        "examples/namespace.yaml",
+        "examples/automation.yaml",
+        "examples/policies/prod-admin.yaml",
+        "examples/policy-account-assignment.yaml",
+        "examples/grant.yaml",
+        "examples/argocd/policies-application.yaml",
+        "examples/argocd/argocd-cm.yaml",
+    ] {
+        let (ok, out) = kubectl(
+            &[
+                "apply",
+                "--server-side",
+                "--dry-run=server",
+                "--field-manager",
+                "examples-test",
+                "-f",
+                &repo_path(file).display().to_string(),
+            ],
+            "",
+        );
+        assert!(ok, "{file} refused:\n{out}");
+    }
+}
+
 /// How many grants a webhook answer lists under `key`.
 fn count(answer: &str, key: &str) -> usize {
     serde_json::from_str::<Value>(answer)

@@ -49,7 +49,7 @@ fn documents(path: &str) -> Vec<serde_yaml::Value> {
 #[test]
 fn examples_are_valid_api_objects() {
     for file in [
-        "examples/policy.yaml",
+        "examples/policies/prod-admin.yaml",
         "examples/policy-account-assignment.yaml",
     ] {
         for doc in documents(file) {

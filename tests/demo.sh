@@ -59,7 +59,7 @@ auto_sync
 
 step "Applying the examples: two policies and a grant for alice"
 show kubectl apply -f examples/namespace.yaml
-show kubectl apply -f examples/policy.yaml -f examples/policy-account-assignment.yaml -f examples/grant.yaml
+show kubectl apply -f examples/policies/prod-admin.yaml -f examples/policy-account-assignment.yaml -f examples/grant.yaml
 show kubectl wait -n incidents bgg/inc-4211-alice --for jsonpath='{.status.phase}'=Active --timeout 60s
 show kubectl wait -n incidents bgg/inc-4211-alice --for condition=AutomationPaused --timeout 60s
 show kubectl get bgg -n incidents -o wide
