@@ -15,6 +15,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
+log "helm lint + template (charts/breakglass-operator)"
+make --no-print-directory chart
 
 # Stop the environment afterwards only if this run started it.
 [ -f "$env_dir/env.sh" ] || trap '"$here/env/down.sh"' EXIT
@@ -24,3 +26,7 @@ cargo clippy --locked --all-targets -- -D warnings
 
 log "cargo test"
 cargo test --locked --all-targets --no-fail-fast
+
+# The Dockerfile's build stage, run as written (no container engine here).
+log "release build (the Dockerfile's build command)"
+make --no-print-directory release
