@@ -593,6 +593,20 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
         metric(&after, "breakglass_paused_targets{kind=\"Application\"}"),
         0.0
     );
+    // The AWS permissions in examples/aws/ cover every call the lifecycle made.
+    let allowed = iam_actions(&[
+        "examples/aws/breakglass-role-policy.json",
+        "examples/aws/operator-role-policy.json",
+    ]);
+    let made = aws_operations(&after);
+    assert!(made.len() >= 5, "{made:?}");
+    for (service, operation) in &made {
+        let action = format!("{service}:{operation}");
+        assert!(
+            allowed.contains(&action),
+            "{action} is not in the example IAM policies"
+        );
+    }
     assert!(
         !controller.log_text().contains("forbidden"),
         "a request was refused: {}",
