@@ -179,7 +179,14 @@ async fn a_stopped_leader_releases_its_lease_for_the_follower() {
     })
     .await
     .expect("the stopped leader released its lease");
-    assert!(a.process.log_text().contains("leader lease released"));
+    eventually(SOON, || async {
+        a.process
+            .log_text()
+            .contains("leader lease released")
+            .then_some(())
+    })
+    .await
+    .expect("the stopped leader logged its release");
     let took = wait_holder(
         &leases,
         &lease,
