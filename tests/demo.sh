@@ -111,8 +111,19 @@ alert() { # [endsAt]
     \"annotations\": {\"summary\": \"Checkout 5xx above 5%\"}, \"startsAt\": \"$starts_at\"$ends}]"
 }
 alert
+# This firing's grant under prod-admin (a reused environment may hold older ones, and
+# test policies that match the same alert).
+this_firing() {
+  local name
+  for name in $(kubectl get bgg -n incidents -l breakglass.dev/source=alertmanager \
+      -o jsonpath='{range .items[?(@.spec.policy=="prod-admin")]}{.metadata.name}{" "}{end}' 2>/dev/null); do
+    [ "$(kubectl get bgg -n incidents "$name" -o jsonpath='{.metadata.annotations.breakglass\.dev/alert-starts-at}')" = "$starts_at" ] \
+      && { echo "breakglassgrant.breakglass.dev/$name"; return 0; }
+  done
+  return 0
+}
 for _ in $(seq 100); do
-  grant=$(kubectl get bgg -n incidents -l breakglass.dev/source=alertmanager -o name 2>/dev/null | head -1)
+  grant=$(this_firing)
   [ -n "$grant" ] && break; sleep 0.1
 done
 [ -n "$grant" ] || { echo "no grant from the alert; see $env_dir/logs/controller.log" >&2; exit 1; }
