@@ -89,29 +89,62 @@ impl Replica {
     }
 }
 
-async fn holder(leases: &Api<Lease>, name: &str) -> Option<String> {
-    leases.get_opt(name).await.ok()??.spec?.holder_identity
+/// One test's scenario and Lease, and replicas competing for it.
+struct Election {
+    s: Scenario,
+    leases: Api<Lease>,
+    lease: String,
 }
 
-async fn wait_holder(leases: &Api<Lease>, name: &str, who: &str, within: Duration) -> Duration {
-    let start = Instant::now();
-    eventually(within, || async {
-        (holder(leases, name).await.as_deref() == Some(who)).then_some(())
-    })
-    .await
-    .unwrap_or_else(|| panic!("{who} did not take lease {name} within {within:?}"));
-    start.elapsed()
+impl Election {
+    async fn new(test: &str) -> Self {
+        let s = Scenario::new(test).await;
+        let leases = Api::namespaced(s.client.clone(), &s.ns);
+        let lease = unique_name("lease", &s.ns);
+        Self { s, leases, lease }
+    }
+
+    /// A replica started alone, once it holds the Lease.
+    async fn leader(&self, identity: &str) -> Replica {
+        let r = Replica::start(&self.s, &self.lease, identity);
+        self.wait_holder(identity, SOON).await;
+        r
+    }
+
+    /// A replica started while another leads, once it is ready.
+    async fn follower(&self, identity: &str) -> Replica {
+        let r = Replica::start(&self.s, &self.lease, identity);
+        r.ready().await;
+        r
+    }
+
+    async fn holder(&self) -> Option<String> {
+        self.leases
+            .get_opt(&self.lease)
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+    }
+
+    /// How long until `who` holds the Lease (panics after `within`).
+    async fn wait_holder(&self, who: &str, within: Duration) -> Duration {
+        let start = Instant::now();
+        eventually(within, || async {
+            (self.holder().await.as_deref() == Some(who)).then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("{who} did not take lease {} within {within:?}", self.lease));
+        start.elapsed()
+    }
 }
 
 #[tokio::test]
 async fn a_follower_is_idle_and_takes_over_a_killed_leader_within_the_lease() {
-    let s = Scenario::new("leader").await;
-    let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.ns);
-    let lease = unique_name("lease", &s.ns);
-    let a = Replica::start(&s, &lease, "replica-a");
-    wait_holder(&leases, &lease, "replica-a", SOON).await;
-    let b = Replica::start(&s, &lease, "replica-b");
-    b.ready().await;
+    let e = Election::new("leader").await;
+    let s = &e.s;
+    let a = e.leader("replica-a").await;
+    let b = e.follower("replica-b").await;
     a.wait_metric("breakglass_leader", |v| v == 1.0).await;
     assert_eq!(b.metric("breakglass_leader"), 0.0);
 
@@ -126,13 +159,9 @@ async fn a_follower_is_idle_and_takes_over_a_killed_leader_within_the_lease() {
     );
 
     a.process.kill();
-    let took = wait_holder(
-        &leases,
-        &lease,
-        "replica-b",
-        Duration::from_secs(DURATION + 5),
-    )
-    .await;
+    let took = e
+        .wait_holder("replica-b", Duration::from_secs(DURATION + 5))
+        .await;
     println!("takeover after SIGKILL: {took:?} (lease duration {DURATION}s)");
     // The lease runs out at most DURATION after the last renewal; the follower then waits
     // a random pause of up to 1 s before locking it (kube-lease-manager).
@@ -159,13 +188,10 @@ async fn a_follower_is_idle_and_takes_over_a_killed_leader_within_the_lease() {
 
 #[tokio::test]
 async fn a_stopped_leader_releases_its_lease_for_the_follower() {
-    let s = Scenario::new("handover").await;
-    let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.ns);
-    let lease = unique_name("lease", &s.ns);
-    let a = Replica::start(&s, &lease, "replica-a");
-    wait_holder(&leases, &lease, "replica-a", SOON).await;
-    let b = Replica::start(&s, &lease, "replica-b");
-    b.ready().await;
+    let e = Election::new("handover").await;
+    let s = &e.s;
+    let a = e.leader("replica-a").await;
+    let _b = e.follower("replica-b").await;
 
     // SIGTERM, as on a rolling update: the leader finishes, releases the lease at once
     // (rather than leaving it to expire), and the follower takes it within the duration.
@@ -175,7 +201,7 @@ async fn a_stopped_leader_releases_its_lease_for_the_follower() {
         .expect("kill");
     assert!(status.success());
     eventually(Duration::from_secs(GRACE), || async {
-        holder(&leases, &lease).await.is_none().then_some(())
+        e.holder().await.is_none().then_some(())
     })
     .await
     .expect("the stopped leader released its lease");
@@ -187,13 +213,9 @@ async fn a_stopped_leader_releases_its_lease_for_the_follower() {
     })
     .await
     .expect("the stopped leader logged its release");
-    let took = wait_holder(
-        &leases,
-        &lease,
-        "replica-b",
-        Duration::from_secs(DURATION + 2),
-    )
-    .await;
+    let took = e
+        .wait_holder("replica-b", Duration::from_secs(DURATION + 2))
+        .await;
     println!("handover after SIGTERM: {took:?}");
     s.create_grant("after", |_| {}).await;
     s.wait_phase("after", GrantPhase::Active, SOON).await;
@@ -201,17 +223,15 @@ async fn a_stopped_leader_releases_its_lease_for_the_follower() {
 
 #[tokio::test]
 async fn a_leader_that_loses_its_lease_stops_at_once() {
-    let s = Scenario::new("lost-lease").await;
-    let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.ns);
-    let lease = unique_name("lease", &s.ns);
-    let a = Replica::start(&s, &lease, "replica-a");
-    wait_holder(&leases, &lease, "replica-a", SOON).await;
+    let e = Election::new("lost-lease").await;
+    let s = &e.s;
+    let a = e.leader("replica-a").await;
     a.wait_metric("breakglass_leader", |v| v == 1.0).await;
 
     // Someone else takes the lease (as after a network partition healed on their side).
-    leases
+    e.leases
         .patch(
-            &lease,
+            &e.lease,
             &PatchParams::default(),
             &Patch::Merge(json!({"spec": {
                 "holderIdentity": "intruder",
@@ -235,13 +255,8 @@ async fn a_leader_that_loses_its_lease_stops_at_once() {
     assert!(s.members().await.is_empty());
 
     // The intruder never renews: the replica takes the lease back and does the work.
-    wait_holder(
-        &leases,
-        &lease,
-        "replica-a",
-        Duration::from_secs(DURATION + 5),
-    )
-    .await;
+    e.wait_holder("replica-a", Duration::from_secs(DURATION + 5))
+        .await;
     s.wait_phase("waits", GrantPhase::Active, SOON).await;
     assert_eq!(s.members().await, vec![s.alice.clone()]);
 }
