@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use breakglass::api::GrantPhase;
 use common::*;
@@ -15,9 +15,8 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, Config,
-    api::{DynamicObject, ListParams, PostParams},
+    api::{ListParams, PostParams},
     config::{KubeConfigOptions, Kubeconfig},
-    core::{ApiResource, GroupVersionKind},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -240,39 +239,12 @@ spec:
     )
 }
 
-fn alert(status: &str, alertname: &str, fingerprint: &str, ends_at: &str) -> String {
-    json!({
-        "version": "4", "groupKey": "k", "truncatedAlerts": 0, "status": status,
-        "receiver": "breakglass", "groupLabels": {}, "commonLabels": {},
-        "commonAnnotations": {}, "externalURL": "http://am.example.com",
-        "alerts": [{
-            "status": status,
-            "labels": {"alertname": alertname, "severity": "page", "breakglass_user": ALICE},
-            "annotations": {"summary": "paged"},
-            "startsAt": "2026-11-21T10:00:00Z", "endsAt": ends_at,
-            "generatorURL": "", "fingerprint": fingerprint,
-        }],
-    })
-    .to_string()
-}
-
-fn post(url: &str, token: &str, body: &str) -> String {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-sS",
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-H",
-        &format!("Authorization: Bearer {token}"),
-        "--data-binary",
-        "@-",
-        url,
-    ]);
-    let (ok, out) = run_with_input(cmd, body);
-    assert!(ok, "{out}");
-    out
+/// POSTs a notification to the webhook; the answer, which must be a 200.
+fn notify(url: &str, token: &str, status: &str, alertname: &str, fingerprint: &str) -> String {
+    let body = alert_payload(status, alertname, fingerprint).to_string();
+    let (code, answer) = post_json(url, Some(token), body.as_bytes());
+    assert_eq!(code, 200, "{answer}");
+    answer
 }
 
 /// `service:Operation` actions allowed by IAM policy documents.
@@ -516,22 +488,10 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
     let url = format!("http://127.0.0.1:{port}/v1/alertmanager");
     // Unique per run: a resolution reaches every grant of the same firing, cluster-wide.
     let fingerprint = format!("{:0>16}", s.ns.replace('-', "")[4..].to_owned());
-    let answer = post(
-        &url,
-        &token,
-        &alert("firing", &alertname, &fingerprint, "0001-01-01T00:00:00Z"),
-    );
+    let answer = notify(&url, &token, "firing", &alertname, &fingerprint);
     assert_eq!(count(&answer, "created"), 1, "{answer}");
-    let grants: Api<DynamicObject> = Api::namespaced_with(
-        s.client.clone(),
-        &s.ns,
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(
-            "breakglass.dev",
-            "v1alpha1",
-            "BreakGlassGrant",
-        )),
-    );
-    let alert_grant = grants
+    let alert_grant = s
+        .grants()
         .list(&ListParams::default().labels("breakglass.dev/source=alertmanager"))
         .await
         .expect("grants")
@@ -541,11 +501,7 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
         .and_then(|g| g.metadata.name)
         .expect("the webhook created a grant");
     s.wait_phase(&alert_grant, GrantPhase::Active, SOON).await;
-    let answer = post(
-        &url,
-        &token,
-        &alert("resolved", &alertname, &fingerprint, "2026-11-21T10:30:00Z"),
-    );
+    let answer = notify(&url, &token, "resolved", &alertname, &fingerprint);
     assert_eq!(count(&answer, "resolved"), 1, "{answer}");
     s.wait_phase(&alert_grant, GrantPhase::Ended, SOON).await;
     assert!(s.members().await.is_empty());

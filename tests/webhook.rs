@@ -6,7 +6,7 @@ mod common;
 
 use std::{
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
@@ -29,36 +29,6 @@ fn alertmanager_binary() -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-/// POSTs `body` with curl; returns the status code and the body.
-fn post(url: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            "@-",
-        ]);
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
-    }
-    let mut child = cmd
-        .arg(url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("curl");
-    if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write;
-        // A too-large body may be cut off by the server's 413: that is fine.
-        let _ = stdin.write_all(body);
-    }
-    let out = child.wait_with_output().expect("curl output");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
 struct Alertmanager {
@@ -127,7 +97,7 @@ receivers:
         if let Some(e) = ends_at {
             alert["endsAt"] = json!(e);
         }
-        let (code, body) = post(
+        let (code, body) = post_json(
             &format!("{}/api/v2/alerts", self.url),
             None,
             json!([alert]).to_string().as_bytes(),
@@ -219,18 +189,7 @@ impl Hook {
     }
 
     fn payload(&self, status: &str, alertname: &str) -> Value {
-        json!({
-            "version": "4", "groupKey": "k", "truncatedAlerts": 0, "status": status,
-            "receiver": "breakglass", "groupLabels": {}, "commonLabels": {},
-            "commonAnnotations": {}, "externalURL": "http://am.example.com",
-            "alerts": [{
-                "status": status,
-                "labels": {"alertname": alertname, "severity": "page", "breakglass_user": ALICE},
-                "annotations": {"description": "direct"},
-                "startsAt": "2026-11-21T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "", "fingerprint": "00000000000000aa",
-            }],
-        })
+        alert_payload(status, alertname, "00000000000000aa")
     }
 
     fn metrics(&self) -> String {
@@ -371,7 +330,7 @@ async fn bad_requests_get_a_json_4xx_and_change_nothing() {
         ),
     ];
     for (what, token, body, want, message) in cases {
-        let (code, text) = post(&h.url, token, body.as_bytes());
+        let (code, text) = post_json(&h.url, token, body.as_bytes());
         assert_eq!(code, want, "{what}: {text}");
         let err: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {text}"));
@@ -381,7 +340,7 @@ async fn bad_requests_get_a_json_4xx_and_change_nothing() {
     assert!(h.grants().await.is_empty(), "nothing created by a 4xx");
 
     // Valid, but matching no policy: 200 and nothing created.
-    let (code, text) = post(
+    let (code, text) = post_json(
         &h.url,
         Some(&h.token),
         h.payload("firing", "SomethingElse").to_string().as_bytes(),
@@ -391,9 +350,9 @@ async fn bad_requests_get_a_json_4xx_and_change_nothing() {
 
     // The token is re-read when its file changes (a rotated Secret).
     std::fs::write(&h.token_file, "rotated-token\n").expect("rotate");
-    let (code, _) = post(&h.url, Some(&h.token), good.as_bytes());
+    let (code, _) = post_json(&h.url, Some(&h.token), good.as_bytes());
     assert_eq!(code, 401, "the old token no longer works");
-    let (code, text) = post(&h.url, Some("rotated-token"), good.as_bytes());
+    let (code, text) = post_json(&h.url, Some("rotated-token"), good.as_bytes());
     assert_eq!(code, 200, "{text}");
     let created: Value = serde_json::from_str(&text).expect("json");
     assert_eq!(
@@ -402,7 +361,7 @@ async fn bad_requests_get_a_json_4xx_and_change_nothing() {
         "{text}"
     );
     // A retry of the same delivery finds the grant.
-    let (code, text) = post(&h.url, Some("rotated-token"), good.as_bytes());
+    let (code, text) = post_json(&h.url, Some("rotated-token"), good.as_bytes());
     assert_eq!(code, 200);
     let again: Value = serde_json::from_str(&text).expect("json");
     assert_eq!(again["existing"], created["created"], "{text}");

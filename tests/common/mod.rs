@@ -388,6 +388,58 @@ pub fn get_text(url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// POSTs `body` with curl; returns the status code and the body.
+pub fn post_json(url: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+        ]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let mut child = cmd
+        .arg(url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        // A too-large body may be cut off by the server's 413: that is fine.
+        let _ = stdin.write_all(body);
+    }
+    let out = child.wait_with_output().expect("curl output");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// An Alertmanager (version 4) notification with one alert for [`ALICE`], as the webhook
+/// receives it.
+pub fn alert_payload(status: &str, alertname: &str, fingerprint: &str) -> Value {
+    let ends_at = if status == "resolved" {
+        "2026-11-21T10:30:00Z"
+    } else {
+        "0001-01-01T00:00:00Z"
+    };
+    json!({
+        "version": "4", "groupKey": "k", "truncatedAlerts": 0, "status": status,
+        "receiver": "breakglass", "groupLabels": {}, "commonLabels": {},
+        "commonAnnotations": {}, "externalURL": "http://am.example.com",
+        "alerts": [{
+            "status": status,
+            "labels": {"alertname": alertname, "severity": "page", "breakglass_user": ALICE},
+            "annotations": {"description": "direct"},
+            "startsAt": "2026-11-21T10:00:00Z", "endsAt": ends_at,
+            "generatorURL": "", "fingerprint": fingerprint,
+        }],
+    })
+}
+
 /// A metric's value from an OpenMetrics text, 0 when absent.
 pub fn metric(text: &str, series: &str) -> f64 {
     text.lines()
