@@ -131,12 +131,11 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, namespace: Opt
         None => Api::all(client.clone()),
     };
     let policies: Api<BreakGlassPolicy> = Api::all(client.clone());
-    let client_for_policies = client.clone();
+    let policy_status = policies::run(client.clone());
     let ctx = Arc::new(Context::new(client, aws, metrics.clone()));
     let controller = Controller::new(grants, watcher::Config::default());
     let store = controller.store();
     let _published = StorePublished::new(metrics, store.clone());
-    let policy_status = policies::run(client_for_policies);
     let grant_lifecycle = controller
         .watches(policies, watcher::Config::default(), move |policy| {
             let name = policy.name_any();
