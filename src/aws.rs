@@ -380,29 +380,50 @@ impl Store<'_> {
         }
     }
 
-    /// Removes the membership if present and confirms it is gone.
-    pub async fn remove_membership(&self, group_id: &str, user_id: &str) -> Result<(), Error> {
-        let id = self.identity_store_id;
-        if let Some(membership) = self.membership_id(group_id, user_id).await? {
-            match self
-                .client
-                .delete_group_membership()
-                .identity_store_id(id)
-                .membership_id(&membership)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(call_error("DeleteGroupMembership", id, e)),
-            }
+    /// Removes the membership and confirms it is gone. `recorded`: the membership id the
+    /// grant recorded, deleted without a lookup first; should the user hold the group through
+    /// another membership (re-added by hand), the confirmation finds it and it goes too.
+    pub async fn remove_membership(
+        &self,
+        group_id: &str,
+        user_id: &str,
+        recorded: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut next = match recorded {
+            Some(id) => Some(id.to_owned()),
+            None => self.membership_id(group_id, user_id).await?,
+        };
+        // Two rounds: the recorded id, then whatever the confirmation still finds.
+        for _ in 0..2 {
+            let Some(membership) = next else {
+                return Ok(());
+            };
+            self.delete_membership(&membership).await?;
+            next = self.membership_id(group_id, user_id).await?;
         }
-        match self.membership_id(group_id, user_id).await? {
+        match next {
             None => Ok(()),
             Some(_) => Err(Error::NotRemoved {
                 user_id: user_id.to_owned(),
                 group_id: group_id.to_owned(),
             }),
+        }
+    }
+
+    /// Deletes one membership; one already gone counts as deleted.
+    async fn delete_membership(&self, membership_id: &str) -> Result<(), Error> {
+        let id = self.identity_store_id;
+        match self
+            .client
+            .delete_group_membership()
+            .identity_store_id(id)
+            .membership_id(membership_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(call_error("DeleteGroupMembership", id, e)),
         }
     }
 

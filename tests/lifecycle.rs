@@ -162,6 +162,36 @@ async fn overlapping_grants_share_the_membership() {
 }
 
 #[tokio::test]
+async fn revocation_removes_a_membership_re_added_under_a_new_id() {
+    let s = Scenario::new("readded").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("g", |_| {}).await;
+    let g = s.wait_phase("g", GrantPhase::Active, SOON).await;
+    let recorded = g
+        .status
+        .and_then(|st| st.access?.group_membership?.membership_id)
+        .expect("membership id recorded");
+    // Someone removes the membership and adds the user back: AWS gives it a new id.
+    s.aws
+        .store
+        .delete_group_membership()
+        .identity_store_id(&s.aws.identity_store_id)
+        .membership_id(&recorded)
+        .send()
+        .await
+        .expect("delete membership by hand");
+    s.aws.add_member(&s.group_id, &s.alice).await;
+    assert_eq!(s.members().await, std::slice::from_ref(&s.alice));
+
+    s.resolve("g").await;
+    s.wait_phase("g", GrantPhase::Ended, SOON).await;
+    assert!(
+        s.members().await.is_empty(),
+        "deleting the recorded id is not enough: the confirmation must find the new one"
+    );
+}
+
+#[tokio::test]
 async fn denied_grants_change_nothing_on_aws() {
     let s = Scenario::new("denied").await;
     let bob = s.aws.create_user("bob@example.com").await;

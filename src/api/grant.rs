@@ -21,6 +21,8 @@ use super::validation::{at_most_a_day, immutable, not_blank, positive_go_duratio
     category = "breakglass",
     status = "BreakGlassGrantStatus",
     derive = "PartialEq",
+    // Lets a revocation list only the grants of one user (`spec.user=...`), not all grants.
+    selectable = ".spec.user",
     doc = "Temporary break-glass access for one user under one BreakGlassPolicy, and the record of what was granted and paused.",
     printcolumn(name = "User", type_ = "string", json_path = ".spec.user"),
     printcolumn(name = "Policy", type_ = "string", json_path = ".spec.policy"),

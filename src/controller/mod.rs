@@ -4,7 +4,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::StreamExt;
@@ -94,7 +94,15 @@ pub struct Context {
     failures: std::sync::Mutex<HashMap<String, u32>>,
     /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Per Active grant: the resourceVersion it had when its access was last confirmed on AWS,
+    /// and when. A reconcile of that same version soon after is the echo of our own status
+    /// write and needs no AWS call.
+    confirmed: std::sync::Mutex<HashMap<String, (String, Instant)>>,
 }
+
+/// How long a confirmation spares the echo of our own write; well below the periodic
+/// re-check, which therefore always calls AWS.
+const ECHO_WINDOW: Duration = Duration::from_secs(30);
 
 impl Context {
     pub fn new(client: Client, aws: Aws, metrics: Arc<Metrics>) -> Self {
@@ -109,7 +117,24 @@ impl Context {
             metrics,
             failures: Default::default(),
             user_locks: Default::default(),
+            confirmed: Default::default(),
         }
+    }
+
+    fn confirm(&self, key: String, resource_version: Option<String>) {
+        if let (Ok(mut map), Some(rv)) = (self.confirmed.lock(), resource_version) {
+            map.insert(key, (rv, Instant::now()));
+        }
+    }
+
+    /// Whether this version of the grant was confirmed on AWS moments ago.
+    fn just_confirmed(&self, key: &str, resource_version: Option<&str>) -> bool {
+        let Ok(mut map) = self.confirmed.lock() else {
+            return false;
+        };
+        map.retain(|_, (_, at)| at.elapsed() < ECHO_WINDOW);
+        map.get(key)
+            .is_some_and(|(rv, _)| Some(rv.as_str()) == resource_version)
     }
 
     async fn user_lock(&self, key: &str) -> Arc<Mutex<()>> {
@@ -362,6 +387,15 @@ async fn give(
         return Ok(Action::await_change());
     };
 
+    if status.phase == Some(GrantPhase::Active)
+        && status.expires_at.as_ref().map(|t| t.0) == Some(expires_at)
+        && ctx.just_confirmed(&key(grant), grant.metadata.resource_version.as_deref())
+    {
+        return Ok(Action::requeue(plan::requeue_after(
+            expires_at,
+            Timestamp::now(),
+        )));
+    }
     let selections = pause::selections(policy);
     if first && let Some(wait) = wait_for_required(grant, ctx, &selections, &mut status).await? {
         return Ok(wait);
@@ -526,10 +560,12 @@ async fn give(
     }
     // Pausing comes after access: the person can act even if a target cannot be paused.
     let paused = pause_targets(grant, ctx, &selections, &mut status).await;
+    let mut version = grant.metadata.resource_version.clone();
     if grant.status.as_ref() != Some(&status) {
-        write_status(grant, ctx, &status).await?;
+        version = write_status(grant, ctx, &status).await?;
     }
     paused?;
+    ctx.confirm(key(grant), version);
     Ok(Action::requeue(plan::requeue_after(
         expires_at,
         Timestamp::now(),
@@ -647,23 +683,17 @@ async fn pause_targets(
     Ok(())
 }
 
-/// After access is removed: give back every pause this grant holds. `grants`: a fresh list
-/// of all grants when the caller already has one.
+/// After access is removed: give back every pause this grant holds.
 async fn restore_targets(
     grant: &BreakGlassGrant,
     ctx: &Context,
     status: &mut BreakGlassGrantStatus,
-    grants: Option<Vec<BreakGlassGrant>>,
 ) -> Result<(), Error> {
     if status.paused_targets.is_empty() {
         return Ok(());
     }
     let me = key(grant);
-    let grants = match grants {
-        Some(g) => g,
-        None => list_grants(grant, ctx).await?,
-    };
-    let live = live_grants(&grants);
+    let live = live_grants(&list_grants(grant, ctx, None).await?);
     let now = Timestamp::now();
     let notes = pausing::restore(
         &ctx.client,
@@ -690,14 +720,20 @@ async fn restore_targets(
     Ok(())
 }
 
-/// Every grant in the cluster, from the API server rather than the watch cache: decisions
-/// about shared access and shared pauses must not act on stale state.
+/// Grants in the cluster (those of `user` only, when given), from the API server rather than
+/// the watch cache: decisions about shared access and shared pauses must not act on stale
+/// state.
 async fn list_grants(
     grant: &BreakGlassGrant,
     ctx: &Context,
+    user: Option<&str>,
 ) -> Result<Vec<BreakGlassGrant>, Error> {
     let all: Api<BreakGlassGrant> = Api::all(ctx.client.clone());
-    all.list(&ListParams::default())
+    let params = match user {
+        Some(u) => ListParams::default().fields(&format!("spec.user={}", field_value(u))),
+        None => ListParams::default(),
+    };
+    all.list(&params)
         .await
         .map(|l| l.items)
         .map_err(|source| Error::Kube {
@@ -706,6 +742,22 @@ async fn list_grants(
             name: grant.name_any(),
             source,
         })
+}
+
+/// The grants of this grant's user: the only ones that can share its access. A field
+/// selector keeps a revocation's cost independent of how many grants exist.
+async fn list_user_grants(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+) -> Result<Vec<BreakGlassGrant>, Error> {
+    list_grants(grant, ctx, Some(&grant.spec.user)).await
+}
+
+/// A field selector value with its separators escaped, as apimachinery's `EscapeValue`.
+fn field_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace(',', "\\,")
+        .replace('=', "\\=")
 }
 
 /// Keys of grants that still count as holders of a pause: not Ended or Denied.
@@ -739,7 +791,6 @@ async fn end(
     }
     .unwrap_or(now.0);
     let mut note = format!("grant ended ({reason:?})");
-    let mut grants = None;
     if revoke {
         let membership = status
             .access
@@ -752,9 +803,8 @@ async fn end(
         };
         let lock = ctx.user_lock(&user_id).await;
         let _guard = lock.lock().await;
-        let all = list_grants(grant, ctx).await?;
-        let holders = other_holders(grant, &all, &user_id, &membership);
-        grants = Some(all);
+        let same_user = list_user_grants(grant, ctx).await?;
+        let holders = other_holders(grant, &same_user, &user_id, &membership);
         if holders.is_empty() {
             let client = match ctx.aws.store(&target).await {
                 Ok(c) => c,
@@ -765,7 +815,11 @@ async fn end(
                 identity_store_id: &target.identity_store_id,
             };
             if let Err(e) = store
-                .remove_membership(&membership.group_id, &user_id)
+                .remove_membership(
+                    &membership.group_id,
+                    &user_id,
+                    membership.membership_id.as_deref(),
+                )
                 .await
             {
                 ctx.aws.forget(&target).await;
@@ -782,7 +836,7 @@ async fn end(
             );
         }
     }
-    if let Err(e) = restore_targets(grant, ctx, &mut status, grants).await {
+    if let Err(e) = restore_targets(grant, ctx, &mut status).await {
         // Keep what was already restored, so the retry does not misreport it.
         if let Err(w) = write_status(grant, ctx, &status).await {
             warn!(error = %w, "could not record restore progress on the grant");
@@ -937,11 +991,12 @@ async fn fail(
     aws_error(grant, err)
 }
 
+/// Applies the status; the grant's resourceVersion after the write.
 async fn write_status(
     grant: &BreakGlassGrant,
     ctx: &Context,
     status: &BreakGlassGrantStatus,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let ns = grant.namespace().unwrap_or_default();
     let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
     let patch = serde_json::json!({
@@ -955,7 +1010,7 @@ async fn write_status(
         &Patch::Apply(&patch),
     )
     .await
-    .map(|_| ())
+    .map(|g| g.metadata.resource_version)
     .map_err(|source| Error::Kube {
         action: "writing the status of",
         namespace: ns,
@@ -990,5 +1045,16 @@ async fn publish(
     };
     if let Err(e) = ctx.recorder.publish(&event, &grant.object_ref(&())).await {
         warn!(error = %e, "could not publish event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_value;
+
+    #[test]
+    fn field_selector_values_escape_their_separators() {
+        assert_eq!(field_value("alice@example.com"), "alice@example.com");
+        assert_eq!(field_value(r"a,b=c\d"), r"a\,b\=c\\d");
     }
 }
