@@ -2,7 +2,9 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help test demo env-up env-down build release chart crds lint clean
+.PHONY: help test demo bench env-up env-down build release chart crds lint clean
+
+N ?= 1000
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -12,6 +14,9 @@ test: ## Lint and run every test against a real local control plane and AWS emul
 
 demo: ## Local environment + controller: walk a grant from Active to Ended, AWS side shown
 	bash tests/demo.sh
+
+bench: ## Outside-in benchmark, release build, N grants (N=1000; N=10000 works): target/bench/latest.json
+	N=$(N) bash tests/bench.sh
 
 env-up: ## Start etcd, kube-apiserver and moto on 127.0.0.1; writes target/env/env.sh
 	bash tests/env/deps.sh

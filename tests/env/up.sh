@@ -126,7 +126,9 @@ start kube-apiserver "$bin/kube-apiserver" \
 wait_for kube-apiserver 120 curl -sf --cacert "$certs/ca.crt" -H "Authorization: Bearer $token" \
   "https://127.0.0.1:$api_port/readyz"
 
-start moto "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port"
+# The recorder stays off until the bench turns it on; its file lives with the environment.
+MOTO_RECORDER_FILEPATH=$env_dir/moto-recording.jsonl \
+  start moto "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port"
 wait_for moto 60 curl -sf "http://127.0.0.1:$moto_port/moto-api/"
 
 cat > "$env_dir/kubeconfig" <<KUBECONFIG

@@ -1,0 +1,139 @@
+//! `make bench`: the operator measured from outside, as its users see it. A release
+//! controller runs against the local environment (`make env-up`); the bench sends requests
+//! (kubectl-like writes, Alertmanager POSTs) and times them to the watch events that show
+//! their effect. Run by `cargo bench` (full, `BENCH_N`, default 1000) and smoke-run by
+//! `cargo test` at a tiny N to prove it still works; it asserts no timings.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+mod controller;
+mod phases;
+mod probe;
+mod report;
+mod stats;
+mod watch;
+mod world;
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{phase}: {} grant(s) did not reach {want} within {within:?}, e.g. {:?}",
+        missing.len(), missing.iter().take(5).collect::<Vec<_>>())]
+    Timeout {
+        phase: &'static str,
+        want: &'static str,
+        within: Duration,
+        missing: Vec<String>,
+    },
+    #[error("{phase}: {source}")]
+    Kube {
+        phase: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Probe(#[from] probe::Error),
+    #[error("{phase}: {what}")]
+    Unexpected { phase: &'static str, what: String },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What to run. The full run measures; the smoke run only proves every phase works.
+pub struct Config {
+    pub full: bool,
+    pub n: usize,
+    /// Window for steady-state AWS calls: longer than every periodic re-check.
+    pub steady: Duration,
+    /// Window after a restart in which AWS calls are counted.
+    pub restart_window: Duration,
+    pub expiring: usize,
+    pub expiry_duration: &'static str,
+    pub alert_posts: usize,
+    pub payload: usize,
+    pub alert_users: usize,
+    pub concurrency: usize,
+}
+
+fn env_number(key: &str) -> Option<u64> {
+    std::env::var(key).ok().and_then(|v| v.trim().parse().ok())
+}
+
+impl Config {
+    fn from_env(full: bool) -> Self {
+        let n = if full {
+            env_number("BENCH_N").unwrap_or(1000) as usize
+        } else {
+            20
+        }
+        .max(1);
+        let secs = |key, full_default, smoke| {
+            Duration::from_secs(env_number(key).unwrap_or(if full { full_default } else { smoke }))
+        };
+        let alert_posts = n.min(50);
+        Self {
+            full,
+            n,
+            // The controller re-checks every Active grant every 5 minutes: 6 minutes see it.
+            steady: secs("BENCH_STEADY_SECONDS", 360, 3),
+            restart_window: secs("BENCH_RESTART_SECONDS", 60, 3),
+            expiring: n.min(100),
+            expiry_duration: if full { "15s" } else { "8s" },
+            alert_posts,
+            payload: n.min(1000),
+            alert_users: n.min(256).max(alert_posts),
+            concurrency: 64,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes --bench; `cargo test` runs this target without it.
+    let full = std::env::args().any(|a| a == "--bench");
+    let config = Config::from_env(full);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("[bench] starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(phases::run(&config)) {
+        Ok(report) => {
+            print!("{}", report.table());
+            let dir = common::repo_path("target/bench");
+            let name = if full { "latest.json" } else { "smoke.json" };
+            match write(&dir, name, &report) {
+                Ok(path) => {
+                    println!("  written to {}", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("[bench] {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("[bench] failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write(dir: &std::path::Path, name: &str, report: &report::Report) -> Result<PathBuf, Error> {
+    let path = dir.join(name);
+    let err = |source| Error::Write {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let text = serde_json::to_string_pretty(report).map_err(|e| err(std::io::Error::other(e)))?;
+    std::fs::write(&path, text + "\n").map_err(err)?;
+    Ok(path)
+}
