@@ -108,8 +108,12 @@ pub fn plan(
     match policy::evaluate(namespace, &grant.spec, &grant.spec.policy, policy) {
         Err(denial) => Step::Deny(denial),
         Ok(accepted) => {
+            // Whole seconds, as `expiresAt` is recorded: the end is scheduled for exactly the
+            // recorded instant, so a restarted operator and this one agree to the millisecond.
             let expires_at = now
                 .saturating_add(to_signed(accepted.duration))
+                .ok()
+                .and_then(|t| Timestamp::from_second(t.as_second()).ok())
                 .unwrap_or(now);
             Step::Grant {
                 accepted: Some(accepted),
@@ -173,6 +177,20 @@ mod tests {
             accepted.map(|a| a.eligibility),
             Some(policy::Eligibility::Listed)
         );
+    }
+
+    #[test]
+    fn the_window_ends_on_a_whole_second_as_recorded() {
+        let step = plan(
+            &new_grant(|_| {}),
+            Some(&policy()),
+            false,
+            at("2026-01-01T11:00:00.734Z"),
+        );
+        let Step::Grant { expires_at, .. } = step else {
+            panic!("expected Grant, got {step:?}")
+        };
+        assert_eq!(expires_at, at("2026-01-01T12:00:00Z"));
     }
 
     #[test]

@@ -94,10 +94,12 @@ pub struct Context {
     failures: std::sync::Mutex<HashMap<String, u32>>,
     /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
-    /// Per Active grant: the resourceVersion it had when its access was last confirmed on AWS,
-    /// and when. A reconcile of that same version soon after is the echo of our own status
-    /// write and needs no AWS call.
-    confirmed: std::sync::Mutex<HashMap<String, (String, Instant)>>,
+    /// Per Active grant: the window it was last fully confirmed for (access on AWS, pauses),
+    /// and when. The reconciles that follow within moments are the echoes of our own status
+    /// writes (often of an older version still in the cache) and need no AWS call.
+    confirmed: std::sync::Mutex<HashMap<String, (Timestamp, Instant)>>,
+    /// Identity Store group ids by (store, display name): stable, so looked up once.
+    group_ids: std::sync::Mutex<HashMap<(String, String), String>>,
 }
 
 /// How long a confirmation spares the echo of our own write; well below the periodic
@@ -118,23 +120,38 @@ impl Context {
             failures: Default::default(),
             user_locks: Default::default(),
             confirmed: Default::default(),
+            group_ids: Default::default(),
         }
     }
 
-    fn confirm(&self, key: String, resource_version: Option<String>) {
-        if let (Ok(mut map), Some(rv)) = (self.confirmed.lock(), resource_version) {
-            map.insert(key, (rv, Instant::now()));
+    fn confirm(&self, key: String, expires_at: Timestamp) {
+        if let Ok(mut map) = self.confirmed.lock() {
+            map.insert(key, (expires_at, Instant::now()));
         }
     }
 
-    /// Whether this version of the grant was confirmed on AWS moments ago.
-    fn just_confirmed(&self, key: &str, resource_version: Option<&str>) -> bool {
+    /// Whether the grant was confirmed for this same window moments ago.
+    fn just_confirmed(&self, key: &str, expires_at: Timestamp) -> bool {
         let Ok(mut map) = self.confirmed.lock() else {
             return false;
         };
         map.retain(|_, (_, at)| at.elapsed() < ECHO_WINDOW);
-        map.get(key)
-            .is_some_and(|(rv, _)| Some(rv.as_str()) == resource_version)
+        map.get(key).is_some_and(|(e, _)| *e == expires_at)
+    }
+
+    fn cached_group_id(&self, store: &str, name: &str) -> Option<String> {
+        let map = self.group_ids.lock().ok()?;
+        map.get(&(store.to_owned(), name.to_owned())).cloned()
+    }
+
+    fn cache_group_id(&self, store: &str, name: &str, id: Option<&str>) {
+        if let Ok(mut map) = self.group_ids.lock() {
+            let key = (store.to_owned(), name.to_owned());
+            match id {
+                Some(id) => map.insert(key, id.to_owned()),
+                None => map.remove(&key),
+            };
+        }
     }
 
     async fn user_lock(&self, key: &str) -> Arc<Mutex<()>> {
@@ -203,6 +220,11 @@ fn key(grant: &BreakGlassGrant) -> String {
         grant.namespace().unwrap_or_default(),
         grant.name_any()
     )
+}
+
+/// This grant object, not another one made later under the same name.
+fn instance(grant: &BreakGlassGrant) -> String {
+    format!("{}/{}", key(grant), grant.uid().unwrap_or_default())
 }
 
 async fn reconcile(grant: Arc<BreakGlassGrant>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -387,10 +409,7 @@ async fn give(
         return Ok(Action::await_change());
     };
 
-    if status.phase == Some(GrantPhase::Active)
-        && status.expires_at.as_ref().map(|t| t.0) == Some(expires_at)
-        && ctx.just_confirmed(&key(grant), grant.metadata.resource_version.as_deref())
-    {
+    if ctx.just_confirmed(&instance(grant), expires_at) {
         return Ok(Action::requeue(plan::requeue_after(
             expires_at,
             Timestamp::now(),
@@ -428,9 +447,15 @@ async fn give(
             };
             let group_id = match (&group.group_id, &group.group_name) {
                 (Some(id), _) => id.clone(),
-                (None, Some(name)) => match store.group_id(name).await {
-                    Ok(id) => id,
-                    Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+                (None, Some(name)) => match ctx.cached_group_id(&target.identity_store_id, name) {
+                    Some(id) => id,
+                    None => match store.group_id(name).await {
+                        Ok(id) => {
+                            ctx.cache_group_id(&target.identity_store_id, name, Some(&id));
+                            id
+                        }
+                        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+                    },
                 },
                 (None, None) => return Ok(Action::await_change()),
             };
@@ -504,6 +529,10 @@ async fn give(
         Ok(m) => m,
         Err(e) => {
             drop(guard);
+            if let Some(name) = &group.group_name {
+                // The group may have been replaced: look its id up again next time.
+                ctx.cache_group_id(&target.identity_store_id, name, None);
+            }
             return Err(fail(grant, ctx, status, e).await.into());
         }
     };
@@ -560,12 +589,11 @@ async fn give(
     }
     // Pausing comes after access: the person can act even if a target cannot be paused.
     let paused = pause_targets(grant, ctx, &selections, &mut status).await;
-    let mut version = grant.metadata.resource_version.clone();
     if grant.status.as_ref() != Some(&status) {
-        version = write_status(grant, ctx, &status).await?;
+        write_status(grant, ctx, &status).await?;
     }
     paused?;
-    ctx.confirm(key(grant), version);
+    ctx.confirm(instance(grant), expires_at);
     Ok(Action::requeue(plan::requeue_after(
         expires_at,
         Timestamp::now(),
@@ -991,12 +1019,11 @@ async fn fail(
     aws_error(grant, err)
 }
 
-/// Applies the status; the grant's resourceVersion after the write.
 async fn write_status(
     grant: &BreakGlassGrant,
     ctx: &Context,
     status: &BreakGlassGrantStatus,
-) -> Result<Option<String>, Error> {
+) -> Result<(), Error> {
     let ns = grant.namespace().unwrap_or_default();
     let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
     let patch = serde_json::json!({
@@ -1010,7 +1037,7 @@ async fn write_status(
         &Patch::Apply(&patch),
     )
     .await
-    .map(|g| g.metadata.resource_version)
+    .map(|_| ())
     .map_err(|source| Error::Kube {
         action: "writing the status of",
         namespace: ns,
