@@ -13,7 +13,10 @@ use kube::{
 };
 use tracing::warn;
 
-use super::{Error, FIELD_MANAGER, backoff};
+use super::{
+    context::FIELD_MANAGER,
+    error::{Error, backoff},
+};
 use crate::{
     api::{BreakGlassPolicy, BreakGlassPolicyStatus},
     conditions::{self, READY},

@@ -1,0 +1,52 @@
+//! The controller's error: what failed, for which grant, and why; and the retry backoff.
+
+use std::time::Duration;
+
+use crate::{aws, pause};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{action} grant {namespace}/{name}: {source}")]
+    Kube {
+        action: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("grant {namespace}/{name}: {source}")]
+    Aws {
+        namespace: String,
+        name: String,
+        #[source]
+        source: aws::Error,
+    },
+    #[error("grant {0}: {1}")]
+    Finalizer(String, String),
+    #[error("grant {0}: status does not record what was granted, so it cannot be revoked")]
+    NoRecord(String),
+    #[error("grant {grant}: pausing automation: {source}")]
+    Pause {
+        grant: String,
+        #[source]
+        source: pause::apply::Error,
+    },
+}
+
+impl Error {
+    /// A short, bounded label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Kube { .. } => "KubernetesError",
+            Self::Aws { source, .. } => source.reason(),
+            Self::Finalizer(..) => "FinalizerError",
+            Self::NoRecord(_) => "NoRecord",
+            Self::Pause { .. } => "PauseFailed",
+        }
+    }
+}
+
+/// 1s, 2s, 4s … capped at one minute.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(6)).min(Duration::from_secs(60))
+}

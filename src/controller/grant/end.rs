@@ -1,0 +1,168 @@
+//! Ending a grant (access removed unless another grant still gives it, pauses given back,
+//! then the record) and denying one (nothing touched).
+
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::{controller::Action, events::EventType};
+use tracing::{info, warn};
+
+use super::{
+    lookup::{list_user_grants, other_holders, target},
+    pause::restore_targets,
+    status::{fail, publish, set_stalled, write_status},
+};
+use crate::{
+    api::{BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase},
+    aws::Store,
+    conditions::{self, GRANTED, READY, STALLED},
+    controller::{
+        context::{Context, key, seconds_between, time},
+        error::Error,
+    },
+    policy::Denial,
+};
+
+pub(crate) async fn end(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    policy: Option<&BreakGlassPolicySpec>,
+    reason: EndReason,
+    revoke: bool,
+) -> Result<Action, Error> {
+    let mut status = grant.status.clone().unwrap_or_default();
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    // When the end became due, as far as the record tells; otherwise when it was noticed.
+    let due = match reason {
+        EndReason::Expired => status.expires_at.as_ref().map(|t| t.0),
+        EndReason::Deleted => grant.metadata.deletion_timestamp.as_ref().map(|t| t.0),
+        EndReason::Resolved | EndReason::PolicyDeleted => None,
+    }
+    .unwrap_or(now.0);
+    let mut note = format!("grant ended ({reason:?})");
+    if revoke {
+        let membership = status
+            .access
+            .as_ref()
+            .and_then(|a| a.group_membership.clone());
+        let (Some(target), Some(membership), Some(user_id)) =
+            (target(grant, policy), membership, status.user_id.clone())
+        else {
+            return Err(Error::NoRecord(key(grant)));
+        };
+        let lock = ctx.user_lock(&user_id).await;
+        let _guard = lock.lock().await;
+        let same_user = list_user_grants(grant, ctx).await?;
+        let holders = other_holders(grant, &same_user, &user_id, &membership);
+        if holders.is_empty() {
+            let client = match ctx.aws.store(&target).await {
+                Ok(c) => c,
+                Err(e) => return Err(fail(grant, ctx, status, e).await),
+            };
+            let store = Store {
+                client: &client,
+                identity_store_id: &target.identity_store_id,
+            };
+            if let Err(e) = store
+                .remove_membership(
+                    &membership.group_id,
+                    &user_id,
+                    membership.membership_id.as_deref(),
+                )
+                .await
+            {
+                ctx.aws.forget(&target).await;
+                return Err(fail(grant, ctx, status, e).await);
+            }
+            note = format!(
+                "{note}; removed {} from group {}",
+                grant.spec.user, membership.group_id
+            );
+        } else {
+            note = format!(
+                "{note}; access kept: still granted by {}",
+                holders.join(", ")
+            );
+        }
+    }
+    if let Err(e) = restore_targets(grant, ctx, &mut status).await {
+        // Keep what was already restored, so the retry does not misreport it.
+        if let Err(w) = write_status(grant, ctx, &status).await {
+            warn!(error = %w, "could not record restore progress on the grant");
+        }
+        return Err(e);
+    }
+    status.phase = Some(GrantPhase::Ended);
+    status.end_reason = Some(reason);
+    status.ended_at = Some(now.clone());
+    conditions::set(
+        &mut status.conditions,
+        GRANTED,
+        false,
+        &format!("{reason:?}"),
+        &note,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        false,
+        "Ended",
+        &note,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        STALLED,
+        false,
+        "Ended",
+        "",
+        generation,
+        &now,
+    );
+    status.observed_generation = generation;
+    write_status(grant, ctx, &status).await?;
+    ctx.metrics.revoked_after(
+        &format!("{reason:?}"),
+        seconds_between(due, Timestamp::now()),
+    );
+    info!(reason = ?reason, "{note}");
+    publish(ctx, grant, EventType::Normal, "Ended", "Revoke", &note).await;
+    Ok(Action::await_change())
+}
+
+pub(crate) async fn deny(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    denial: &Denial,
+) -> Result<Action, Error> {
+    let mut status = grant.status.clone().unwrap_or_default();
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    let msg = denial.to_string();
+    status.phase = Some(GrantPhase::Denied);
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        false,
+        "Denied",
+        &msg,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        GRANTED,
+        false,
+        "Denied",
+        &msg,
+        generation,
+        &now,
+    );
+    set_stalled(&mut status, generation, &now, denial.reason(), &msg);
+    write_status(grant, ctx, &status).await?;
+    info!(reason = denial.reason(), "grant denied: {msg}");
+    publish(ctx, grant, EventType::Warning, "Denied", "Evaluate", &msg).await;
+    Ok(Action::await_change())
+}

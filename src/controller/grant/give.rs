@@ -1,0 +1,303 @@
+//! Giving access: look-ups, the record written before the first AWS change, the membership,
+//! then pausing what the policy names.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::{controller::Action, events::EventType};
+use tracing::info;
+
+use super::{
+    lookup::target,
+    pause::pause_targets,
+    status::{fail, publish, set_stalled, write_status},
+};
+use crate::{
+    api::{
+        AwsSession, BreakGlassGrant, BreakGlassGrantStatus, BreakGlassPolicySpec, GrantPhase,
+        GrantedAccess, GrantedMembership,
+    },
+    aws::Store,
+    conditions::{self, AUTOMATION_PAUSED, GRANTED, READY, STALLED},
+    controller::{
+        context::{Context, FIELD_MANAGER, failpoint, instance, key, seconds_between, time},
+        error::Error,
+    },
+    pause::{self, Selection, grant as pausing},
+    plan,
+    policy::{Denial, Eligibility},
+};
+
+pub(crate) enum GiveError {
+    Denied(Denial),
+    Failed(Error),
+}
+
+impl From<Error> for GiveError {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+pub(crate) async fn give(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    policy: &BreakGlassPolicySpec,
+    eligibility: Option<Eligibility>,
+    started_at: Timestamp,
+    expires_at: Timestamp,
+) -> Result<Action, GiveError> {
+    let Some(target) = target(grant, Some(policy)) else {
+        return Ok(Action::await_change());
+    };
+    let mut status = grant.status.clone().unwrap_or_default();
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    let first = status.expires_at.is_none();
+
+    let Some(group) = &policy.access.group_membership else {
+        // Account assignments arrive in a later release; say so, without touching AWS.
+        let msg = "accountAssignment access is not supported yet; use groupMembership";
+        set_stalled(&mut status, generation, &now, "Unsupported", msg);
+        write_status(grant, ctx, &status).await?;
+        return Ok(Action::await_change());
+    };
+
+    if ctx.just_confirmed(&instance(grant), expires_at) {
+        return Ok(Action::requeue(plan::requeue_after(
+            expires_at,
+            Timestamp::now(),
+        )));
+    }
+    let selections = pause::selections(policy);
+    if first && let Some(wait) = wait_for_required(grant, ctx, &selections, &mut status).await? {
+        return Ok(wait);
+    }
+
+    let client = match ctx.aws.store(&target).await {
+        Ok(c) => c,
+        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+    };
+    let store = Store {
+        client: &client,
+        identity_store_id: &target.identity_store_id,
+    };
+    // Ids recorded by an earlier pass are stable: an active grant's periodic reconcile only
+    // re-checks the membership itself.
+    let recorded = status.user_id.clone().zip(
+        status
+            .access
+            .as_ref()
+            .and_then(|a| a.group_membership.as_ref())
+            .filter(|m| m.identity_store_id == target.identity_store_id)
+            .map(|m| m.group_id.clone()),
+    );
+    let (user_id, group_id) = match recorded {
+        Some(ids) => ids,
+        None => {
+            let user_id = match store.user_id(&grant.spec.user).await {
+                Ok(u) => u,
+                Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+            };
+            let group_id = match (&group.group_id, &group.group_name) {
+                (Some(id), _) => id.clone(),
+                (None, Some(name)) => match ctx.cached_group_id(&target.identity_store_id, name) {
+                    Some(id) => id,
+                    None => match store.group_id(name).await {
+                        Ok(id) => {
+                            ctx.cache_group_id(&target.identity_store_id, name, Some(&id));
+                            id
+                        }
+                        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+                    },
+                },
+                (None, None) => return Ok(Action::await_change()),
+            };
+            (user_id, group_id)
+        }
+    };
+    if let Some(Eligibility::ByGroup(groups)) = &eligibility {
+        match store.member_of_any(&user_id, groups).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(GiveError::Denied(Denial::UserNotEligible {
+                    user: grant.spec.user.clone(),
+                    policy: grant.spec.policy.clone(),
+                }));
+            }
+            Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+        }
+    }
+
+    // Record the window and the session before the first AWS change: a crash after the
+    // change still leaves the expiry, and what to revoke, on the grant.
+    status.user_id = Some(user_id.clone());
+    status.aws = Some(AwsSession {
+        role_arn: target.role_arn.clone(),
+        session_name: target.session_name.clone(),
+        region: target.region.clone(),
+        external_id: target.external_id.clone(),
+    });
+    let mut access = status.access.clone().unwrap_or(GrantedAccess {
+        group_membership: None,
+        account_assignments: vec![],
+    });
+    let membership_id = access
+        .group_membership
+        .as_ref()
+        .and_then(|m| m.membership_id.clone());
+    access.group_membership = Some(GrantedMembership {
+        identity_store_id: target.identity_store_id.clone(),
+        group_id: group_id.clone(),
+        membership_id,
+    });
+    status.access = Some(access.clone());
+    status.granted_at = Some(time(started_at));
+    status.expires_at = Some(time(expires_at));
+    if first {
+        status.phase = Some(GrantPhase::Pending);
+        conditions::set(
+            &mut status.conditions,
+            GRANTED,
+            false,
+            "Granting",
+            "adding the user to the group",
+            generation,
+            &now,
+        );
+        conditions::set(
+            &mut status.conditions,
+            READY,
+            false,
+            "Granting",
+            "adding the user to the group",
+            generation,
+            &now,
+        );
+        write_status(grant, ctx, &status).await?;
+    }
+
+    let lock = ctx.user_lock(&user_id).await;
+    let guard = lock.lock().await;
+    let membership = match store.ensure_membership(&group_id, &user_id).await {
+        Ok(m) => m,
+        Err(e) => {
+            drop(guard);
+            if let Some(name) = &group.group_name {
+                // The group may have been replaced: look its id up again next time.
+                ctx.cache_group_id(&target.identity_store_id, name, None);
+            }
+            return Err(fail(grant, ctx, status, e).await.into());
+        }
+    };
+    drop(guard);
+    failpoint("after-create-membership").await;
+
+    let was_active = status.phase == Some(GrantPhase::Active);
+    access.group_membership = Some(GrantedMembership {
+        identity_store_id: target.identity_store_id.clone(),
+        group_id: group_id.clone(),
+        membership_id: Some(membership.clone()),
+    });
+    status.access = Some(access);
+    status.phase = Some(GrantPhase::Active);
+    let msg = format!(
+        "{} is a member of group {group_id} until {expires_at}",
+        grant.spec.user
+    );
+    conditions::set(
+        &mut status.conditions,
+        GRANTED,
+        true,
+        "Granted",
+        &msg,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        true,
+        "Active",
+        &msg,
+        generation,
+        &now,
+    );
+    conditions::set(
+        &mut status.conditions,
+        STALLED,
+        false,
+        "Active",
+        "",
+        generation,
+        &now,
+    );
+    status.observed_generation = generation;
+    if !was_active {
+        if let Some(created) = &grant.metadata.creation_timestamp {
+            ctx.metrics
+                .granted_after(seconds_between(created.0, Timestamp::now()));
+        }
+        info!(membership = %membership, expires_at = %expires_at, "access granted");
+        publish(ctx, grant, EventType::Normal, "Granted", "Grant", &msg).await;
+    }
+    // Pausing comes after access: the person can act even if a target cannot be paused.
+    let paused = pause_targets(grant, ctx, &selections, &mut status).await;
+    if grant.status.as_ref() != Some(&status) {
+        write_status(grant, ctx, &status).await?;
+    }
+    paused?;
+    ctx.confirm(instance(grant), expires_at);
+    Ok(Action::requeue(plan::requeue_after(
+        expires_at,
+        Timestamp::now(),
+    )))
+}
+
+/// Before any AWS change: when a `required` pause target does not exist, the grant waits
+/// (Pending, no access) and looks again shortly.
+pub(crate) async fn wait_for_required(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    selections: &[Selection],
+    status: &mut BreakGlassGrantStatus,
+) -> Result<Option<Action>, Error> {
+    let required: Vec<Selection> = selections.iter().filter(|s| s.required).cloned().collect();
+    if required.is_empty() {
+        return Ok(None);
+    }
+    let work = pausing::survey(&ctx.client, &required, &key(grant), FIELD_MANAGER)
+        .await
+        .map_err(|source| Error::Pause {
+            grant: key(grant),
+            source,
+        })?;
+    let Some(msg) = pausing::missing_required(&work) else {
+        return Ok(None);
+    };
+    let missing: Vec<pausing::Work> = work
+        .into_iter()
+        .filter(|w| w.found.object.is_err())
+        .collect();
+    pausing::record_intent(&mut status.paused_targets, &missing);
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    status.phase = Some(GrantPhase::Pending);
+    for type_ in [AUTOMATION_PAUSED, READY] {
+        conditions::set(
+            &mut status.conditions,
+            type_,
+            false,
+            "WaitingForRequiredTarget",
+            &msg,
+            generation,
+            &now,
+        );
+    }
+    status.observed_generation = generation;
+    if grant.status.as_ref() != Some(status) {
+        write_status(grant, ctx, status).await?;
+        publish(ctx, grant, EventType::Warning, "Waiting", "Pause", &msg).await;
+    }
+    Ok(Some(Action::requeue(Duration::from_secs(5))))
+}

@@ -1,0 +1,139 @@
+//! Reading what a decision needs: the AWS target of a grant, and the other grants that share
+//! its access or its pauses (fresh from the API server, never from the cache).
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::{Api, Resource, ResourceExt, api::ListParams};
+
+use crate::{
+    api::{BreakGlassGrant, BreakGlassPolicySpec, GrantPhase, GrantedMembership},
+    aws::{self, Target},
+    controller::{
+        context::{Context, key},
+        error::Error,
+    },
+};
+
+/// Everything needed to act on AWS for this grant, from the policy or, once granted, from
+/// the grant's own record (so a deleted policy does not block revocation).
+pub(crate) fn target(
+    grant: &BreakGlassGrant,
+    policy: Option<&BreakGlassPolicySpec>,
+) -> Option<Target> {
+    let session_name = aws::session_name(&grant.namespace().unwrap_or_default(), &grant.name_any());
+    let status = grant.status.as_ref();
+    let recorded = status
+        .and_then(|s| s.aws.as_ref())
+        .zip(status.and_then(|s| s.access.as_ref()?.group_membership.as_ref()));
+    if let Some((session, membership)) = recorded {
+        return Some(Target {
+            role_arn: session.role_arn.clone(),
+            external_id: session.external_id.clone(),
+            region: session.region.clone(),
+            identity_store_id: membership.identity_store_id.clone(),
+            session_name,
+        });
+    }
+    policy.map(|p| Target {
+        role_arn: p.aws.role_arn.clone(),
+        external_id: p.aws.external_id.clone(),
+        region: p.aws.region.clone(),
+        identity_store_id: p.aws.identity_store_id.clone(),
+        session_name,
+    })
+}
+
+/// Grants in the cluster (those of `user` only, when given), from the API server rather than
+/// the watch cache: decisions about shared access and shared pauses must not act on stale
+/// state.
+pub(crate) async fn list_grants(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    user: Option<&str>,
+) -> Result<Vec<BreakGlassGrant>, Error> {
+    let all: Api<BreakGlassGrant> = Api::all(ctx.client.clone());
+    let params = match user {
+        Some(u) => ListParams::default().fields(&format!("spec.user={}", field_value(u))),
+        None => ListParams::default(),
+    };
+    all.list(&params)
+        .await
+        .map(|l| l.items)
+        .map_err(|source| Error::Kube {
+            action: "listing the grants that share access or pauses with",
+            namespace: grant.namespace().unwrap_or_default(),
+            name: grant.name_any(),
+            source,
+        })
+}
+
+/// The grants of this grant's user: the only ones that can share its access. A field
+/// selector keeps a revocation's cost independent of how many grants exist.
+pub(crate) async fn list_user_grants(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+) -> Result<Vec<BreakGlassGrant>, Error> {
+    list_grants(grant, ctx, Some(&grant.spec.user)).await
+}
+
+/// A field selector value with its separators escaped, as apimachinery's `EscapeValue`.
+pub(crate) fn field_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace(',', "\\,")
+        .replace('=', "\\=")
+}
+
+/// Keys of grants that still count as holders of a pause: not Ended or Denied.
+pub(crate) fn live_grants(grants: &[BreakGlassGrant]) -> BTreeSet<String> {
+    grants
+        .iter()
+        .filter(|g| {
+            !g.status
+                .as_ref()
+                .is_some_and(|s| matches!(s.phase, Some(GrantPhase::Ended | GrantPhase::Denied)))
+        })
+        .map(key)
+        .collect()
+}
+
+/// Other grants that still give this user this membership.
+pub(crate) fn other_holders(
+    grant: &BreakGlassGrant,
+    grants: &[BreakGlassGrant],
+    user_id: &str,
+    membership: &GrantedMembership,
+) -> Vec<String> {
+    let now = Timestamp::now();
+    grants
+        .iter()
+        .filter(|g| g.uid() != grant.uid())
+        .filter(|g| g.meta().deletion_timestamp.is_none() && !g.spec.resolved)
+        .filter(|g| {
+            g.status.as_ref().is_some_and(|s| {
+                s.phase == Some(GrantPhase::Active)
+                    && s.user_id.as_deref() == Some(user_id)
+                    && s.expires_at.as_ref().is_some_and(|e| e.0 > now)
+                    && s.access
+                        .as_ref()
+                        .and_then(|a| a.group_membership.as_ref())
+                        .is_some_and(|m| {
+                            m.group_id == membership.group_id
+                                && m.identity_store_id == membership.identity_store_id
+                        })
+            })
+        })
+        .map(key)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_value;
+
+    #[test]
+    fn field_selector_values_escape_their_separators() {
+        assert_eq!(field_value("alice@example.com"), "alice@example.com");
+        assert_eq!(field_value(r"a,b=c\d"), r"a\,b\=c\\d");
+    }
+}

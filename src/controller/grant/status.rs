@@ -1,0 +1,135 @@
+//! Writing the record: the status (server-side apply), failures shown on the grant, Events.
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+    runtime::events::{Event, EventType},
+};
+use tracing::warn;
+
+use crate::{
+    api::{BreakGlassGrant, BreakGlassGrantStatus},
+    aws,
+    conditions::{self, READY, STALLED},
+    controller::{
+        context::{Context, FIELD_MANAGER, time},
+        error::Error,
+    },
+    pause::grant as pausing,
+};
+
+pub(crate) fn aws_error(grant: &BreakGlassGrant, source: aws::Error) -> Error {
+    Error::Aws {
+        namespace: grant.namespace().unwrap_or_default(),
+        name: grant.name_any(),
+        source,
+    }
+}
+
+pub(crate) fn set_stalled(
+    status: &mut BreakGlassGrantStatus,
+    generation: Option<i64>,
+    now: &Time,
+    reason: &str,
+    msg: &str,
+) {
+    conditions::set(
+        &mut status.conditions,
+        STALLED,
+        true,
+        reason,
+        msg,
+        generation,
+        now,
+    );
+    status.observed_generation = generation;
+}
+
+/// Records an AWS failure on the grant (best effort) and returns it for the retry.
+pub(crate) async fn fail(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    mut status: BreakGlassGrantStatus,
+    err: aws::Error,
+) -> Error {
+    let generation = grant.metadata.generation;
+    let now = time(Timestamp::now());
+    let msg = format!("{err}; retrying");
+    conditions::set(
+        &mut status.conditions,
+        READY,
+        false,
+        err.reason(),
+        &msg,
+        generation,
+        &now,
+    );
+    if grant.status.as_ref() != Some(&status)
+        && let Err(e) = write_status(grant, ctx, &status).await
+    {
+        warn!(error = %e, "could not record the AWS failure on the grant");
+    }
+    aws_error(grant, err)
+}
+
+pub(crate) async fn write_status(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    status: &BreakGlassGrantStatus,
+) -> Result<(), Error> {
+    let ns = grant.namespace().unwrap_or_default();
+    let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
+    let patch = serde_json::json!({
+        "apiVersion": BreakGlassGrant::api_version(&()),
+        "kind": BreakGlassGrant::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &grant.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| Error::Kube {
+        action: "writing the status of",
+        namespace: ns,
+        name: grant.name_any(),
+        source,
+    })
+}
+
+pub(crate) async fn publish_note(
+    ctx: &Context,
+    grant: &BreakGlassGrant,
+    note: &pausing::Note,
+    action: &str,
+) {
+    let type_ = if note.warning {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    publish(ctx, grant, type_, note.reason, action, &note.message).await;
+}
+
+pub(crate) async fn publish(
+    ctx: &Context,
+    grant: &BreakGlassGrant,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1024).collect()),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &grant.object_ref(&())).await {
+        warn!(error = %e, "could not publish event");
+    }
+}
