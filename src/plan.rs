@@ -78,6 +78,12 @@ pub fn plan(
         };
     };
 
+    if held && policy_change(grant, policy).is_some() {
+        return Step::End {
+            reason: EndReason::PolicyChanged,
+            revoke: true,
+        };
+    }
     if let (true, Some(started), Some(expires)) =
         (held, status.granted_at.as_ref(), status.expires_at.as_ref())
     {
@@ -122,6 +128,46 @@ pub fn plan(
             }
         }
     }
+}
+
+/// Why a grant that may hold access must end because its policy changed: the policy would
+/// now deny it (a shorter `max` only shortens the window, so duration is not a reason), or
+/// the access it names is no longer what the grant recorded. `None` while it still fits.
+/// Eligibility through `eligibleGroups` needs AWS and is not re-checked here.
+pub fn policy_change(grant: &BreakGlassGrant, policy: &BreakGlassPolicySpec) -> Option<String> {
+    let namespace = grant.metadata.namespace.as_deref().unwrap_or_default();
+    match policy::evaluate(namespace, &grant.spec, &grant.spec.policy, policy) {
+        Err(Denial::DurationTooLong { .. } | Denial::InvalidDuration(_)) | Ok(_) => {}
+        Err(denial) => return Some(denial.to_string()),
+    }
+    let recorded = grant
+        .status
+        .as_ref()?
+        .access
+        .as_ref()?
+        .group_membership
+        .as_ref()?;
+    let Some(group) = &policy.access.group_membership else {
+        return Some("the policy no longer grants group membership".into());
+    };
+    if recorded.identity_store_id != policy.aws.identity_store_id {
+        return Some(format!(
+            "the policy moved from Identity Store {} to {}",
+            recorded.identity_store_id, policy.aws.identity_store_id
+        ));
+    }
+    let other_group = match (&group.group_id, &group.group_name, &recorded.group_name) {
+        (Some(id), _, _) => *id != recorded.group_id,
+        (None, Some(name), Some(was)) => name != was,
+        // Granted before names were recorded: the name cannot be compared without AWS.
+        _ => false,
+    };
+    other_group.then(|| {
+        format!(
+            "the policy now names another group than {}",
+            recorded.group_name.as_deref().unwrap_or(&recorded.group_id)
+        )
+    })
 }
 
 /// When to look at an active grant again: at expiry, and at least every few minutes so that
@@ -191,6 +237,50 @@ mod tests {
             panic!("expected Grant, got {step:?}")
         };
         assert_eq!(expires_at, at("2026-01-01T12:00:00Z"));
+    }
+
+    #[test]
+    fn policy_changes_end_active_grants_that_no_longer_fit() {
+        let g: BreakGlassGrant = fixture("grant-active.yaml");
+        let after = |edit: fn(&mut BreakGlassPolicySpec)| {
+            let mut p = policy();
+            edit(&mut p);
+            plan(&g, Some(&p), false, at(NOW))
+        };
+        let changed = Step::End {
+            reason: EndReason::PolicyChanged,
+            revoke: true,
+        };
+        let kept = |step: Step| matches!(step, Step::Grant { .. });
+        assert!(kept(after(|_| {})));
+        assert_eq!(
+            after(|p| {
+                p.eligible_users.clear();
+                p.eligible_groups.clear();
+            }),
+            changed
+        );
+        assert_eq!(
+            after(|p| p.grant_namespaces = vec!["other".into()]),
+            changed
+        );
+        assert_eq!(
+            after(|p| p.aws.identity_store_id = "d-9999999999".into()),
+            changed
+        );
+        assert_eq!(
+            after(|p| {
+                if let Some(g) = p.access.group_membership.as_mut() {
+                    g.group_name = Some("another-group".into());
+                }
+            }),
+            changed
+        );
+        assert_eq!(after(|p| p.access.group_membership = None), changed);
+        // Not listed any more, but eligible groups remain: that needs AWS, not decided here.
+        assert!(kept(after(|p| p.eligible_users.clear())));
+        // A lower max shortens the window; it is no reason to end.
+        assert!(kept(after(|p| p.duration.max = "2h".into())));
     }
 
     #[test]

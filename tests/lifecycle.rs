@@ -456,3 +456,51 @@ async fn lowering_the_policy_max_shortens_active_grants() {
     );
     assert!(s.members().await.is_empty());
 }
+
+/// Edits the scenario's policy while grant `g` is Active; the grant must end with
+/// `PolicyChanged` (the message saying why) and its membership must be gone.
+async fn policy_edit_ends_the_grant(s: &Scenario, edit: Value, why: &str) {
+    s.create_grant("g", |_| {}).await;
+    s.wait_phase("g", GrantPhase::Active, SOON).await;
+    assert_eq!(s.members().await, std::slice::from_ref(&s.alice));
+    policies_raw(&s.client)
+        .patch(&s.policy, &PatchParams::default(), &Patch::Merge(edit))
+        .await
+        .expect("edit policy");
+    let g = s.wait_phase("g", GrantPhase::Ended, SOON).await;
+    assert_eq!(
+        g.status.as_ref().and_then(|s| s.end_reason),
+        Some(EndReason::PolicyChanged)
+    );
+    let message = condition(&g, "Granted")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains(why), "{message}");
+    assert!(s.members().await.is_empty(), "old membership removed");
+}
+
+#[tokio::test]
+async fn dropping_the_user_from_the_policy_ends_its_grant() {
+    let s = Scenario::new("user-dropped").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    let edit = json!({"spec": {"eligibleUsers": ["bob@example.com"]}});
+    policy_edit_ends_the_grant(&s, edit, "not eligible").await;
+}
+
+#[tokio::test]
+async fn pointing_the_policy_at_another_group_removes_the_old_membership() {
+    let s = Scenario::new("group-changed").await;
+    let _controller = ControllerProcess::start(&s.ns, &[]);
+    let other = s.aws.create_group("breakglass-other").await;
+    let edit = json!({"spec": {"access": {"groupMembership": {"groupName": "breakglass-other"}}}});
+    policy_edit_ends_the_grant(&s, edit, "another group").await;
+    assert!(
+        s.aws.members(&other).await.is_empty(),
+        "nothing added to the new group"
+    );
+
+    // A new grant under the edited policy gets the new group.
+    s.create_grant("again", |_| {}).await;
+    s.wait_phase("again", GrantPhase::Active, SOON).await;
+    assert_eq!(s.aws.members(&other).await, std::slice::from_ref(&s.alice));
+}

@@ -129,6 +129,10 @@ pub enum EndReason {
     Deleted,
     /// Its policy was deleted.
     PolicyDeleted,
+    /// Its policy changed so that the grant would now be denied (user no longer eligible,
+    /// namespace no longer allowed, incident now required), or its access kind or target
+    /// (Identity Store, group) changed.
+    PolicyChanged,
 }
 
 /// Observed state of a grant: the record of everything the operator did for it.
@@ -180,6 +184,10 @@ pub struct GrantedMembership {
     /// Identity Store the group lives in; kept so access can be revoked after the policy is gone.
     pub identity_store_id: String,
     pub group_id: String,
+    /// The display name the policy named the group by, when it did so: a policy that names
+    /// another group later ends the grant (`PolicyChanged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub membership_id: Option<String>,
 }

@@ -2,7 +2,10 @@
 //! then the record) and denying one (nothing touched).
 
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::{controller::Action, events::EventType};
+use kube::{
+    Api, ResourceExt,
+    runtime::{controller::Action, events::EventType},
+};
 use tracing::{info, warn};
 
 use super::{
@@ -18,6 +21,7 @@ use crate::{
         context::{Context, key, seconds_between, time},
         error::Error,
     },
+    plan,
     policy::Denial,
 };
 
@@ -35,10 +39,15 @@ pub(crate) async fn end(
     let due = match reason {
         EndReason::Expired => status.expires_at.as_ref().map(|t| t.0),
         EndReason::Deleted => grant.metadata.deletion_timestamp.as_ref().map(|t| t.0),
-        EndReason::Resolved | EndReason::PolicyDeleted => None,
+        EndReason::Resolved | EndReason::PolicyDeleted | EndReason::PolicyChanged => None,
     }
     .unwrap_or(now.0);
-    let mut note = format!("grant ended ({reason:?})");
+    let why = policy
+        .filter(|_| reason == EndReason::PolicyChanged)
+        .and_then(|p| plan::policy_change(grant, p))
+        .map(|w| format!(": {w}"))
+        .unwrap_or_default();
+    let mut note = format!("grant ended ({reason:?}{why})");
     if revoke {
         let membership = status
             .access
@@ -83,6 +92,8 @@ pub(crate) async fn end(
                 holders.join(", ")
             );
         }
+        // The cached session is named after this grant: nothing will use it again.
+        ctx.aws.forget(&target).await;
     }
     if let Err(e) = restore_targets(grant, ctx, &mut status).await {
         // Keep what was already restored, so the retry does not misreport it.
@@ -137,6 +148,28 @@ pub(crate) async fn deny(
     ctx: &Context,
     denial: &Denial,
 ) -> Result<Action, Error> {
+    // The whole status is applied from this object: should the cache lag behind a record of
+    // access (the window written before the AWS change), denying would erase that record
+    // while the access exists. Decide on a fresh read.
+    let api: Api<BreakGlassGrant> =
+        Api::namespaced(ctx.client.clone(), &grant.namespace().unwrap_or_default());
+    let fresh = api
+        .get_opt(&grant.name_any())
+        .await
+        .map_err(|source| Error::Kube {
+            action: "re-reading before denying",
+            namespace: grant.namespace().unwrap_or_default(),
+            name: grant.name_any(),
+            source,
+        })?;
+    match fresh {
+        None => return Ok(Action::await_change()),
+        Some(f) if plan::may_hold_access(&f) => {
+            info!("the cached grant is older than its record of access; planning again");
+            return Ok(Action::requeue(std::time::Duration::from_millis(200)));
+        }
+        Some(_) => {}
+    }
     let mut status = grant.status.clone().unwrap_or_default();
     let generation = grant.metadata.generation;
     let now = time(Timestamp::now());

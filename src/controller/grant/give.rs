@@ -142,6 +142,12 @@ pub(crate) async fn give(
         group_membership: None,
         account_assignments: vec![],
     });
+    // Named by id, the group is the id; named by name, the name is what a policy edit changes.
+    let group_name = group
+        .group_id
+        .is_none()
+        .then(|| group.group_name.clone())
+        .flatten();
     let membership_id = access
         .group_membership
         .as_ref()
@@ -149,6 +155,7 @@ pub(crate) async fn give(
     access.group_membership = Some(GrantedMembership {
         identity_store_id: target.identity_store_id.clone(),
         group_id: group_id.clone(),
+        group_name: group_name.clone(),
         membership_id,
     });
     status.access = Some(access.clone());
@@ -197,6 +204,7 @@ pub(crate) async fn give(
     access.group_membership = Some(GrantedMembership {
         identity_store_id: target.identity_store_id.clone(),
         group_id: group_id.clone(),
+        group_name,
         membership_id: Some(membership.clone()),
     });
     status.access = Some(access);
