@@ -105,6 +105,11 @@ impl World {
         name
     }
 
+    /// How many users the bench made.
+    pub fn users(&self) -> usize {
+        self.assignment.len() + self.alert_users.len()
+    }
+
     /// The i-th ordinary user and its policy.
     pub fn assigned(&self, i: usize) -> &(String, String) {
         &self.assignment[i]

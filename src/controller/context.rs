@@ -30,10 +30,11 @@ pub struct Context {
     pub(crate) failures: std::sync::Mutex<HashMap<String, u32>>,
     /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
-    /// Per Active grant: the window it was last fully confirmed for (access on AWS, pauses),
-    /// and when. The reconciles that follow within moments are the echoes of our own status
-    /// writes (often of an older version still in the cache) and need no AWS call.
-    confirmed: std::sync::Mutex<HashMap<String, (Timestamp, Instant)>>,
+    /// Per grant, what this process itself did to it moments ago: a reconcile of a version
+    /// it wrote or fully handled, for the window it confirmed, is the echo of its own work
+    /// (often an older version still in the cache) and needs no AWS call. Any change made
+    /// by someone else is a version not in here.
+    own: std::sync::Mutex<HashMap<String, Own>>,
     /// Identity Store group ids by (store, display name): stable, so looked up once.
     group_ids: std::sync::Mutex<HashMap<(String, String), String>>,
 }
@@ -41,6 +42,28 @@ pub struct Context {
 /// How long a confirmation spares the echo of our own write; well below the periodic
 /// re-check, which therefore always calls AWS.
 const ECHO_WINDOW: Duration = Duration::from_secs(30);
+
+/// Versions kept per grant: a grant's reconcile writes its status a few times at most.
+const OWN_VERSIONS: usize = 8;
+
+struct Own {
+    versions: Vec<String>,
+    /// The window access and pauses were last confirmed for.
+    confirmed: Option<Timestamp>,
+    at: Instant,
+}
+
+impl Own {
+    fn note(&mut self, version: Option<String>) {
+        if let Some(v) = version {
+            if self.versions.len() == OWN_VERSIONS {
+                self.versions.remove(0);
+            }
+            self.versions.push(v);
+        }
+        self.at = Instant::now();
+    }
+}
 
 impl Context {
     pub fn new(client: Client, aws: Aws, metrics: Arc<Metrics>) -> Self {
@@ -55,24 +78,46 @@ impl Context {
             metrics,
             failures: Default::default(),
             user_locks: Default::default(),
-            confirmed: Default::default(),
+            own: Default::default(),
             group_ids: Default::default(),
         }
     }
 
-    pub(crate) fn confirm(&self, key: String, expires_at: Timestamp) {
-        if let Ok(mut map) = self.confirmed.lock() {
-            map.insert(key, (expires_at, Instant::now()));
+    fn own(&self, key: &str, f: impl FnOnce(&mut Own)) {
+        if let Ok(mut map) = self.own.lock() {
+            let entry = map.entry(key.to_owned()).or_insert_with(|| Own {
+                versions: vec![],
+                confirmed: None,
+                at: Instant::now(),
+            });
+            f(entry);
         }
     }
 
-    /// Whether the grant was confirmed for this same window moments ago.
-    pub(crate) fn just_confirmed(&self, key: &str, expires_at: Timestamp) -> bool {
-        let Ok(mut map) = self.confirmed.lock() else {
+    /// The status write of this process produced `version` of grant `key`.
+    pub(crate) fn wrote(&self, key: &str, version: Option<String>) {
+        self.own(key, |o| o.note(version));
+    }
+
+    /// Access and pauses of `version` of grant `key` were confirmed for this window.
+    pub(crate) fn confirm(&self, key: &str, version: Option<String>, expires_at: Timestamp) {
+        self.own(key, |o| {
+            o.note(version);
+            o.confirmed = Some(expires_at);
+        });
+    }
+
+    /// Whether this version of the grant is the echo of our own work, confirmed moments ago
+    /// for this same window.
+    pub(crate) fn is_echo(&self, key: &str, version: Option<&str>, expires_at: Timestamp) -> bool {
+        let Ok(mut map) = self.own.lock() else {
             return false;
         };
-        map.retain(|_, (_, at)| at.elapsed() < ECHO_WINDOW);
-        map.get(key).is_some_and(|(e, _)| *e == expires_at)
+        map.retain(|_, o| o.at.elapsed() < ECHO_WINDOW);
+        map.get(key).is_some_and(|o| {
+            o.confirmed == Some(expires_at)
+                && version.is_some_and(|v| o.versions.iter().any(|w| w == v))
+        })
     }
 
     pub(crate) fn cached_group_id(&self, store: &str, name: &str) -> Option<String> {

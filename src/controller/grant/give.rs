@@ -63,7 +63,11 @@ pub(crate) async fn give(
         return Ok(Action::await_change());
     };
 
-    if ctx.just_confirmed(&instance(grant), expires_at) {
+    if ctx.is_echo(
+        &instance(grant),
+        grant.metadata.resource_version.as_deref(),
+        expires_at,
+    ) {
         return Ok(Action::requeue(plan::requeue_after(
             expires_at,
             Timestamp::now(),
@@ -255,7 +259,11 @@ pub(crate) async fn give(
         write_status(grant, ctx, &status).await?;
     }
     paused?;
-    ctx.confirm(instance(grant), expires_at);
+    ctx.confirm(
+        &instance(grant),
+        grant.metadata.resource_version.clone(),
+        expires_at,
+    );
     Ok(Action::requeue(plan::requeue_after(
         expires_at,
         Timestamp::now(),

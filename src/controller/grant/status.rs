@@ -13,7 +13,7 @@ use crate::{
     aws,
     conditions::{self, READY, STALLED},
     controller::{
-        context::{Context, FIELD_MANAGER, time},
+        context::{Context, FIELD_MANAGER, instance, time},
         error::Error,
     },
     pause::grant as pausing,
@@ -91,7 +91,7 @@ pub(crate) async fn write_status(
         &Patch::Apply(&patch),
     )
     .await
-    .map(|_| ())
+    .map(|written| ctx.wrote(&instance(grant), written.metadata.resource_version))
     .map_err(|source| Error::Kube {
         action: "writing the status of",
         namespace: ns,
