@@ -11,6 +11,7 @@ mod phases;
 mod probe;
 mod report;
 mod stats;
+mod steps;
 mod watch;
 mod world;
 

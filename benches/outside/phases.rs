@@ -6,12 +6,13 @@ use std::{
     time::{Duration, Instant, UNIX_EPOCH},
 };
 
-use futures::{StreamExt, TryStreamExt, stream};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use serde_json::{Value, json};
-
 use breakglass::api::BreakGlassGrant;
-use kube::Api;
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::{
+    Api,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+};
+use serde_json::json;
 
 use crate::{
     Config, Error, common,
@@ -19,175 +20,10 @@ use crate::{
     probe::{self, Metrics, Recorder},
     report::*,
     stats::latency,
-    watch::{GrantSeen, Seen, Watch},
+    steps::*,
+    watch::Watch,
     world::World,
 };
-
-fn secs(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
-}
-
-fn per(calls: &Calls, n: usize) -> Calls {
-    calls
-        .iter()
-        .map(|(op, c)| (op.clone(), (c / n.max(1) as f64 * 100.0).round() / 100.0))
-        .collect()
-}
-
-/// Waits for `want` on every grant; latencies from each grant's send time.
-async fn timed(
-    watch: &Watch,
-    phase: &'static str,
-    want: &'static str,
-    sent: &[(String, Instant)],
-    pick: fn(&GrantSeen) -> Option<Seen>,
-    within: Duration,
-) -> Result<(Vec<f64>, f64), Error> {
-    let names: Vec<String> = sent.iter().map(|(n, _)| n.clone()).collect();
-    let seen = watch
-        .wait_all(&names, pick, within)
-        .await
-        .map_err(|missing| Error::Timeout {
-            phase,
-            want,
-            within,
-            missing,
-        })?;
-    let lat: Vec<f64> = sent
-        .iter()
-        .zip(&seen)
-        .map(|((_, t), s)| s.at.saturating_duration_since(*t).as_secs_f64())
-        .collect();
-    let first = sent.iter().map(|(_, t)| *t).min();
-    let last = seen.iter().map(|s| s.at).max();
-    let total = match (first, last) {
-        (Some(f), Some(l)) => secs(l.saturating_duration_since(f)),
-        _ => 0.0,
-    };
-    Ok((lat, total))
-}
-
-fn budget(n: usize) -> Duration {
-    Duration::from_secs(120) + Duration::from_millis(100) * n as u32
-}
-
-/// Creates grants for ordinary users `users` as fast as the bench can send them.
-async fn burst(
-    world: &World,
-    prefix: &str,
-    users: std::ops::Range<usize>,
-    duration: Option<&str>,
-    concurrency: usize,
-) -> Result<Vec<(String, Instant)>, Error> {
-    stream::iter(users)
-        .map(|i| async move {
-            let name = format!("{prefix}-{i}");
-            let sent = Instant::now();
-            world
-                .create_grant(&name, i, duration)
-                .await
-                .map(|_| (name, sent))
-                .map_err(|source| Error::Kube {
-                    phase: "creating grants",
-                    source,
-                })
-        })
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await
-}
-
-fn alerts(alertname: &str, items: &[(String, String)]) -> Value {
-    let alerts: Vec<Value> = items
-        .iter()
-        .map(|(user, fingerprint)| {
-            json!({
-                "status": "firing",
-                "labels": {"alertname": alertname, "severity": "page", "breakglass_user": user},
-                "annotations": {"summary": "bench"},
-                "startsAt": "2026-11-23T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "http://prometheus.example.com/graph", "fingerprint": fingerprint,
-            })
-        })
-        .collect();
-    json!({
-        "version": "4", "groupKey": "bench", "truncatedAlerts": 0, "status": "firing",
-        "receiver": "breakglass", "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-        "externalURL": "http://alertmanager.example.com", "alerts": alerts,
-    })
-}
-
-/// Names of the grants a webhook answer says it created.
-fn created(answer: &Value) -> Vec<String> {
-    answer["created"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(|id| id.rsplit('/').next().unwrap_or(id).to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Calls made within a window, from the controller and from moto.
-struct Window {
-    before: BTreeMap<String, f64>,
-    started: Instant,
-}
-
-impl Window {
-    async fn open(c: &Controller, moto: &Recorder) -> Result<Self, Error> {
-        moto.start().await?;
-        Ok(Self {
-            before: Metrics::scrape(c.admin).await?.aws_calls(),
-            started: Instant::now(),
-        })
-    }
-
-    async fn close(self, c: &Controller, moto: &Recorder) -> Result<(Calls, Calls, f64), Error> {
-        let after = Metrics::scrape(c.admin).await?.aws_calls();
-        let moto_calls = moto.stop().await?;
-        Ok((
-            probe::delta(&self.before, &after),
-            moto_calls,
-            self.started.elapsed().as_secs_f64(),
-        ))
-    }
-}
-
-const SETTLE: Duration = Duration::from_secs(3);
-
-fn machine() -> Machine {
-    let memory_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map(|kib| (kib / 1024.0 / 1024.0 * 10.0).round() / 10.0)
-        .unwrap_or_default();
-    Machine {
-        cores: std::thread::available_parallelism().map_or(0, usize::from),
-        memory_gib,
-    }
-}
-
-fn git_commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .current_dir(common::repo_path("."))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn progress(msg: &str) {
-    eprintln!("[bench] {msg}");
-}
 
 /// Seeds, measures, and always cleans up what it made (grants first, while a controller
 /// runs to take their finalizers off).
@@ -260,14 +96,6 @@ async fn cleanup(world: &World, api: &Api<BreakGlassGrant>, ctl: &mut Controller
     world.remove_policies().await;
 }
 
-fn names_where(watch: &Watch, names: &[String], keep: fn(&GrantSeen) -> bool) -> Vec<String> {
-    names
-        .iter()
-        .filter(|n| keep(&watch.get(n)))
-        .cloned()
-        .collect()
-}
-
 async fn measure(
     cfg: &Config,
     world: &World,
@@ -282,8 +110,7 @@ async fn measure(
     progress(&format!("apply → Active: a burst of {n} grants"));
     let w = Window::open(ctl, moto).await?;
     let sent = burst(world, "b", 0..n, None, cfg.concurrency).await?;
-    let (apply, apply_total) =
-        timed(watch, "apply", "Active", &sent, |g| g.active, budget(n)).await?;
+    let (apply, apply_total) = until_active(watch, "apply", &sent).await?;
     tokio::time::sleep(SETTLE).await;
     let (grant_calls, moto_grant, _) = w.close(ctl, moto).await?;
     all.extend(sent.into_iter().map(|(name, _)| name));
@@ -309,15 +136,7 @@ async fn measure(
         8,
     )
     .await?;
-    timed(
-        watch,
-        "expiry",
-        "Active",
-        &sent,
-        |g| g.active,
-        budget(cfg.expiring),
-    )
-    .await?;
+    until_active(watch, "expiry", &sent).await?;
     let names: Vec<String> = sent.iter().map(|(n, _)| n.clone()).collect();
     let within = budget(cfg.expiring) + Duration::from_secs(30);
     watch
@@ -357,15 +176,7 @@ async fn measure(
             }
         }
     }
-    let (alert, alert_total) = timed(
-        watch,
-        "alert",
-        "Active",
-        &sent,
-        |g| g.active,
-        budget(sent.len()),
-    )
-    .await?;
+    let (alert, alert_total) = until_active(watch, "alert", &sent).await?;
     all.extend(sent.into_iter().map(|(name, _)| name));
 
     progress(&format!(
@@ -396,15 +207,7 @@ async fn measure(
     let after = count().await?;
     let repeat_created = created(&again).len() + (after - before).saturating_sub(made.len());
     let sent: Vec<(String, Instant)> = made.iter().map(|m| (m.clone(), t)).collect();
-    let (_, payload_total) = timed(
-        watch,
-        "webhook payload",
-        "Active",
-        &sent,
-        |g| g.active,
-        budget(sent.len()),
-    )
-    .await?;
+    let (_, payload_total) = until_active(watch, "webhook payload", &sent).await?;
     let webhook = Webhook {
         payload_alerts: cfg.payload,
         payload_alerts_per_s: (cfg.payload as f64 / took.as_secs_f64()).round(),
@@ -482,15 +285,7 @@ async fn measure(
         .buffer_unordered(cfg.concurrency)
         .try_collect()
         .await?;
-    let (ended, resolve_total) = timed(
-        watch,
-        "resolve",
-        "Ended",
-        &sent,
-        |g| g.ended,
-        budget(sent.len()),
-    )
-    .await?;
+    let (ended, resolve_total) = until_ended(watch, "resolve", &sent).await?;
     tokio::time::sleep(SETTLE).await;
     let (revoke_calls, moto_revoke, _) = w.close(ctl, moto).await?;
     tokio::time::sleep(SETTLE).await;
