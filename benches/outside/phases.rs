@@ -7,7 +7,7 @@ use std::{
 };
 
 use breakglass::api::BreakGlassGrant;
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, stream};
 use kube::{
     Api,
     api::{DeleteParams, ListParams, Patch, PatchParams},
@@ -64,30 +64,45 @@ async fn cleanup(world: &World, api: &Api<BreakGlassGrant>, ctl: &mut Controller
     if ctl.pid() == 0 {
         let _ = ctl.start().await;
     }
-    let _ = api
-        .delete_collection(&DeleteParams::default(), &ListParams::default())
-        .await;
+    let names = || async {
+        api.list_metadata(&ListParams::default())
+            .await
+            .map(|l| {
+                l.items
+                    .into_iter()
+                    .filter_map(|g| g.metadata.name)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    // One by one: a collection delete of thousands can time out on the API server.
+    let each = |names: Vec<String>, patch: Option<Patch<serde_json::Value>>| async move {
+        stream::iter(names)
+            .for_each_concurrent(32, |name| {
+                let patch = patch.clone();
+                async move {
+                    if let Some(p) = &patch {
+                        let _ = api.patch(&name, &PatchParams::default(), p).await;
+                    }
+                    let _ = api.delete(&name, &DeleteParams::default()).await;
+                }
+            })
+            .await
+    };
+    each(names().await, None).await;
     let deadline = Instant::now() + budget(world.users());
     loop {
-        let left = api
-            .list_metadata(&ListParams::default())
-            .await
-            .map(|l| l.items.len())
-            .unwrap_or(usize::MAX);
-        if left == 0 {
+        let left = names().await;
+        if left.is_empty() {
             break;
         }
         if Instant::now() > deadline {
             progress(&format!(
-                "{left} grants still have finalizers; removing them by hand"
+                "{} grants still have finalizers; removing them by hand",
+                left.len()
             ));
             let strip = Patch::Merge(json!({"metadata": {"finalizers": null}}));
-            if let Ok(list) = api.list_metadata(&ListParams::default()).await {
-                for g in list.items {
-                    let name = g.metadata.name.unwrap_or_default();
-                    let _ = api.patch(&name, &PatchParams::default(), &strip).await;
-                }
-            }
+            each(left, Some(strip)).await;
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -264,30 +279,18 @@ async fn measure(
     peak = peak.max(hwm);
     all.push(pending);
 
-    let to_end = names_where(watch, &all, |g| g.active.is_some() && g.ended.is_none());
-    progress(&format!("resolve → Ended: {} grants", to_end.len()));
+    // The burst's grants first: one per user, so each ending revokes (no shared access).
+    let burst_grants: Vec<String> = (0..n).map(|i| format!("b-{i}")).collect();
+    progress(&format!("resolve → Ended: the {n} burst grants"));
     let w = Window::open(ctl, moto).await?;
-    let resolve = Patch::Merge(json!({"spec": {"resolved": true}}));
-    let sent: Vec<(String, Instant)> = stream::iter(&to_end)
-        .map(|name| {
-            let (api, resolve) = (&api, &resolve);
-            async move {
-                let t = Instant::now();
-                api.patch(name, &PatchParams::default(), resolve)
-                    .await
-                    .map(|_| (name.clone(), t))
-                    .map_err(|source| Error::Kube {
-                        phase: "resolving",
-                        source,
-                    })
-            }
-        })
-        .buffer_unordered(cfg.concurrency)
-        .try_collect()
-        .await?;
+    let sent = resolve(&api, &burst_grants, cfg.concurrency).await?;
     let (ended, resolve_total) = until_ended(watch, "resolve", &sent).await?;
     tokio::time::sleep(SETTLE).await;
     let (revoke_calls, moto_revoke, _) = w.close(ctl, moto).await?;
+    let rest = names_where(watch, &all, |g| g.active.is_some() && g.ended.is_none());
+    progress(&format!("resolving the other {} grants", rest.len()));
+    let sent = resolve(&api, &rest, cfg.concurrency).await?;
+    until_ended(watch, "resolve the rest", &sent).await?;
     tokio::time::sleep(SETTLE).await;
     let (rss_end, hwm) = ctl.memory()?;
     peak = peak.max(hwm);
@@ -300,7 +303,7 @@ async fn measure(
         })?;
 
     let grant_per_grant = per(&grant_calls, n);
-    let revoke_per_grant = per(&revoke_calls, to_end.len());
+    let revoke_per_grant = per(&revoke_calls, n);
     let restart_total = probe::total(&restart_calls);
     let per_minute = |c: f64| (c * 60.0 / steady_s * 10.0).round() / 10.0;
     let mib = |v: f64| v.round();

@@ -221,3 +221,29 @@ pub async fn until_ended(
 ) -> Result<(Vec<f64>, f64), Error> {
     timed(watch, phase, "Ended", sent, |g| g.ended, budget(sent.len())).await
 }
+
+/// Sets `spec.resolved: true` on each grant, `concurrency` at a time; the send times.
+pub async fn resolve(
+    api: &kube::Api<breakglass::api::BreakGlassGrant>,
+    names: &[String],
+    concurrency: usize,
+) -> Result<Vec<(String, Instant)>, Error> {
+    let resolve = kube::api::Patch::Merge(json!({"spec": {"resolved": true}}));
+    stream::iter(names)
+        .map(|name| {
+            let resolve = &resolve;
+            async move {
+                let t = Instant::now();
+                api.patch(name, &kube::api::PatchParams::default(), resolve)
+                    .await
+                    .map(|_| (name.clone(), t))
+                    .map_err(|source| Error::Kube {
+                        phase: "resolving",
+                        source,
+                    })
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await
+}
