@@ -127,3 +127,10 @@ impl Controller {
         Ok((took, answer))
     }
 }
+
+impl Drop for Controller {
+    /// The token is only good for this run's controller; leave none behind.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.token_file);
+    }
+}

@@ -378,6 +378,7 @@ async fn measure(
         },
         correctness: Correctness {
             members_left_after_end: members_left,
+            api_requests_retried: retried(),
         },
     })
 }

@@ -107,6 +107,9 @@ pub struct Memory {
 pub struct Correctness {
     /// Group memberships left on AWS once every grant has ended (must be 0).
     pub members_left_after_end: usize,
+    /// Creates and patches the API server failed transiently (5xx, 429, dropped
+    /// connection) and the bench sent again; their latency counts from the first send.
+    pub api_requests_retried: usize,
 }
 
 fn lat(l: &Option<Latency>) -> String {
@@ -238,6 +241,11 @@ impl Report {
                 "members left after end",
                 self.correctness.members_left_after_end.to_string(),
                 "0",
+            ),
+            (
+                "API requests retried (transient)",
+                self.correctness.api_requests_retried.to_string(),
+                "",
             ),
         ];
         let mut out = format!("breakglass bench, N={} ({})\n", self.n, self.mode);

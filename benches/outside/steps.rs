@@ -3,6 +3,8 @@
 
 use std::{
     collections::BTreeMap,
+    future::Future,
+    sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
@@ -66,6 +68,52 @@ pub fn budget(n: usize) -> Duration {
     Duration::from_secs(120) + Duration::from_millis(100) * n as u32
 }
 
+/// Requests the API server answered with a transient failure and the bench sent again.
+static RETRIED: AtomicUsize = AtomicUsize::new(0);
+
+pub fn retried() -> usize {
+    RETRIED.load(Ordering::Relaxed)
+}
+
+/// A failure a user's client would retry: the server timed out, was overloaded or
+/// the connection dropped. Anything else is the bench's or the operator's fault.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code >= 500 || s.code == 429,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Sends a request, again on a transient failure (up to 5 times, backing off).
+/// `done` says whether an error means an earlier attempt already took effect (a
+/// create that timed out on the client but reached etcd answers 409 next time).
+async fn with_retry<F, Fut>(send: F, done: fn(&kube::Error) -> bool) -> Result<(), kube::Error>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<(), kube::Error>>,
+{
+    let mut wait = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match send().await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt > 1 && done(&e) => return Ok(()),
+            Err(e) if attempt < 5 && transient(&e) => {
+                RETRIED.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn already_exists(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
 /// Creates grants for ordinary users `users` as fast as the bench can send them.
 pub async fn burst(
     world: &World,
@@ -78,8 +126,7 @@ pub async fn burst(
         .map(|i| async move {
             let name = format!("{prefix}-{i}");
             let sent = Instant::now();
-            world
-                .create_grant(&name, i, duration)
+            with_retry(|| world.create_grant(&name, i, duration), already_exists)
                 .await
                 .map(|_| (name, sent))
                 .map_err(|source| Error::Kube {
@@ -234,7 +281,12 @@ pub async fn resolve(
             let resolve = &resolve;
             async move {
                 let t = Instant::now();
-                api.patch(name, &kube::api::PatchParams::default(), resolve)
+                let patch = || async {
+                    api.patch(name, &kube::api::PatchParams::default(), resolve)
+                        .await
+                        .map(|_| ())
+                };
+                with_retry(patch, |_| false)
                     .await
                     .map(|_| (name.clone(), t))
                     .map_err(|source| Error::Kube {
