@@ -17,5 +17,6 @@ pub mod leader;
 pub mod pause;
 pub mod plan;
 pub mod policy;
+pub mod targets;
 pub mod telemetry;
 pub mod webhook;

@@ -64,6 +64,18 @@ struct ControllerArgs {
     /// This replica's identity in the Lease (default: the Pod name, else host name and PID).
     #[arg(long, env = "POD_NAME")]
     lease_identity: Option<String>,
+    /// AWS calls per second, across all targets (STS included); bursts of up to one
+    /// second's worth. Identity Store allows about 20 per second per account.
+    #[arg(long, env = "BREAKGLASS_AWS_RATE", default_value_t = 10.0)]
+    aws_rate: f64,
+    /// How often every AWS target (group) is listed and compared with the grants, e.g.
+    /// `60s`, `5m`.
+    #[arg(long, env = "BREAKGLASS_SWEEP_INTERVAL", default_value = "60s", value_parser = sweep_interval)]
+    sweep_interval: std::time::Duration,
+    /// Namespace of the ledger (one ConfigMap per group member the operator added).
+    /// Default: the Pod's namespace, else the watched namespace, else `default`.
+    #[arg(long, env = "BREAKGLASS_LEDGER_NAMESPACE")]
+    ledger_namespace: Option<String>,
     /// Seconds the Lease stays valid after a renewal; a new leader takes over within it.
     #[arg(long, env = "BREAKGLASS_LEASE_DURATION", default_value_t = 15)]
     lease_duration: u64,
@@ -73,6 +85,23 @@ struct ControllerArgs {
 }
 
 const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+fn sweep_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = breakglass::api::GoDuration::parse(s)
+        .map_err(|e| e.to_string())?
+        .as_std();
+    if d < std::time::Duration::from_secs(1) {
+        return Err("the sweep interval must be at least 1s".into());
+    }
+    Ok(d)
+}
+
+fn own_namespace() -> Option<String> {
+    std::fs::read_to_string(SA_NAMESPACE_FILE)
+        .ok()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+}
 
 impl ControllerArgs {
     fn lease(&self) -> Option<breakglass::leader::Config> {
@@ -168,10 +197,23 @@ fn controller(args: ControllerArgs) -> ExitCode {
             }
         };
         let metrics = Arc::new(breakglass::telemetry::Metrics::new());
+        if !(args.aws_rate.is_finite() && args.aws_rate > 0.0) {
+            tracing::error!(rate = args.aws_rate, "--aws-rate must be a positive number of calls per second");
+            return ExitCode::FAILURE;
+        }
         let aws = breakglass::aws::Aws::from_env()
             .await
-            .with_metrics(metrics.clone());
+            .with_metrics(metrics.clone())
+            .with_rate(args.aws_rate);
         let namespace = args.namespace;
+        let ledger_namespace = args
+            .ledger_namespace
+            .clone()
+            .or_else(|| args.lease_namespace.clone())
+            .or_else(own_namespace)
+            .or_else(|| namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        let sweep_interval = args.sweep_interval;
         tracing::info!(namespace = namespace.as_deref().unwrap_or("*"), "breakglass controller starting");
         let admin = breakglass::admin::serve(args.admin_addr, metrics.clone());
         let webhook = async {
@@ -188,7 +230,12 @@ fn controller(args: ControllerArgs) -> ExitCode {
             }
         };
         let work = || {
-            breakglass::controller::run(client.clone(), aws.clone(), metrics.clone(), namespace.clone())
+            let settings = breakglass::controller::Settings {
+                namespace: namespace.clone(),
+                ledger_namespace: ledger_namespace.clone(),
+                sweep_interval,
+            };
+            breakglass::controller::run(client.clone(), aws.clone(), metrics.clone(), settings)
         };
         let controller = async {
             match lease {

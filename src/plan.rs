@@ -30,6 +30,19 @@ pub enum Step {
     },
 }
 
+/// Set by the sweep on a grant whose access someone else removed on AWS: the grant ends
+/// (`RevokedOnAws`) instead of adding it back. An annotation, not status, so no status
+/// write built from an older copy of the grant can erase it.
+pub const REVOKED_ON_AWS: &str = "breakglass.dev/revoked-on-aws";
+
+pub fn revoked_on_aws(grant: &BreakGlassGrant) -> bool {
+    grant
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(REVOKED_ON_AWS))
+}
+
 /// Whether access may have been given: the window is recorded before the first AWS change.
 pub fn may_hold_access(grant: &BreakGlassGrant) -> bool {
     grant.status.as_ref().is_some_and(|s| {
@@ -63,6 +76,13 @@ pub fn plan(
         return Step::End {
             reason: EndReason::Resolved,
             revoke: held,
+        };
+    }
+    if held && revoked_on_aws(grant) {
+        // Already gone on AWS; ending removes nothing, and re-adding is what must not happen.
+        return Step::End {
+            reason: EndReason::RevokedOnAws,
+            revoke: false,
         };
     }
     let Some(policy) = policy else {
@@ -171,7 +191,7 @@ pub fn policy_change(grant: &BreakGlassGrant, policy: &BreakGlassPolicySpec) -> 
 }
 
 /// When to look at an active grant again: at expiry, and at least every few minutes so that
-/// access removed behind our back is restored and policy changes are picked up.
+/// its pauses are re-checked (access itself is the sweep's: one AWS list per group).
 pub fn requeue_after(expires_at: Timestamp, now: Timestamp) -> Duration {
     const RESYNC: Duration = Duration::from_secs(300);
     let until = expires_at.duration_since(now);

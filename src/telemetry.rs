@@ -61,6 +61,8 @@ pub struct Metrics {
     reconciles: Counter,
     reconcile_errors: Family<Labels, Counter>,
     aws_calls: Family<Labels, Counter>,
+    access_drift: Family<Labels, Counter>,
+    sweeps: Family<Labels, Counter>,
     grant_latency: Histogram,
     revoke_latency: Family<Labels, Histogram, fn() -> Histogram>,
     active_grants: Family<Labels, Gauge>,
@@ -87,6 +89,8 @@ impl Metrics {
             reconciles: Counter::default(),
             reconcile_errors: Family::default(),
             aws_calls: Family::default(),
+            access_drift: Family::default(),
+            sweeps: Family::default(),
             grant_latency: latency_histogram(),
             revoke_latency: Family::new_with_constructor(latency_histogram),
             active_grants: Family::default(),
@@ -125,6 +129,23 @@ impl Metrics {
             "AWS API calls by service, operation and outcome",
             m.aws_calls.clone(),
         );
+        registry.register(
+            "access_drift",
+            "Differences the sweep found between grants and AWS, by kind: orphan (added by the operator, no grant; removed), unmanaged (never added by it, no grant; removed from exclusive groups, else reported), removed (an Active grant's access removed on AWS; the grant ends)",
+            m.access_drift.clone(),
+        );
+        // Each kind is present from the start: an absent series is an error, never a 0.
+        for kind in ["orphan", "unmanaged", "removed"] {
+            drop(m.access_drift.get_or_create(&labels(&[("kind", kind)])));
+        }
+        registry.register(
+            "sweeps",
+            "Sweeps of the AWS targets by outcome",
+            m.sweeps.clone(),
+        );
+        for outcome in ["ok", "error"] {
+            drop(m.sweeps.get_or_create(&labels(&[("outcome", outcome)])));
+        }
         registry.register(
             "grant_latency_seconds",
             "From a grant's creation to its access being confirmed on AWS",
@@ -188,6 +209,18 @@ impl Metrics {
                 ("operation", operation),
                 ("outcome", outcome),
             ]))
+            .inc();
+    }
+
+    pub fn drift(&self, kind: &str, n: usize) {
+        self.access_drift
+            .get_or_create(&labels(&[("kind", kind)]))
+            .inc_by(n as u64);
+    }
+
+    pub fn swept(&self, outcome: &str) {
+        self.sweeps
+            .get_or_create(&labels(&[("outcome", outcome)]))
             .inc();
     }
 

@@ -133,6 +133,9 @@ pub enum EndReason {
     /// namespace no longer allowed, incident now required), or its access kind or target
     /// (Identity Store, group) changed.
     PolicyChanged,
+    /// Its access was removed on AWS by someone else while it was Active; the operator does
+    /// not add it back.
+    RevokedOnAws,
 }
 
 /// Observed state of a grant: the record of everything the operator did for it.

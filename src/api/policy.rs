@@ -183,6 +183,12 @@ pub struct GroupMembershipAccess {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 47))]
     pub group_id: Option<String>,
+
+    /// `true`: the group belongs to the operator, and any member without an Active grant is
+    /// removed, hand-added ones included. `false`: members the operator never added are left
+    /// alone and reported (policy condition `Ready=False`, reason `UnmanagedMembers`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

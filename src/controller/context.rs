@@ -14,6 +14,7 @@ use kube::{
 };
 use tokio::sync::Mutex;
 
+use super::ledger::Ledger;
 use crate::{api::BreakGlassGrant, aws::Aws, telemetry::Metrics};
 
 pub const FINALIZER: &str = "breakglass.dev/revoke-access";
@@ -24,6 +25,8 @@ pub const FIELD_MANAGER: &str = "breakglass-controller";
 pub struct Context {
     pub client: Client,
     pub aws: Aws,
+    /// The durable record of every member the operator added.
+    pub ledger: Ledger,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     /// Consecutive failures per grant, for capped exponential backoff.
@@ -66,7 +69,7 @@ impl Own {
 }
 
 impl Context {
-    pub fn new(client: Client, aws: Aws, metrics: Arc<Metrics>) -> Self {
+    pub fn new(client: Client, aws: Aws, metrics: Arc<Metrics>, ledger: Ledger) -> Self {
         let reporter = Reporter {
             controller: "breakglass-operator".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -75,6 +78,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             aws,
+            ledger,
             metrics,
             failures: Default::default(),
             user_locks: Default::default(),

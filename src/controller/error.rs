@@ -25,6 +25,19 @@ pub enum Error {
     Finalizer(String, String),
     #[error("grant {0}: status does not record what was granted, so it cannot be revoked")]
     NoRecord(String),
+    #[error("grant {grant}: recording the member before adding it: {source}")]
+    Ledger {
+        grant: String,
+        #[source]
+        source: super::ledger::Error,
+    },
+    #[error("sweeping group {group_id} of Identity Store {identity_store_id}: {source}")]
+    Sweep {
+        identity_store_id: String,
+        group_id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("grant {grant}: pausing automation: {source}")]
     Pause {
         grant: String,
@@ -42,6 +55,8 @@ impl Error {
             Self::Finalizer(..) => "FinalizerError",
             Self::NoRecord(_) => "NoRecord",
             Self::Pause { .. } => "PauseFailed",
+            Self::Ledger { .. } => "LedgerError",
+            Self::Sweep { .. } => "SweepFailed",
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Controller wiring: watches grants (and the policies they name) and runs each grant's
 //! lifecycle as a pipeline (`grant`): load → plan (pure) → apply (AWS) → status.
 
+pub mod ledger;
 pub mod policies;
+pub mod sweep;
 
 mod context;
 mod error;
@@ -33,19 +35,39 @@ use crate::{
     telemetry::Metrics,
 };
 
-/// Runs the controller until the process is told to stop. `namespace` limits the grants
-/// watched (policies are cluster-scoped and always watched). Dropping the future stops
-/// all work at once: every step is safe to interrupt and is redone by the next leader.
-pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, namespace: Option<String>) {
+/// How the controller runs.
+pub struct Settings {
+    /// Limits the grants watched (policies are cluster-scoped and always watched).
+    pub namespace: Option<String>,
+    /// Where the ledger of added members lives.
+    pub ledger_namespace: String,
+    pub sweep_interval: std::time::Duration,
+}
+
+/// Runs the controller until the process is told to stop. Dropping the future stops all
+/// work at once: every step is safe to interrupt and is redone by the next leader.
+pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, settings: Settings) {
+    let namespace = settings.namespace.clone();
     let grants: Api<BreakGlassGrant> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let policies: Api<BreakGlassPolicy> = Api::all(client.clone());
-    let policy_status = policies::run(client.clone());
-    let ctx = Arc::new(Context::new(client, aws, metrics.clone()));
+    let unmanaged = policies::Unmanaged::default();
+    let policy_status = policies::run(client.clone(), unmanaged.clone());
+    let ledger = ledger::Ledger::new(client.clone(), &settings.ledger_namespace);
+    let ctx = Arc::new(Context::new(client, aws, metrics.clone(), ledger));
     let controller = Controller::new(grants, watcher::Config::default());
     let store = controller.store();
+    let sweep = sweep::run(
+        ctx.clone(),
+        store.clone(),
+        sweep::Settings {
+            interval: settings.sweep_interval,
+            namespace,
+        },
+        unmanaged,
+    );
     let _published = StorePublished::new(metrics, store.clone());
     let grant_lifecycle = controller
         .watches(policies, watcher::Config::default(), move |policy| {
@@ -64,7 +86,11 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, namespace: Opt
                 warn!(error = %err, "reconcile failed");
             }
         });
-    futures::future::join(grant_lifecycle, policy_status).await;
+    // The sweep runs as long as the controller does: it stops on the same signal.
+    tokio::select! {
+        _ = futures::future::join(grant_lifecycle, policy_status) => {}
+        () = sweep => {}
+    }
 }
 
 /// Lends the grant cache to the metrics while the controller runs (the leader's gauges).

@@ -282,6 +282,10 @@ impl ControllerProcess {
         if !args.contains(&"--admin-addr") {
             cmd.args(["--admin-addr", "127.0.0.1:0"]);
         }
+        // Tests wait for "one sweep": keep it short unless the test chooses.
+        if !args.contains(&"--sweep-interval") {
+            cmd.args(["--sweep-interval", "2s"]);
+        }
         cmd.envs(env_settings())
             .env("RUST_LOG", "info,breakglass=debug")
             .stdout(file.try_clone().expect("log file"))

@@ -9,13 +9,13 @@ use kube::{
 use tracing::{info, warn};
 
 use super::{
-    lookup::{list_user_grants, other_holders, target},
+    lookup::{current_target, list_user_grants, other_holders, target},
     pause::restore_targets,
     status::{fail, publish, set_stalled, write_status},
 };
 use crate::{
-    api::{BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase},
-    aws::Store,
+    api::{BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase, GrantedMembership},
+    aws::{self, Role, Target},
     conditions::{self, GRANTED, READY, STALLED},
     controller::{
         context::{Context, key, seconds_between, time},
@@ -39,7 +39,10 @@ pub(crate) async fn end(
     let due = match reason {
         EndReason::Expired => status.expires_at.as_ref().map(|t| t.0),
         EndReason::Deleted => grant.metadata.deletion_timestamp.as_ref().map(|t| t.0),
-        EndReason::Resolved | EndReason::PolicyDeleted | EndReason::PolicyChanged => None,
+        EndReason::Resolved
+        | EndReason::PolicyDeleted
+        | EndReason::PolicyChanged
+        | EndReason::RevokedOnAws => None,
     }
     .unwrap_or(now.0);
     let why = policy
@@ -63,23 +66,9 @@ pub(crate) async fn end(
         let same_user = list_user_grants(grant, ctx).await?;
         let holders = other_holders(grant, &same_user, &user_id, &membership);
         if holders.is_empty() {
-            let client = match ctx.aws.store(&target).await {
-                Ok(c) => c,
-                Err(e) => return Err(fail(grant, ctx, status, e).await),
-            };
-            let store = Store {
-                client: &client,
-                identity_store_id: &target.identity_store_id,
-            };
-            if let Err(e) = store
-                .remove_membership(
-                    &membership.group_id,
-                    &user_id,
-                    membership.membership_id.as_deref(),
-                )
-                .await
+            if let Err(e) =
+                revoke_membership(grant, ctx, policy, &target, &user_id, &membership).await
             {
-                ctx.aws.forget(&target).await;
                 return Err(fail(grant, ctx, status, e).await);
             }
             note = format!(
@@ -141,6 +130,43 @@ pub(crate) async fn end(
     info!(reason = ?reason, "{note}");
     publish(ctx, grant, EventType::Normal, "Ended", "Revoke", &note).await;
     Ok(Action::await_change())
+}
+
+/// Removes the membership as the recorded role; should AWS refuse it (the role or its
+/// ExternalId rotated since), as the policy's current one. Both refused: the error goes to
+/// the grant (Stalled) and the retry with backoff — never silently given up.
+async fn revoke_membership(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    policy: Option<&BreakGlassPolicySpec>,
+    target: &Target,
+    user_id: &str,
+    membership: &GrantedMembership,
+) -> Result<(), aws::Error> {
+    let attempt = |t: Target| async move {
+        let store = ctx.aws.store(&t, Role::Write).await?;
+        let removed = store
+            .remove_membership(
+                &membership.group_id,
+                user_id,
+                membership.membership_id.as_deref(),
+            )
+            .await;
+        if removed.is_err() {
+            ctx.aws.forget(&t).await;
+        }
+        removed
+    };
+    match attempt(target.clone()).await {
+        Err(e) if e.is_access_denied() => match current_target(grant, policy) {
+            Some(current) => {
+                warn!(error = %e, role = %current.role_arn, "the recorded role was refused; revoking as the policy's current role");
+                attempt(current).await
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
 }
 
 pub(crate) async fn deny(

@@ -17,15 +17,17 @@ use crate::{
         AwsSession, BreakGlassGrant, BreakGlassGrantStatus, BreakGlassPolicySpec, GrantPhase,
         GrantedAccess, GrantedMembership,
     },
-    aws::Store,
+    aws::Role,
     conditions::{self, AUTOMATION_PAUSED, GRANTED, READY, STALLED},
     controller::{
         context::{Context, FIELD_MANAGER, failpoint, instance, key, seconds_between, time},
         error::Error,
+        ledger,
     },
     pause::{self, Selection, grant as pausing},
     plan,
     policy::{Denial, Eligibility},
+    targets::GroupTarget,
 };
 
 pub(crate) enum GiveError {
@@ -78,16 +80,28 @@ pub(crate) async fn give(
         return Ok(wait);
     }
 
-    let client = match ctx.aws.store(&target).await {
+    // Already Active with its membership recorded: AWS is the sweep's to compare (one list
+    // per group, whatever the number of grants), so neither the periodic look nor a restart
+    // costs an AWS call per grant.
+    let held = status.phase == Some(GrantPhase::Active)
+        && status
+            .access
+            .as_ref()
+            .and_then(|a| a.group_membership.as_ref())
+            .is_some_and(|m| {
+                m.membership_id.is_some() && m.identity_store_id == target.identity_store_id
+            });
+    if held {
+        return keep(grant, ctx, &selections, status, expires_at)
+            .await
+            .map_err(GiveError::Failed);
+    }
+
+    let reader = match ctx.aws.store(&target, Role::Read).await {
         Ok(c) => c,
         Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
     };
-    let store = Store {
-        client: &client,
-        identity_store_id: &target.identity_store_id,
-    };
-    // Ids recorded by an earlier pass are stable: an active grant's periodic reconcile only
-    // re-checks the membership itself.
+    // Ids recorded by an earlier pass are stable.
     let recorded = status.user_id.clone().zip(
         status
             .access
@@ -99,7 +113,7 @@ pub(crate) async fn give(
     let (user_id, group_id) = match recorded {
         Some(ids) => ids,
         None => {
-            let user_id = match store.user_id(&grant.spec.user).await {
+            let user_id = match reader.user_id(&grant.spec.user).await {
                 Ok(u) => u,
                 Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
             };
@@ -107,7 +121,7 @@ pub(crate) async fn give(
                 (Some(id), _) => id.clone(),
                 (None, Some(name)) => match ctx.cached_group_id(&target.identity_store_id, name) {
                     Some(id) => id,
-                    None => match store.group_id(name).await {
+                    None => match reader.group_id(name).await {
                         Ok(id) => {
                             ctx.cache_group_id(&target.identity_store_id, name, Some(&id));
                             id
@@ -121,7 +135,7 @@ pub(crate) async fn give(
         }
     };
     if let Some(Eligibility::ByGroup(groups)) = &eligibility {
-        match store.member_of_any(&user_id, groups).await {
+        match reader.member_of_any(&user_id, groups).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(GiveError::Denied(Denial::UserNotEligible {
@@ -188,9 +202,43 @@ pub(crate) async fn give(
         write_status(grant, ctx, &status).await?;
     }
 
+    // The ledger, too, before the change: whatever is added can be taken back even if this
+    // grant is later deleted without its finalizer.
+    let entry = ledger::Entry {
+        target: GroupTarget {
+            identity_store_id: target.identity_store_id.clone(),
+            group_id: group_id.clone(),
+        },
+        user_id: user_id.clone(),
+        user: grant.spec.user.clone(),
+        grant: key(grant),
+        role_arn: target.role_arn.clone(),
+        external_id: target.external_id.clone(),
+        region: target.region.clone(),
+        version: None,
+    };
+    let newly_recorded = match ctx.ledger.record(&entry).await {
+        Ok(new) => new,
+        Err(source) => {
+            return Err(Error::Ledger {
+                grant: key(grant),
+                source,
+            }
+            .into());
+        }
+    };
+    let writer = match ctx.aws.store(&target, Role::Write).await {
+        Ok(c) => c,
+        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+    };
     let lock = ctx.user_lock(&user_id).await;
     let guard = lock.lock().await;
-    let membership = match store.ensure_membership(&group_id, &user_id).await {
+    let membership = match writer
+        // Look first unless this is the first attempt and no other grant recorded the
+        // member: then it cannot exist yet, except added by hand (AWS answers Conflict).
+        .ensure_membership(&group_id, &user_id, !(first && newly_recorded))
+        .await
+    {
         Ok(m) => m,
         Err(e) => {
             drop(guard);
@@ -253,8 +301,21 @@ pub(crate) async fn give(
         info!(membership = %membership, expires_at = %expires_at, "access granted");
         publish(ctx, grant, EventType::Normal, "Granted", "Grant", &msg).await;
     }
+    keep(grant, ctx, &selections, status, expires_at)
+        .await
+        .map_err(GiveError::Failed)
+}
+
+/// Access is in place: pause what the policy names, record, and look again at expiry.
+async fn keep(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    selections: &[Selection],
+    mut status: BreakGlassGrantStatus,
+    expires_at: Timestamp,
+) -> Result<Action, Error> {
     // Pausing comes after access: the person can act even if a target cannot be paused.
-    let paused = pause_targets(grant, ctx, &selections, &mut status).await;
+    let paused = pause_targets(grant, ctx, selections, &mut status).await;
     if grant.status.as_ref() != Some(&status) {
         write_status(grant, ctx, &status).await?;
     }

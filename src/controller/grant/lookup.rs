@@ -26,9 +26,11 @@ pub(crate) fn target(
     let recorded = status
         .and_then(|s| s.aws.as_ref())
         .zip(status.and_then(|s| s.access.as_ref()?.group_membership.as_ref()));
+    let read_role_arn = policy.and_then(|p| p.aws.read_role_arn.clone());
     if let Some((session, membership)) = recorded {
         return Some(Target {
             role_arn: session.role_arn.clone(),
+            read_role_arn,
             external_id: session.external_id.clone(),
             region: session.region.clone(),
             identity_store_id: membership.identity_store_id.clone(),
@@ -37,11 +39,30 @@ pub(crate) fn target(
     }
     policy.map(|p| Target {
         role_arn: p.aws.role_arn.clone(),
+        read_role_arn,
         external_id: p.aws.external_id.clone(),
         region: p.aws.region.clone(),
         identity_store_id: p.aws.identity_store_id.clone(),
         session_name,
     })
+}
+
+/// The policy's own target for this grant: its current role and ExternalId, for when the
+/// recorded ones are refused (rotated).
+pub(crate) fn current_target(
+    grant: &BreakGlassGrant,
+    policy: Option<&BreakGlassPolicySpec>,
+) -> Option<Target> {
+    let recorded = target(grant, policy)?;
+    let p = policy?;
+    let current = Target {
+        role_arn: p.aws.role_arn.clone(),
+        external_id: p.aws.external_id.clone(),
+        region: p.aws.region.clone(),
+        ..recorded.clone()
+    };
+    (current != recorded && p.aws.identity_store_id == recorded.identity_store_id)
+        .then_some(current)
 }
 
 /// Grants in the cluster (those of `user` only, when given), from the API server rather than

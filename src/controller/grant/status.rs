@@ -65,10 +65,14 @@ pub(crate) async fn fail(
         generation,
         &now,
     );
-    if grant.status.as_ref() != Some(&status)
-        && let Err(e) = write_status(grant, ctx, &status).await
-    {
-        warn!(error = %e, "could not record the AWS failure on the grant");
+    // Stalled until a retry succeeds (which clears it): an alert can tell a grant whose
+    // access cannot be given or taken back.
+    set_stalled(&mut status, generation, &now, err.reason(), &msg);
+    if grant.status.as_ref() != Some(&status) {
+        if let Err(e) = write_status(grant, ctx, &status).await {
+            warn!(error = %e, "could not record the AWS failure on the grant");
+        }
+        publish(ctx, grant, EventType::Warning, err.reason(), "Aws", &msg).await;
     }
     aws_error(grant, err)
 }

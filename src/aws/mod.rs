@@ -1,0 +1,378 @@
+//! AWS IAM Identity Center access: STS AssumeRole into a policy's roles, then Identity Store
+//! reads (`store`) and membership changes, every call paced by one client-side rate limit
+//! (`limit`). Credentials stay in memory and are never logged.
+//!
+//! Sessions: look-ups and sweeps act as the policy's read role (`readRoleArn`, else
+//! `roleArn`) in one shared session per role; changes act as `roleArn` in a session named
+//! after the grant they are for, so CloudTrail tells which grant made each change. Only
+//! credentials are cached (a few hundred bytes each, at most `MAX_SESSIONS`); a client is
+//! built around them per use.
+
+mod limit;
+mod store;
+
+pub use self::{limit::Limiter, store::Store};
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_identitystore::Client as IdentityStore;
+use aws_smithy_runtime_api::{
+    box_error::BoxError,
+    client::{
+        interceptors::{Intercept, SharedInterceptor, context::FinalizerInterceptorContextRef},
+        orchestrator::Metadata,
+        runtime_components::RuntimeComponents,
+    },
+};
+use aws_smithy_types::{config_bag::ConfigBag, error::display::DisplayErrorContext};
+use tokio::sync::Mutex;
+
+use crate::telemetry::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("assuming role {role_arn} as {session_name}: {message}")]
+    AssumeRole {
+        role_arn: String,
+        session_name: String,
+        message: String,
+    },
+    #[error("Identity Store {identity_store_id} has no user named {user:?}")]
+    UserNotFound {
+        identity_store_id: String,
+        user: String,
+    },
+    #[error("Identity Store {identity_store_id} has no group named {group:?}")]
+    GroupNotFound {
+        identity_store_id: String,
+        group: String,
+    },
+    #[error("{operation} in Identity Store {identity_store_id}: {message}")]
+    Call {
+        operation: &'static str,
+        identity_store_id: String,
+        message: String,
+    },
+    #[error("membership of user {user_id} in group {group_id} still exists after deleting it")]
+    NotRemoved { user_id: String, group_id: String },
+}
+
+impl Error {
+    /// Whether AWS refused the caller (a rotated role, trust policy or ExternalId), so
+    /// another role may still succeed.
+    pub fn is_access_denied(&self) -> bool {
+        match self {
+            Self::AssumeRole { .. } => true,
+            Self::Call { message, .. } => {
+                message.contains("AccessDenied") || message.contains("UnrecognizedClient")
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Error {
+    /// Condition reason for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::AssumeRole { .. } => "AssumeRoleFailed",
+            Self::UserNotFound { .. } => "UserNotFound",
+            Self::GroupNotFound { .. } => "GroupNotFound",
+            Self::Call { .. } | Self::NotRemoved { .. } => "AwsError",
+        }
+    }
+}
+
+/// Where and as whom to act: everything needed to assume the roles and reach the store.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// Assumed for changes.
+    pub role_arn: String,
+    /// Assumed for look-ups and sweeps; `role_arn` when unset.
+    pub read_role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub region: Option<String>,
+    pub identity_store_id: String,
+    /// The session name for changes: names the grant (or the sweep).
+    pub session_name: String,
+}
+
+/// Which of a target's roles to act as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Read,
+    Write,
+}
+
+/// Session name of the shared read sessions.
+pub const READ_SESSION: &str = "breakglass-read";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionKey {
+    role_arn: String,
+    external_id: Option<String>,
+    session_name: String,
+}
+
+#[derive(Clone)]
+struct CachedSession {
+    credentials: aws_credential_types::Credentials,
+    expires: SystemTime,
+}
+
+/// Credentials kept at most; beyond, the session closest to expiry is dropped first.
+const MAX_SESSIONS: usize = 4096;
+
+/// Shared AWS access for the controller: the base SDK config and the assumed-role sessions.
+#[derive(Clone)]
+pub struct Aws {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    sessions: Arc<Mutex<HashMap<SessionKey, CachedSession>>>,
+    interceptor: Option<SharedInterceptor>,
+    limit: Arc<Limiter>,
+}
+
+/// Records each call's outcome from its HTTP status: the SDK's operation errors are
+/// type-erased at this point, and the status class is what an alert needs.
+struct CallMetrics(Arc<Metrics>);
+
+impl std::fmt::Debug for CallMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallMetrics")
+    }
+}
+
+impl Intercept for CallMetrics {
+    fn name(&self) -> &'static str {
+        "breakglass-call-metrics"
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) = cfg
+            .load::<Metadata>()
+            .map(|m| (m.service().to_owned(), m.name().to_owned()))
+            .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
+        let status = context.response().map(|r| r.status().as_u16());
+        let outcome = match (context.output_or_error(), status) {
+            (Some(Ok(_)), _) => "ok",
+            (_, Some(429)) => "throttled",
+            (_, Some(400..=499)) => "client_error",
+            (_, Some(500..)) => "server_error",
+            _ => "transport_error",
+        };
+        self.0
+            .aws_call(&service.to_lowercase(), &operation, outcome);
+        Ok(())
+    }
+}
+
+/// Sessions are reused until this long before their credentials expire.
+const REFRESH_MARGIN: Duration = Duration::from_secs(120);
+/// One hour: the longest any role allows by default, so a grant's revocation usually
+/// reuses the session that granted it.
+const SESSION_SECONDS: i32 = 3600;
+
+/// A RoleSessionName STS accepts (2–64 chars of `[\w+=,.@-]`) that names the grant, so its
+/// changes can be found in CloudTrail. Long names keep a stable hash suffix to stay unique.
+pub fn session_name(namespace: &str, name: &str) -> String {
+    let raw = format!("breakglass@{namespace}.{name}");
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if clean.len() <= 64 {
+        return clean;
+    }
+    // FNV-1a: stable across releases, unlike std's hasher.
+    let hash = raw.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}-{hash:016x}", &clean[..47])
+}
+
+impl Aws {
+    /// From the standard AWS environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials chain).
+    pub async fn from_env() -> Self {
+        Self::new(aws_config::defaults(BehaviorVersion::latest()).load().await)
+    }
+
+    pub fn new(base: SdkConfig) -> Self {
+        let sts = aws_sdk_sts::Client::new(&base);
+        Self {
+            base,
+            sts,
+            sessions: Arc::default(),
+            interceptor: None,
+            limit: Arc::new(Limiter::new(10.0)),
+        }
+    }
+
+    /// Paces every AWS call (STS included) at `per_second` across all targets.
+    pub fn with_rate(self, per_second: f64) -> Self {
+        Self {
+            limit: Arc::new(Limiter::new(per_second)),
+            ..self
+        }
+    }
+
+    /// Counts every AWS call (STS and Identity Store) by operation and outcome.
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        let interceptor = SharedInterceptor::new(CallMetrics(metrics));
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.base)
+                .interceptor(interceptor.clone())
+                .build(),
+        );
+        Self {
+            sts,
+            interceptor: Some(interceptor),
+            ..self
+        }
+    }
+
+    /// Identity Store access as the target's read or write role.
+    pub async fn store(&self, target: &Target, role: Role) -> Result<Store, Error> {
+        let key = match role {
+            Role::Read => SessionKey {
+                role_arn: target
+                    .read_role_arn
+                    .clone()
+                    .unwrap_or_else(|| target.role_arn.clone()),
+                external_id: target.external_id.clone(),
+                session_name: READ_SESSION.into(),
+            },
+            Role::Write => SessionKey {
+                role_arn: target.role_arn.clone(),
+                external_id: target.external_id.clone(),
+                session_name: target.session_name.clone(),
+            },
+        };
+        let credentials = self.credentials(&key).await?;
+        let mut config = aws_sdk_identitystore::config::Builder::from(&self.base)
+            .credentials_provider(credentials);
+        if let Some(interceptor) = &self.interceptor {
+            config = config.interceptor(interceptor.clone());
+        }
+        if let Some(region) = &target.region {
+            config = config.region(aws_config::Region::new(region.clone()));
+        }
+        Ok(Store {
+            client: IdentityStore::from_conf(config.build()),
+            identity_store_id: target.identity_store_id.clone(),
+            limit: self.limit.clone(),
+        })
+    }
+
+    async fn credentials(
+        &self,
+        key: &SessionKey,
+    ) -> Result<aws_credential_types::Credentials, Error> {
+        let mut sessions = self.sessions.lock().await;
+        let now = SystemTime::now();
+        if let Some(cached) = sessions.get(key)
+            && cached.expires > now + REFRESH_MARGIN
+        {
+            return Ok(cached.credentials.clone());
+        }
+        let assume_error = |message: String| Error::AssumeRole {
+            role_arn: key.role_arn.clone(),
+            session_name: key.session_name.clone(),
+            message,
+        };
+        self.limit.wait().await;
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&key.role_arn)
+            .role_session_name(&key.session_name)
+            .set_external_id(key.external_id.clone())
+            .duration_seconds(SESSION_SECONDS)
+            .send()
+            .await
+            .map_err(|e| assume_error(DisplayErrorContext(&e).to_string()))?;
+        let creds = out
+            .credentials
+            .ok_or_else(|| assume_error("STS returned no credentials".into()))?;
+        let expires = SystemTime::try_from(creds.expiration)
+            .unwrap_or_else(|_| now + Duration::from_secs(SESSION_SECONDS as u64));
+        let credentials = aws_credential_types::Credentials::new(
+            creds.access_key_id,
+            creds.secret_access_key,
+            Some(creds.session_token),
+            Some(expires),
+            "breakglass-assume-role",
+        );
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.retain(|_, s| s.expires > now + REFRESH_MARGIN);
+        }
+        if sessions.len() >= MAX_SESSIONS
+            && let Some(oldest) = sessions
+                .iter()
+                .min_by_key(|(_, s)| s.expires)
+                .map(|(k, _)| k.clone())
+        {
+            sessions.remove(&oldest);
+        }
+        sessions.insert(
+            key.clone(),
+            CachedSession {
+                credentials: credentials.clone(),
+                expires,
+            },
+        );
+        Ok(credentials)
+    }
+
+    /// Drops a target's cached sessions, e.g. after an error that may mean their
+    /// credentials went bad, or once the grant they are named after has ended.
+    pub async fn forget(&self, target: &Target) {
+        self.sessions.lock().await.retain(|k, _| {
+            !(k.session_name == target.session_name && k.role_arn == target.role_arn)
+        });
+    }
+
+    /// How many sessions are cached (bounded by `MAX_SESSIONS`).
+    pub async fn sessions(&self) -> usize {
+        self.sessions.lock().await.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_name;
+
+    fn valid(s: &str) -> bool {
+        (2..=64).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    }
+
+    #[test]
+    fn session_names_are_valid_for_sts_and_name_the_grant() {
+        let short = session_name("incidents", "inc-4211-alice");
+        assert_eq!(short, "breakglass@incidents.inc-4211-alice");
+        assert!(valid(&short));
+        let long = session_name(&"n".repeat(63), &"g".repeat(253));
+        assert!(valid(&long), "{long}");
+        assert_eq!(long.len(), 64);
+        assert_ne!(long, session_name(&"n".repeat(63), &"h".repeat(253)));
+        assert_eq!(long, session_name(&"n".repeat(63), &"g".repeat(253)));
+    }
+}

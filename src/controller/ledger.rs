@@ -1,0 +1,226 @@
+//! The ledger: a durable record of every group member the operator added, so whatever it
+//! added it can always take back, even once the grant is gone.
+//!
+//! One ConfigMap per (Identity Store, group, user) in the operator's own namespace, written
+//! *before* the membership is created and deleted by the sweep once AWS lists no such
+//! member and no grant holds it. Why there: it outlives the grant (no owner reference, so a
+//! grant deleted with its finalizer stripped leaves it behind), survives restarts, is not
+//! writable by requesters (who can patch grants, not the operator's namespace), and one
+//! object per member means a burst of grants makes independent creates, never a conflict
+//! on a shared list or an object growing past etcd's size limit.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions},
+};
+
+use crate::targets::GroupTarget;
+
+pub const LABEL: &str = "breakglass.dev/ledger";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{action} ledger entry {namespace}/{name}: {source}")]
+pub struct Error {
+    action: &'static str,
+    namespace: String,
+    name: String,
+    #[source]
+    source: kube::Error,
+}
+
+/// One member the operator added (or is about to add).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub target: GroupTarget,
+    pub user_id: String,
+    /// For people reading the ConfigMap: who, and for which grant it was first added.
+    pub user: String,
+    pub grant: String,
+    /// The role that added it, to take it back should its policy be gone.
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    pub region: Option<String>,
+    /// The stored object's version, when read: forgetting is conditional on it.
+    pub version: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Ledger {
+    api: Api<ConfigMap>,
+    namespace: String,
+}
+
+/// FNV-1a: stable across releases, so a restarted operator finds the same names.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+pub fn name(target: &GroupTarget, user_id: &str) -> String {
+    let key = format!("{}/{}/{user_id}", target.identity_store_id, target.group_id);
+    format!("breakglass-member-{:016x}", fnv(&key))
+}
+
+impl Entry {
+    fn to_config_map(&self) -> ConfigMap {
+        let mut data = BTreeMap::from([
+            (
+                "identityStoreId".to_owned(),
+                self.target.identity_store_id.clone(),
+            ),
+            ("groupId".to_owned(), self.target.group_id.clone()),
+            ("userId".to_owned(), self.user_id.clone()),
+            ("user".to_owned(), self.user.clone()),
+            ("grant".to_owned(), self.grant.clone()),
+            ("roleArn".to_owned(), self.role_arn.clone()),
+        ]);
+        if let Some(e) = &self.external_id {
+            data.insert("externalId".into(), e.clone());
+        }
+        if let Some(r) = &self.region {
+            data.insert("region".into(), r.clone());
+        }
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name(&self.target, &self.user_id)),
+                labels: Some(BTreeMap::from([
+                    (LABEL.to_owned(), "member".to_owned()),
+                    (
+                        "app.kubernetes.io/managed-by".to_owned(),
+                        "breakglass-operator".to_owned(),
+                    ),
+                ])),
+                ..ObjectMeta::default()
+            },
+            data: Some(data),
+            ..ConfigMap::default()
+        }
+    }
+
+    fn from_config_map(cm: &ConfigMap) -> Option<Self> {
+        let d = cm.data.as_ref()?;
+        let get = |k: &str| d.get(k).cloned();
+        Some(Self {
+            target: GroupTarget {
+                identity_store_id: get("identityStoreId")?,
+                group_id: get("groupId")?,
+            },
+            user_id: get("userId")?,
+            user: get("user").unwrap_or_default(),
+            grant: get("grant").unwrap_or_default(),
+            role_arn: get("roleArn")?,
+            external_id: get("externalId"),
+            region: get("region"),
+            version: cm.metadata.resource_version.clone(),
+        })
+    }
+}
+
+impl Ledger {
+    pub fn new(client: Client, namespace: &str) -> Self {
+        Self {
+            api: Api::namespaced(client, namespace),
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    fn error(&self, action: &'static str, name: String, source: kube::Error) -> Error {
+        Error {
+            action,
+            namespace: self.namespace.clone(),
+            name,
+            source,
+        }
+    }
+
+    /// Records a member before it is added: `true` when newly recorded. One already
+    /// recorded (an overlapping grant, a retry) is touched instead, so a sweep that meant to
+    /// forget it as settled finds a newer version and leaves it.
+    pub async fn record(&self, entry: &Entry) -> Result<bool, Error> {
+        let cm = entry.to_config_map();
+        let name = cm.name_any();
+        match self.api.create(&PostParams::default(), &cm).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                let touch = ConfigMap {
+                    data: Some(BTreeMap::from([("grant".to_owned(), entry.grant.clone())])),
+                    ..ConfigMap::default()
+                };
+                self.api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&touch))
+                    .await
+                    .map_err(|e| self.error("touching", name.clone(), e))?;
+                Ok(false)
+            }
+            Err(e) => Err(self.error("writing", name, e)),
+        }
+    }
+
+    /// Every recorded member, by target and user id (one list per sweep).
+    pub async fn all(&self) -> Result<BTreeMap<GroupTarget, BTreeMap<String, Entry>>, Error> {
+        let list = self
+            .api
+            .list(&ListParams::default().labels(&format!("{LABEL}=member")))
+            .await
+            .map_err(|e| self.error("listing", "*".into(), e))?;
+        let mut out: BTreeMap<GroupTarget, BTreeMap<String, Entry>> = BTreeMap::new();
+        for entry in list.items.iter().filter_map(Entry::from_config_map) {
+            out.entry(entry.target.clone())
+                .or_default()
+                .insert(entry.user_id.clone(), entry);
+        }
+        Ok(out)
+    }
+
+    /// Forgets a member that is gone from AWS and held by no grant, unless the entry
+    /// changed since it was read (a new grant recorded it again meanwhile).
+    pub async fn forget(&self, entry: &Entry) -> Result<(), Error> {
+        let name = name(&entry.target, &entry.user_id);
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                resource_version: entry.version.clone(),
+                uid: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match self.api.delete(&name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+            Err(e) => Err(self.error("deleting", name, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_names_are_stable_per_member() {
+        let entry = Entry {
+            target: GroupTarget {
+                identity_store_id: "d-1".into(),
+                group_id: "g-1".into(),
+            },
+            user_id: "u-1".into(),
+            user: "alice@example.com".into(),
+            grant: "incidents/inc-1".into(),
+            role_arn: "arn:aws:iam::111111111111:role/bg".into(),
+            external_id: Some("x".into()),
+            region: None,
+            version: None,
+        };
+        let cm = entry.to_config_map();
+        assert_eq!(Entry::from_config_map(&cm), Some(entry.clone()));
+        assert_eq!(cm.name_any(), name(&entry.target, "u-1"));
+        assert_eq!(
+            cm.name_any(),
+            "breakglass-member-".to_owned() + &format!("{:016x}", fnv("d-1/g-1/u-1"))
+        );
+        assert_ne!(name(&entry.target, "u-2"), cm.name_any());
+    }
+}

@@ -1,0 +1,208 @@
+//! Acting on a target's drift: taking back what no grant backs (confirmed on a fresh read),
+//! reporting what the operator never added, ending grants whose access was removed on AWS,
+//! and forgetting ledger entries with nothing left to take back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::jiff::Timestamp;
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{ListParams, Patch, PatchParams},
+    runtime::events::{Event, EventType},
+};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::{Settings, Swept, sweep_error};
+use crate::{
+    api::{BreakGlassGrant, BreakGlassPolicy},
+    aws::Role,
+    controller::{context::Context, error::Error, ledger::Entry},
+    plan::{self, REVOKED_ON_AWS},
+    targets::{self, Drift, GroupTarget},
+};
+
+/// Holders of every target on a fresh read of the grants: what a removal is decided on.
+async fn fresh_holders(ctx: &Context, settings: &Settings) -> Result<targets::Holders, Error> {
+    let api: Api<BreakGlassGrant> = match &settings.namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
+    };
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Kube {
+            action: "re-reading before removing members for",
+            namespace: settings.namespace.clone().unwrap_or_default(),
+            name: "*".into(),
+            source,
+        })?;
+    Ok(targets::holders(list.items.iter()))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn act(
+    ctx: &Context,
+    t: &GroupTarget,
+    swept: &Swept,
+    drift: &Drift,
+    entries: &BTreeMap<String, Entry>,
+    fresh: &mut Option<targets::Holders>,
+    seen_unmanaged: &mut BTreeSet<(GroupTarget, String)>,
+    settings: &Settings,
+    policies: &[BreakGlassPolicy],
+) -> Result<(), Error> {
+    let mut removals: Vec<(&targets::Member, &'static str)> =
+        drift.orphans.iter().map(|m| (m, "orphan")).collect();
+    if drift.remove_unmanaged {
+        removals.extend(drift.unmanaged.iter().map(|m| (m, "unmanaged")));
+    } else {
+        for m in &drift.unmanaged {
+            if seen_unmanaged.insert((t.clone(), m.user_id.clone())) {
+                ctx.metrics.drift("unmanaged", 1);
+                let note = format!(
+                    "user {} is a member of group {} but no grant gave it and the operator never added it; left alone (the group is not exclusive)",
+                    m.user_id, t.group_id
+                );
+                for p in &swept.policies {
+                    publish(ctx, p, EventType::Warning, "UnmanagedMember", &note).await;
+                }
+            }
+        }
+    }
+    if !removals.is_empty() {
+        if fresh.is_none() {
+            *fresh = Some(fresh_holders(ctx, settings).await?);
+        }
+        let backed = fresh.as_ref().and_then(|h| h.get(t));
+        let writer = ctx
+            .aws
+            .store(&swept.aws, Role::Write)
+            .await
+            .map_err(|e| sweep_error(t, e))?;
+        for (m, kind) in removals {
+            if backed.is_some_and(|b| b.contains_key(&m.user_id)) {
+                continue;
+            }
+            writer
+                .delete_membership(&m.membership_id)
+                .await
+                .map_err(|e| sweep_error(t, e))?;
+            ctx.metrics.drift(kind, 1);
+            let who = entries
+                .get(&m.user_id)
+                .map(|e| format!("{} (last granted by {})", e.user, e.grant))
+                .unwrap_or_else(|| m.user_id.clone());
+            let note = format!(
+                "removed {who} from group {}: no Active grant backs the membership ({kind})",
+                t.group_id
+            );
+            warn!(group = %t.group_id, user = %m.user_id, kind, "{note}");
+            for p in &swept.policies {
+                publish(ctx, p, EventType::Warning, "AccessTakenBack", &note).await;
+            }
+        }
+    }
+    for (user_id, grant_keys) in &drift.removed_on_aws {
+        for key in grant_keys {
+            end_revoked(ctx, t, user_id, key, policies).await?;
+        }
+    }
+    for user_id in &drift.settled {
+        if let Some(entry) = entries.get(user_id) {
+            ctx.ledger
+                .forget(entry)
+                .await
+                .map_err(|source| Error::Ledger {
+                    grant: entry.grant.clone(),
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks an Active grant whose member was removed on AWS, after a fresh read shows it still
+/// Active on this group and meant to stay so (not expiring, not ended by a policy change:
+/// those remove the member themselves): its reconcile ends it (`RevokedOnAws`) without
+/// adding it back.
+async fn end_revoked(
+    ctx: &Context,
+    t: &GroupTarget,
+    user_id: &str,
+    key: &str,
+    policies: &[BreakGlassPolicy],
+) -> Result<(), Error> {
+    let Some((ns, name)) = key.split_once('/') else {
+        return Ok(());
+    };
+    let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), ns);
+    let kube_error = |action, source| Error::Kube {
+        action,
+        namespace: ns.to_owned(),
+        name: name.to_owned(),
+        source,
+    };
+    let Some(grant) = api
+        .get_opt(name)
+        .await
+        .map_err(|e| kube_error("re-reading before ending", e))?
+    else {
+        return Ok(());
+    };
+    let still = targets::active([&grant])
+        .get(t)
+        .is_some_and(|users| users.contains_key(user_id));
+    let policy = policies
+        .iter()
+        .find(|p| p.name_any() == grant.spec.policy)
+        .map(|p| &p.spec);
+    let continuing = matches!(
+        plan::plan(&grant, policy, false, Timestamp::now()),
+        plan::Step::Grant { .. }
+    );
+    if !still || !continuing {
+        return Ok(());
+    }
+    let patch =
+        json!({"metadata": {"annotations": {REVOKED_ON_AWS: Timestamp::now().to_string()}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| kube_error("marking as revoked on AWS", e))?;
+    ctx.metrics.drift("removed", 1);
+    let note = format!(
+        "{} was removed from group {} on AWS by someone else; the grant ends and the access is not added back",
+        grant.spec.user, t.group_id
+    );
+    info!(grant = %key, "{note}");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "RevokedOnAws".into(),
+        note: Some(note),
+        action: "Sweep".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &grant.object_ref(&())).await {
+        warn!(error = %e, "could not publish event");
+    }
+    Ok(())
+}
+
+async fn publish(
+    ctx: &Context,
+    policy: &BreakGlassPolicy,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1024).collect()),
+        action: "Sweep".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
+        warn!(error = %e, "could not publish event");
+    }
+}

@@ -1,0 +1,300 @@
+//! The sweep: AWS is the truth. Every `--sweep-interval` each AWS target (a group) is
+//! listed once, whatever the number of grants on it, and compared (`targets::compare`, pure)
+//! with the grants and the ledger. Members the operator added that no grant backs are taken
+//! back; members it never added are removed from `exclusive` groups and otherwise reported;
+//! an Active grant whose member someone removed on AWS ends (`RevokedOnAws`), never re-added.
+//!
+//! Order matters: Active grants are read before the list (so a member missing from it was
+//! there and got removed), the ledger and the holders after it (so anything the list shows
+//! that the operator added has its record and its grant visible). Removals are confirmed on
+//! a fresh read of the grants first; a grant is ended through an annotation its own
+//! reconcile acts on, so no status write races the grant's pipeline.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use kube::{Api, ResourceExt, api::ListParams, runtime::reflector::Store};
+use tracing::warn;
+
+mod act;
+
+use self::act::act;
+use super::{context::Context, error::Error, ledger::Entry, policies};
+use crate::{
+    api::{BreakGlassGrant, BreakGlassPolicy},
+    aws::{self, Role},
+    plan,
+    targets::{self, GroupTarget, Observed},
+};
+
+/// Session name of the sweep's own changes (taking back orphans, exclusive groups).
+pub const SWEEP_SESSION: &str = "breakglass-sweep";
+
+pub struct Settings {
+    pub interval: Duration,
+    /// The grants' namespace when the controller watches only one: then only the groups
+    /// its grants and ledger name are swept (other namespaces' grants are not visible).
+    pub namespace: Option<String>,
+}
+
+/// A group to sweep: how to reach it, whether it is the operator's, and which policies
+/// name it (they carry the `UnmanagedMembers` report).
+struct Swept {
+    aws: aws::Target,
+    exclusive: bool,
+    policies: Vec<BreakGlassPolicy>,
+}
+
+/// Runs until dropped (losing the lease drops it with the controller).
+pub async fn run(
+    ctx: Arc<Context>,
+    grants: Store<BreakGlassGrant>,
+    settings: Settings,
+    unmanaged: policies::Unmanaged,
+) {
+    if grants.wait_until_ready().await.is_err() {
+        return;
+    }
+    let mut seen_unmanaged = BTreeSet::new();
+    loop {
+        match once(&ctx, &grants, &settings, &unmanaged, &mut seen_unmanaged).await {
+            Ok(n) => {
+                ctx.metrics.swept("ok");
+                tracing::debug!(targets = n, "sweep done");
+            }
+            Err(e) => {
+                ctx.metrics.swept("error");
+                warn!(error = %e, "sweep failed; trying again at the next one");
+            }
+        }
+        tokio::time::sleep(settings.interval).await;
+    }
+}
+
+fn policy_error(source: kube::Error) -> Error {
+    Error::Kube {
+        action: "listing policies for the sweep of",
+        namespace: String::new(),
+        name: "*".into(),
+        source,
+    }
+}
+
+fn sweep_error(t: &GroupTarget, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Sweep {
+        identity_store_id: t.identity_store_id.clone(),
+        group_id: t.group_id.clone(),
+        source: Box::new(source),
+    }
+}
+
+fn aws_target(
+    role_arn: &str,
+    read_role_arn: Option<String>,
+    external_id: Option<String>,
+    region: Option<String>,
+    store: &str,
+) -> aws::Target {
+    aws::Target {
+        role_arn: role_arn.to_owned(),
+        read_role_arn,
+        external_id,
+        region,
+        identity_store_id: store.to_owned(),
+        session_name: SWEEP_SESSION.into(),
+    }
+}
+
+/// One sweep over every target; returns how many were listed.
+async fn once(
+    ctx: &Context,
+    grants: &Store<BreakGlassGrant>,
+    settings: &Settings,
+    unmanaged: &policies::Unmanaged,
+    seen_unmanaged: &mut BTreeSet<(GroupTarget, String)>,
+) -> Result<usize, Error> {
+    let policies = Api::<BreakGlassPolicy>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(policy_error)?
+        .items;
+    let before = grants.state();
+    let recorded = ctx.ledger.all().await.map_err(|source| Error::Ledger {
+        grant: "(sweep)".into(),
+        source,
+    })?;
+    let found = discover(ctx, &policies, &before, &recorded, settings).await;
+    let active_before = targets::active(before.iter().map(|g| g.as_ref()));
+    drop(before);
+
+    let mut lists = BTreeMap::new();
+    let mut first_error = None;
+    for (t, swept) in &found {
+        let listed = match ctx.aws.store(&swept.aws, Role::Read).await {
+            Ok(reader) => reader.members(&t.group_id).await,
+            Err(e) => Err(e),
+        };
+        match listed {
+            Ok(members) => {
+                lists.insert(t.clone(), members);
+            }
+            Err(e) => {
+                warn!(group = %t.group_id, error = %e, "could not list the group");
+                first_error.get_or_insert(sweep_error(t, e));
+            }
+        }
+    }
+    let recorded = ctx.ledger.all().await.map_err(|source| Error::Ledger {
+        grant: "(sweep)".into(),
+        source,
+    })?;
+    let holders_after = targets::holders(grants.state().iter().map(|g| g.as_ref()));
+
+    let mut fresh: Option<targets::Holders> = None;
+    let mut report: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (t, members) in lists.iter() {
+        let Some(swept) = found.get(t) else { continue };
+        let entries = recorded.get(t).cloned().unwrap_or_default();
+        let observed = Observed {
+            members: members.clone(),
+            active_before: active_before.get(t).cloned().unwrap_or_default(),
+            holders_after: holders_after.get(t).cloned().unwrap_or_default(),
+            recorded: entries.keys().cloned().collect(),
+            exclusive: swept.exclusive,
+        };
+        let drift = targets::compare(&observed);
+        let ids: Vec<String> = if drift.remove_unmanaged {
+            vec![]
+        } else {
+            drift.unmanaged.iter().map(|m| m.user_id.clone()).collect()
+        };
+        for p in &swept.policies {
+            report.entry(p.name_any()).or_default().extend(ids.clone());
+        }
+        if drift.is_empty() {
+            continue;
+        }
+        if let Err(e) = act(
+            ctx,
+            t,
+            swept,
+            &drift,
+            &entries,
+            &mut fresh,
+            seen_unmanaged,
+            settings,
+            &policies,
+        )
+        .await
+        {
+            warn!(group = %t.group_id, error = %e, "could not correct the group");
+            first_error.get_or_insert(e);
+        }
+    }
+    policies::report_unmanaged(&ctx.client, &policies, unmanaged, report).await;
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(lists.len()),
+    }
+}
+
+/// The groups to sweep: those of the policies in scope, of grants that may hold access,
+/// and of the ledger (a group no policy names any more can still hold what was added).
+async fn discover(
+    ctx: &Context,
+    policies: &[BreakGlassPolicy],
+    grants: &[Arc<BreakGlassGrant>],
+    recorded: &BTreeMap<GroupTarget, BTreeMap<String, Entry>>,
+    settings: &Settings,
+) -> BTreeMap<GroupTarget, Swept> {
+    let used: BTreeSet<&str> = grants.iter().map(|g| g.spec.policy.as_str()).collect();
+    let mut found: BTreeMap<GroupTarget, Swept> = BTreeMap::new();
+    for p in policies {
+        let Some(group) = &p.spec.access.group_membership else {
+            continue;
+        };
+        if settings.namespace.is_some() && !used.contains(p.name_any().as_str()) {
+            continue;
+        }
+        let a = &p.spec.aws;
+        let target = aws_target(
+            &a.role_arn,
+            a.read_role_arn.clone(),
+            a.external_id.clone(),
+            a.region.clone(),
+            &a.identity_store_id,
+        );
+        let group_id = match (&group.group_id, &group.group_name) {
+            (Some(id), _) => id.clone(),
+            (None, Some(name)) => match ctx.cached_group_id(&a.identity_store_id, name) {
+                Some(id) => id,
+                None => {
+                    let looked = match ctx.aws.store(&target, Role::Read).await {
+                        Ok(reader) => reader.group_id(name).await,
+                        Err(e) => Err(e),
+                    };
+                    match looked {
+                        Ok(id) => {
+                            ctx.cache_group_id(&a.identity_store_id, name, Some(&id));
+                            id
+                        }
+                        Err(e) => {
+                            warn!(policy = %p.name_any(), error = %e, "cannot find the policy's group; not swept");
+                            continue;
+                        }
+                    }
+                }
+            },
+            (None, None) => continue,
+        };
+        let key = GroupTarget {
+            identity_store_id: a.identity_store_id.clone(),
+            group_id,
+        };
+        let entry = found.entry(key).or_insert_with(|| Swept {
+            aws: target,
+            exclusive: false,
+            policies: vec![],
+        });
+        entry.exclusive |= group.exclusive;
+        entry.policies.push(p.clone());
+    }
+    for g in grants.iter().filter(|g| plan::may_hold_access(g)) {
+        let (Some((t, _)), Some(session)) = (
+            targets::recorded_target(g),
+            g.status.as_ref().and_then(|s| s.aws.as_ref()),
+        ) else {
+            continue;
+        };
+        found.entry(t.clone()).or_insert_with(|| Swept {
+            aws: aws_target(
+                &session.role_arn,
+                None,
+                session.external_id.clone(),
+                session.region.clone(),
+                &t.identity_store_id,
+            ),
+            exclusive: false,
+            policies: vec![],
+        });
+    }
+    for (t, entries) in recorded {
+        if let Some(e) = entries.values().next() {
+            found.entry(t.clone()).or_insert_with(|| Swept {
+                aws: aws_target(
+                    &e.role_arn,
+                    None,
+                    e.external_id.clone(),
+                    e.region.clone(),
+                    &t.identity_store_id,
+                ),
+                exclusive: false,
+                policies: vec![],
+            });
+        }
+    }
+    found
+}

@@ -1,0 +1,151 @@
+//! AWS targets (pure): who should be a member of each group, read from the grants, and how
+//! that compares with what AWS lists and what the operator recorded adding. The sweep
+//! (`controller::sweep`) does the reading and acts on the `Drift` this returns.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kube::{Resource, ResourceExt};
+
+use crate::{
+    api::{BreakGlassGrant, GrantPhase},
+    plan,
+};
+
+/// An Identity Store group: the unit access is reconciled by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupTarget {
+    pub identity_store_id: String,
+    pub group_id: String,
+}
+
+/// Per target, per Identity Store user id, the grants (`namespace/name`) behind it.
+pub type Holders = BTreeMap<GroupTarget, BTreeMap<String, Vec<String>>>;
+
+/// The group a grant recorded, and its user id, once it has them.
+pub fn recorded_target(grant: &BreakGlassGrant) -> Option<(GroupTarget, String)> {
+    let status = grant.status.as_ref()?;
+    let m = status.access.as_ref()?.group_membership.as_ref()?;
+    let target = GroupTarget {
+        identity_store_id: m.identity_store_id.clone(),
+        group_id: m.group_id.clone(),
+    };
+    Some((target, status.user_id.clone()?))
+}
+
+fn collect<'a>(grants: impl Iterator<Item = &'a BreakGlassGrant>) -> Holders {
+    let mut out = Holders::new();
+    for g in grants {
+        if let Some((target, user)) = recorded_target(g) {
+            let key = format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any());
+            out.entry(target)
+                .or_default()
+                .entry(user)
+                .or_default()
+                .push(key);
+        }
+    }
+    out
+}
+
+/// Grants that may hold access (the window is recorded before the first AWS change, so a
+/// grant being given counts too): their members are backed.
+pub fn holders<'a>(grants: impl IntoIterator<Item = &'a BreakGlassGrant>) -> Holders {
+    collect(grants.into_iter().filter(|g| plan::may_hold_access(g)))
+}
+
+/// Grants that hold access for certain: `Active` (written only after AWS confirmed the
+/// change), neither resolved nor being deleted. AWS must list their users.
+pub fn active<'a>(grants: impl IntoIterator<Item = &'a BreakGlassGrant>) -> Holders {
+    collect(grants.into_iter().filter(|g| {
+        g.status
+            .as_ref()
+            .is_some_and(|s| s.phase == Some(GrantPhase::Active))
+            && !g.spec.resolved
+            && g.meta().deletion_timestamp.is_none()
+            && !plan::revoked_on_aws(g)
+    }))
+}
+
+/// One membership as AWS lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user_id: String,
+    pub membership_id: String,
+}
+
+/// What one look at a target saw.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// AWS's list: user id → membership id.
+    pub members: BTreeMap<String, String>,
+    /// Users of `active` grants read *before* the list was asked for: AWS had confirmed
+    /// their membership before it answered, so a missing one was removed by someone else.
+    pub active_before: BTreeMap<String, Vec<String>>,
+    /// Users of grants that may hold access, read *after* the list: anything the list shows
+    /// that was added for a grant has its grant in here.
+    pub holders_after: BTreeMap<String, Vec<String>>,
+    /// Users the operator recorded adding (the ledger, written before every add).
+    pub recorded: BTreeSet<String>,
+    /// The group belongs to the operator: members without a grant go, whoever added them.
+    pub exclusive: bool,
+}
+
+/// What to do about a target.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// Added by the operator, no grant holds it (finalizer stripped, grant force-deleted,
+    /// re-added by hand after revocation): always removed.
+    pub orphans: Vec<Member>,
+    /// Never added by the operator and held by no grant: removed when `exclusive`,
+    /// otherwise only reported.
+    pub unmanaged: Vec<Member>,
+    /// Whether `unmanaged` are to be removed.
+    pub remove_unmanaged: bool,
+    /// Active grants whose member AWS no longer lists: removed by someone else; the grants
+    /// end (`RevokedOnAws`) rather than add it back.
+    pub removed_on_aws: Vec<(String, Vec<String>)>,
+    /// Ledger entries with neither a member nor a holder: nothing left to take back.
+    pub settled: Vec<String>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+pub fn compare(o: &Observed) -> Drift {
+    let mut drift = Drift {
+        remove_unmanaged: o.exclusive,
+        ..Drift::default()
+    };
+    for (user_id, membership_id) in &o.members {
+        if o.holders_after.contains_key(user_id) {
+            continue;
+        }
+        let member = Member {
+            user_id: user_id.clone(),
+            membership_id: membership_id.clone(),
+        };
+        if o.recorded.contains(user_id) {
+            drift.orphans.push(member);
+        } else {
+            drift.unmanaged.push(member);
+        }
+    }
+    for (user_id, grants) in &o.active_before {
+        if !o.members.contains_key(user_id) {
+            drift.removed_on_aws.push((user_id.clone(), grants.clone()));
+        }
+    }
+    drift.settled = o
+        .recorded
+        .iter()
+        .filter(|u| !o.members.contains_key(*u) && !o.holders_after.contains_key(*u))
+        .cloned()
+        .collect();
+    drift
+}
+
+#[cfg(test)]
+mod tests;
