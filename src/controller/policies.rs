@@ -211,7 +211,12 @@ mod tests {
         assert!(ready.message.contains("and 2 more"), "{}", ready.message);
         let mut p = p;
         p.status = Some(status);
-        let cleared = desired_status(&p, None, &now).expect("cleared");
+        assert_eq!(
+            desired_status(&p, None, &now),
+            None,
+            "a process that did not sweep the group keeps the finding"
+        );
+        let cleared = desired_status(&p, Some(&[]), &now).expect("cleared");
         assert_eq!(cleared.conditions[0].reason, "Valid");
     }
 }
