@@ -4,7 +4,10 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::jiff::Timestamp;
-use kube::{Api, Resource, ResourceExt, api::ListParams};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{ListParams, VersionMatch},
+};
 
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicySpec, GrantPhase, GrantedMembership},
@@ -74,10 +77,16 @@ pub(crate) async fn list_grants(
     user: Option<&str>,
 ) -> Result<Vec<BreakGlassGrant>, Error> {
     let all: Api<BreakGlassGrant> = Api::all(ctx.client.clone());
-    let params = match user {
+    let mut params = match user {
         Some(u) => ListParams::default().fields(&format!("spec.user={}", field_value(u))),
         None => ListParams::default(),
     };
+    // Served from the API server's watch cache once it has caught up with this grant's own
+    // version: as fresh as the decision needs, and never a read of every grant from etcd
+    // (at 10,000 grants, concurrent endings that each read them all exhausted etcd).
+    if let Some(rv) = &grant.metadata.resource_version {
+        params = params.at(rv).matching(VersionMatch::NotOlderThan);
+    }
     all.list(&params)
         .await
         .map(|l| l.items)

@@ -262,6 +262,21 @@ async fn discover(
         entry.exclusive |= group.exclusive;
         entry.policies.push(p.clone());
     }
+    // Groups no policy names (any more) are swept as the role that added to them.
+    let unnamed = |role_arn: &str,
+                   external_id: &Option<String>,
+                   region: &Option<String>,
+                   t: &GroupTarget| Swept {
+        aws: aws_target(
+            role_arn,
+            None,
+            external_id.clone(),
+            region.clone(),
+            &t.identity_store_id,
+        ),
+        exclusive: false,
+        policies: vec![],
+    };
     for g in grants.iter().filter(|g| plan::may_hold_access(g)) {
         let (Some((t, _)), Some(session)) = (
             targets::recorded_target(g),
@@ -269,31 +284,15 @@ async fn discover(
         ) else {
             continue;
         };
-        found.entry(t.clone()).or_insert_with(|| Swept {
-            aws: aws_target(
-                &session.role_arn,
-                None,
-                session.external_id.clone(),
-                session.region.clone(),
-                &t.identity_store_id,
-            ),
-            exclusive: false,
-            policies: vec![],
+        found.entry(t.clone()).or_insert_with(|| {
+            unnamed(&session.role_arn, &session.external_id, &session.region, &t)
         });
     }
     for (t, entries) in recorded {
         if let Some(e) = entries.values().next() {
-            found.entry(t.clone()).or_insert_with(|| Swept {
-                aws: aws_target(
-                    &e.role_arn,
-                    None,
-                    e.external_id.clone(),
-                    e.region.clone(),
-                    &t.identity_store_id,
-                ),
-                exclusive: false,
-                policies: vec![],
-            });
+            found
+                .entry(t.clone())
+                .or_insert_with(|| unnamed(&e.role_arn, &e.external_id, &e.region, t));
         }
     }
     found
