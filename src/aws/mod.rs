@@ -347,11 +347,6 @@ impl Aws {
             !(k.session_name == target.session_name && k.role_arn == target.role_arn)
         });
     }
-
-    /// How many sessions are cached (bounded by `MAX_SESSIONS`).
-    pub async fn sessions(&self) -> usize {
-        self.sessions.lock().await.len()
-    }
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::{
     Client, ResourceExt,
-    runtime::events::{Recorder, Reporter},
+    runtime::events::{Event, EventType, Recorder, Reporter},
 };
 use tokio::sync::Mutex;
 
@@ -136,6 +137,27 @@ impl Context {
                 Some(id) => map.insert(key, id.to_owned()),
                 None => map.remove(&key),
             };
+        }
+    }
+
+    /// Records an Event on `object`; best effort: a lost Event never fails a reconcile.
+    pub(crate) async fn publish(
+        &self,
+        object: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note.chars().take(1024).collect()),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, object).await {
+            tracing::warn!(error = %e, "could not publish event");
         }
     }
 

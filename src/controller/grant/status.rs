@@ -4,7 +4,7 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
-    runtime::events::{Event, EventType},
+    runtime::events::EventType,
 };
 use tracing::warn;
 
@@ -126,14 +126,6 @@ pub(crate) async fn publish(
     action: &str,
     note: &str,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1024).collect()),
-        action: action.into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &grant.object_ref(&())).await {
-        warn!(error = %e, "could not publish event");
-    }
+    ctx.publish(&grant.object_ref(&()), type_, reason, action, note)
+        .await;
 }

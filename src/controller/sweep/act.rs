@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, Resource, ResourceExt,
     api::{ListParams, Patch, PatchParams},
-    runtime::events::{Event, EventType},
+    runtime::events::EventType,
 };
 use serde_json::json;
 use tracing::{info, warn};
@@ -65,7 +65,14 @@ pub(super) async fn act(
                     m.user_id, t.group_id
                 );
                 for p in &swept.policies {
-                    publish(ctx, p, EventType::Warning, "UnmanagedMember", &note).await;
+                    ctx.publish(
+                        &p.object_ref(&()),
+                        EventType::Warning,
+                        "UnmanagedMember",
+                        "Sweep",
+                        &note,
+                    )
+                    .await;
                 }
             }
         }
@@ -99,7 +106,14 @@ pub(super) async fn act(
             );
             warn!(group = %t.group_id, user = %m.user_id, kind, "{note}");
             for p in &swept.policies {
-                publish(ctx, p, EventType::Warning, "AccessTakenBack", &note).await;
+                ctx.publish(
+                    &p.object_ref(&()),
+                    EventType::Warning,
+                    "AccessTakenBack",
+                    "Sweep",
+                    &note,
+                )
+                .await;
             }
         }
     }
@@ -175,34 +189,13 @@ async fn end_revoked(
         grant.spec.user, t.group_id
     );
     info!(grant = %key, "{note}");
-    let event = Event {
-        type_: EventType::Warning,
-        reason: "RevokedOnAws".into(),
-        note: Some(note),
-        action: "Sweep".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &grant.object_ref(&())).await {
-        warn!(error = %e, "could not publish event");
-    }
+    ctx.publish(
+        &grant.object_ref(&()),
+        EventType::Warning,
+        "RevokedOnAws",
+        "Sweep",
+        &note,
+    )
+    .await;
     Ok(())
-}
-
-async fn publish(
-    ctx: &Context,
-    policy: &BreakGlassPolicy,
-    type_: EventType,
-    reason: &str,
-    note: &str,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1024).collect()),
-        action: "Sweep".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
-        warn!(error = %e, "could not publish event");
-    }
 }
