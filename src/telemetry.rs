@@ -61,6 +61,7 @@ pub struct Metrics {
     reconciles: Counter,
     reconcile_errors: Family<Labels, Counter>,
     aws_calls: Family<Labels, Counter>,
+    aws_throttled: Family<Labels, Counter>,
     access_drift: Family<Labels, Counter>,
     sweeps: Family<Labels, Counter>,
     grant_latency: Histogram,
@@ -89,6 +90,7 @@ impl Metrics {
             reconciles: Counter::default(),
             reconcile_errors: Family::default(),
             aws_calls: Family::default(),
+            aws_throttled: Family::default(),
             access_drift: Family::default(),
             sweeps: Family::default(),
             grant_latency: latency_histogram(),
@@ -128,6 +130,11 @@ impl Metrics {
             "aws_calls",
             "AWS API calls by service, operation and outcome",
             m.aws_calls.clone(),
+        );
+        registry.register(
+            "aws_throttled",
+            "AWS answers that throttled an attempt (retried by the SDK with backoff), by service and operation",
+            m.aws_throttled.clone(),
         );
         registry.register(
             "access_drift",
@@ -199,6 +206,12 @@ impl Metrics {
     pub fn reconcile_error(&self, reason: &str) {
         self.reconcile_errors
             .get_or_create(&labels(&[("reason", reason)]))
+            .inc();
+    }
+
+    pub fn aws_throttled(&self, service: &str, operation: &str) {
+        self.aws_throttled
+            .get_or_create(&labels(&[("service", service), ("operation", operation)]))
             .inc();
     }
 

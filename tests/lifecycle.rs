@@ -4,13 +4,7 @@
 
 mod common;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use breakglass::api::{EndReason, GrantPhase};
 use common::*;
@@ -372,56 +366,6 @@ async fn controller_down_across_expiry_revokes_on_restart() {
         g.status.and_then(|s| s.end_reason),
         Some(EndReason::Expired)
     );
-}
-
-/// A TCP proxy to moto that the test can cut: connections are dropped while it is down.
-async fn fault_proxy(target: String) -> (String, Arc<AtomicBool>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let up = Arc::new(AtomicBool::new(false));
-    let flag = up.clone();
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            if !flag.load(Ordering::SeqCst) {
-                drop(inbound);
-                continue;
-            }
-            let target = target.clone();
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
-    });
-    (format!("http://{addr}"), up)
-}
-
-#[tokio::test]
-async fn unreachable_aws_is_shown_and_recovers_by_itself() {
-    let s = Scenario::new("unreachable").await;
-    let moto = setting("AWS_ENDPOINT_URL");
-    let (proxy, up) = fault_proxy(moto.trim_start_matches("http://").to_owned()).await;
-    let _controller = ControllerProcess::start(&s.ns, &[("AWS_ENDPOINT_URL", &proxy)]);
-    s.create_grant("g", |_| {}).await;
-    let grants = s.grants();
-    let failing = eventually(SOON, || async {
-        let g = grants.get("g").await.ok()?;
-        let ready = condition(&g, "Ready")?;
-        (ready.status == "False" && ready.reason == "AssumeRoleFailed")
-            .then_some(ready.message.clone())
-    })
-    .await
-    .expect("Ready=False with the AWS failure");
-    assert!(failing.contains("retrying"), "{failing}");
-    assert!(s.members().await.is_empty());
-
-    up.store(true, Ordering::SeqCst);
-    s.wait_phase("g", GrantPhase::Active, Duration::from_secs(90))
-        .await;
-    assert_eq!(s.members().await, std::slice::from_ref(&s.alice));
 }
 
 #[tokio::test]

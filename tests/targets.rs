@@ -13,25 +13,6 @@ use kube::{
 };
 use serde_json::json;
 
-/// A controller with a known admin port, for its metrics.
-fn controller(ns: &str) -> (ControllerProcess, String) {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let p = ControllerProcess::start_with_args(ns, &[], &["--admin-addr", &addr]);
-    (p, format!("http://{addr}/metrics"))
-}
-
-/// A series' value; a missing series or a failed scrape fails the test (never a silent 0).
-async fn scrape(url: &str, series: &str) -> f64 {
-    let found = eventually(SOON, || async {
-        let text = get_text(url);
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
-    })
-    .await;
-    found.unwrap_or_else(|| panic!("{series} not served at {url}"))
-}
-
 async fn members_become(s: &Scenario, want: &[String], why: &str) {
     let reached = eventually(SOON, || async {
         let mut now = s.members().await;
@@ -88,7 +69,7 @@ async fn a_grant_deleted_without_its_finalizer_loses_its_access_within_a_sweep()
             )
             .await
             .expect("policy mode");
-        let (_controller, metrics) = controller(&s.ns);
+        let (_controller, metrics) = metered_controller(&s.ns, &[]);
         strip_and_delete(&s).await;
         members_become(
             &s,
@@ -106,7 +87,7 @@ async fn hand_added_members_are_reported_by_default() {
     let s = Scenario::new("unmanaged").await;
     let bob = s.aws.create_user("bob@example.com").await;
     s.aws.add_member(&s.group_id, &bob).await;
-    let (_controller, metrics) = controller(&s.ns);
+    let (_controller, metrics) = metered_controller(&s.ns, &[]);
     s.create_grant("g", |_| {}).await;
     s.wait_phase("g", GrantPhase::Active, SOON).await;
     let policies: Api<BreakGlassPolicy> = Api::all(s.client.clone());
@@ -166,7 +147,7 @@ async fn exclusive_groups_lose_hand_added_members() {
 #[tokio::test]
 async fn access_removed_on_aws_ends_the_grant_and_is_not_put_back() {
     let s = Scenario::new("removed-on-aws").await;
-    let (_controller, metrics) = controller(&s.ns);
+    let (_controller, metrics) = metered_controller(&s.ns, &[]);
     s.create_grant("g", |_| {}).await;
     let g = s.wait_phase("g", GrantPhase::Active, SOON).await;
     let membership = g
@@ -225,7 +206,7 @@ async fn a_restart_with_200_active_grants_costs_per_group_not_per_grant() {
     }
     first.kill();
 
-    let (_restarted, metrics) = controller(&s.ns);
+    let (_restarted, metrics) = metered_controller(&s.ns, &[]);
     let sweeps = eventually(Duration::from_secs(60), || async {
         let n = scrape(&metrics, "breakglass_sweeps_total{outcome=\"ok\"}").await;
         (n >= 3.0).then_some(n)

@@ -153,16 +153,26 @@ impl Intercept for CallMetrics {
         "breakglass-call-metrics"
     }
 
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if context.response().is_some_and(is_throttling) {
+            let (service, operation) = operation_of(cfg);
+            self.0.aws_throttled(&service.to_lowercase(), &operation);
+        }
+        Ok(())
+    }
+
     fn read_after_execution(
         &self,
         context: &FinalizerInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (service, operation) = cfg
-            .load::<Metadata>()
-            .map(|m| (m.service().to_owned(), m.name().to_owned()))
-            .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
+        let (service, operation) = operation_of(cfg);
         let status = context.response().map(|r| r.status().as_u16());
         let outcome = match (context.output_or_error(), status) {
             (Some(Ok(_)), _) => "ok",
@@ -175,6 +185,32 @@ impl Intercept for CallMetrics {
             .aws_call(&service.to_lowercase(), &operation, outcome);
         Ok(())
     }
+}
+
+fn operation_of(cfg: &ConfigBag) -> (String, String) {
+    cfg.load::<Metadata>()
+        .map(|m| (m.service().to_owned(), m.name().to_owned()))
+        .unwrap_or_else(|| ("unknown".into(), "unknown".into()))
+}
+
+/// A throttling answer: HTTP 429, or an error code naming throttling (the JSON services send
+/// it in `x-amzn-ErrorType`, STS in its XML body), as the SDK's retry classifier reads it.
+fn is_throttling(response: &aws_smithy_runtime_api::http::Response) -> bool {
+    if response.status().as_u16() == 429 {
+        return true;
+    }
+    if response.status().is_success() {
+        return false;
+    }
+    let named = |text: &str| text.contains("Throttling") || text.contains("TooManyRequests");
+    response
+        .headers()
+        .get("x-amzn-ErrorType")
+        .is_some_and(named)
+        || response
+            .body()
+            .bytes()
+            .is_some_and(|b| named(&String::from_utf8_lossy(b)))
 }
 
 /// Sessions are reused until this long before their credentials expire.

@@ -21,6 +21,7 @@ use kube::{
 };
 use serde_json::{Value, json};
 
+pub mod faults;
 pub mod scenario;
 #[allow(unused_imports)] // not every test binary uses the scenario
 pub use scenario::*;
@@ -326,6 +327,25 @@ impl Drop for ControllerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A controller with a known admin port; returns it and its `/metrics` URL.
+pub fn metered_controller(ns: &str, env: &[(&str, &str)]) -> (ControllerProcess, String) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let p = ControllerProcess::start_with_args(ns, env, &["--admin-addr", &addr]);
+    (p, format!("http://{addr}/metrics"))
+}
+
+/// A series' value; a missing series or a failed scrape fails the test (never a silent 0).
+pub async fn scrape(url: &str, series: &str) -> f64 {
+    let found = eventually(SOON, || async {
+        let text = get_text(url);
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("{series} not served at {url}"))
 }
 
 /// A command from the pinned toolchain: `helm` (built by tests/env/helm.sh) or `kubectl`

@@ -30,6 +30,7 @@ if [ -f "$env_dir/env.sh" ] && alive etcd && alive kube-apiserver && alive moto;
   bin=$("$here/build-control-plane.sh")
   install_automation_crds
   "$here/alertmanager.sh" >/dev/null
+  "$here/mitmproxy.sh" >/dev/null
   log "already running; source $env_dir/env.sh"
   exit 0
 fi
@@ -40,6 +41,8 @@ fi
 
 started=$(date +%s)
 bin=$("$here/build-control-plane.sh")
+# The fault proxy tests put in front of moto (installed now, so parallel tests never race).
+"$here/mitmproxy.sh" >/dev/null
 
 # moto server in its own venv, keyed by version.
 venv=$cache/moto-$MOTO_VERSION

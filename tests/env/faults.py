@@ -1,0 +1,122 @@
+"""mitmproxy addon: answers, in front of moto, what moto cannot (refused roles, throttling,
+dropped connections). Run by tests as
+  mitmdump --mode reverse:<moto> -s faults.py --set faults=<rules.json>
+
+The rules file is a JSON list, re-read whenever it changes (counts restart then):
+  {"name": "...", "operation": "AssumeRole", "contains": "<text in the request body>",
+   "answer": "access_denied" | "throttle" | "drop", "times": 2}
+`operation` is the AWS operation (STS `Action=`, or the `X-Amz-Target` suffix); `contains`
+and `times` are optional (no `times`: every match). Every request is logged, one JSON line
+per request to <rules.json>.log: {"operation": ..., "fault": <rule name or null>}, so a
+test can tell that a fault really fired and what the operator sent.
+"""
+
+import json
+import os
+import urllib.parse
+
+from mitmproxy import ctx, http
+
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+
+
+def operation_of(request: http.Request) -> str:
+    target = request.headers.get("x-amz-target", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    form = urllib.parse.parse_qs(request.get_text(strict=False) or "")
+    return (form.get("Action") or [""])[0]
+
+
+def is_query_protocol(request: http.Request) -> bool:
+    return "x-amz-target" not in request.headers
+
+
+def error_response(request: http.Request, status: int, code: str, message: str) -> http.Response:
+    """An AWS error in the protocol the request used: STS's XML or the JSON services'."""
+    if is_query_protocol(request):
+        body = (
+            f'<ErrorResponse xmlns="{STS_NS}"><Error><Type>Sender</Type>'
+            f"<Code>{code}</Code><Message>{message}</Message></Error>"
+            "<RequestId>breakglass-fault</RequestId></ErrorResponse>"
+        )
+        return http.Response.make(status, body, {"Content-Type": "text/xml"})
+    body = json.dumps({"__type": code, "Message": message})
+    return http.Response.make(
+        status,
+        body,
+        {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code},
+    )
+
+
+ANSWERS = {
+    "access_denied": lambda r: error_response(
+        r,
+        403 if is_query_protocol(r) else 400,
+        "AccessDenied" if is_query_protocol(r) else "AccessDeniedException",
+        "not authorized to perform this action (injected by the test's fault proxy)",
+    ),
+    "throttle": lambda r: error_response(
+        r,
+        400,
+        "Throttling" if is_query_protocol(r) else "ThrottlingException",
+        "Rate exceeded (injected by the test's fault proxy)",
+    ),
+}
+
+
+class Faults:
+    def __init__(self):
+        self.rules = []
+        self.used = {}
+        self.mtime = None
+
+    def load(self, loader):
+        loader.add_option("faults", str, "", "path of the JSON rules file")
+
+    def _reload(self):
+        path = ctx.options.faults
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            self.rules, self.used, self.mtime = [], {}, None
+            return
+        if mtime != self.mtime:
+            with open(path) as f:
+                self.rules = json.load(f)
+            self.used, self.mtime = {}, mtime
+
+    def _match(self, request: http.Request, operation: str):
+        body = request.get_text(strict=False) or ""
+        decoded = urllib.parse.unquote_plus(body)
+        for i, rule in enumerate(self.rules):
+            if rule.get("operation") not in (None, operation):
+                continue
+            if "contains" in rule and rule["contains"] not in decoded:
+                continue
+            times = rule.get("times")
+            if times is not None and self.used.get(i, 0) >= times:
+                continue
+            self.used[i] = self.used.get(i, 0) + 1
+            return rule
+        return None
+
+    def _log(self, operation: str, fault):
+        with open(ctx.options.faults + ".log", "a") as f:
+            f.write(json.dumps({"operation": operation, "fault": fault}) + "\n")
+
+    def request(self, flow: http.HTTPFlow):
+        self._reload()
+        operation = operation_of(flow.request)
+        rule = self._match(flow.request, operation)
+        self._log(operation, rule and rule.get("name"))
+        if rule is None:
+            return
+        answer = rule["answer"]
+        if answer == "drop":
+            flow.kill()
+        else:
+            flow.response = ANSWERS[answer](flow.request)
+
+
+addons = [Faults()]
