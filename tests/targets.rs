@@ -83,6 +83,41 @@ async fn a_grant_deleted_without_its_finalizer_loses_its_access_within_a_sweep()
 }
 
 #[tokio::test]
+async fn deleting_a_grant_that_holds_access_sweeps_its_group_at_once() {
+    let s = Scenario::new("orphan-now").await;
+    // No periodic sweep within the test: only the deletion can trigger one.
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _controller = ControllerProcess::start_with_args(
+        &s.ns,
+        &[],
+        &["--admin-addr", &addr, "--sweep-interval", "1h"],
+    );
+    let metrics = format!("http://{addr}/metrics");
+    let sweeps = "breakglass_sweeps_total{outcome=\"ok\"}";
+    let first = eventually(SOON, || async {
+        (scrape(&metrics, sweeps).await >= 1.0).then_some(())
+    })
+    .await;
+    assert!(
+        first.is_some(),
+        "the first sweep ran before the grant exists"
+    );
+    strip_and_delete(&s).await;
+    members_become(&s, &[], "the deletion swept the group").await;
+    let orphans = scrape(&metrics, "breakglass_access_drift_total{kind=\"orphan\"}").await;
+    assert_eq!(orphans, 1.0, "orphan counted once");
+    let triggered = eventually(SOON, || async {
+        (scrape(&metrics, sweeps).await == 2.0).then_some(())
+    })
+    .await;
+    assert!(
+        triggered.is_some(),
+        "the first sweep and the triggered one, no other"
+    );
+}
+
+#[tokio::test]
 async fn hand_added_members_are_reported_by_default() {
     let s = Scenario::new("unmanaged").await;
     let bob = s.aws.create_user("bob@example.com").await;

@@ -11,14 +11,14 @@ mod grant;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::{
     Api, Client, ResourceExt,
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::Action,
         finalizer::{Event as Finalizer, finalizer},
-        reflector::ObjectRef,
+        reflector::{self, ObjectRef},
         watcher,
     },
 };
@@ -57,8 +57,21 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, settings: Sett
     let policy_status = policies::run(client.clone(), unmanaged.clone());
     let ledger = ledger::Ledger::new(client.clone(), &settings.ledger_namespace);
     let ctx = Arc::new(Context::new(client, aws, metrics.clone(), ledger));
-    let controller = Controller::new(grants, watcher::Config::default());
-    let store = controller.store();
+    // The grant watch, shared by the lifecycle and the sweep's trigger: a grant deleted while
+    // it may hold access (finalizer stripped) has its group swept at once.
+    let (store, writer) = reflector::store();
+    let trigger = sweep::Trigger::default();
+    let gone = trigger.clone();
+    let grant_events = watcher(grants, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(g) = event {
+                gone.grant_gone(g);
+            }
+        })
+        .applied_objects();
+    let controller = Controller::for_stream(grant_events, store.clone());
     let sweep = sweep::run(
         ctx.clone(),
         store.clone(),
@@ -67,6 +80,7 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, settings: Sett
             namespace,
         },
         unmanaged,
+        trigger,
     );
     let _published = StorePublished::new(metrics, store.clone());
     let grant_lifecycle = controller

@@ -20,8 +20,10 @@ use kube::{Api, ResourceExt, api::ListParams, runtime::reflector::Store};
 use tracing::warn;
 
 mod act;
+mod trigger;
 
 use self::act::act;
+pub use self::trigger::Trigger;
 use super::{context::Context, error::Error, ledger::Entry, policies};
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy},
@@ -54,23 +56,41 @@ pub async fn run(
     grants: Store<BreakGlassGrant>,
     settings: Settings,
     unmanaged: policies::Unmanaged,
+    trigger: Trigger,
 ) {
     if grants.wait_until_ready().await.is_err() {
         return;
     }
     let mut seen_unmanaged = BTreeSet::new();
+    let mut sweep = async |only: Option<&BTreeSet<GroupTarget>>| match once(
+        &ctx,
+        &grants,
+        &settings,
+        &unmanaged,
+        &mut seen_unmanaged,
+        only,
+    )
+    .await
+    {
+        Ok(n) => {
+            ctx.metrics.swept("ok");
+            tracing::debug!(targets = n, triggered = only.is_some(), "sweep done");
+        }
+        Err(e) => {
+            ctx.metrics.swept("error");
+            warn!(error = %e, "sweep failed; trying again at the next one");
+        }
+    };
     loop {
-        match once(&ctx, &grants, &settings, &unmanaged, &mut seen_unmanaged).await {
-            Ok(n) => {
-                ctx.metrics.swept("ok");
-                tracing::debug!(targets = n, "sweep done");
-            }
-            Err(e) => {
-                ctx.metrics.swept("error");
-                warn!(error = %e, "sweep failed; trying again at the next one");
+        sweep(None).await;
+        let next_full = tokio::time::sleep(settings.interval);
+        tokio::pin!(next_full);
+        loop {
+            tokio::select! {
+                () = &mut next_full => break,
+                dirty = trigger.next() => sweep(Some(&dirty)).await,
             }
         }
-        tokio::time::sleep(settings.interval).await;
     }
 }
 
@@ -108,13 +128,14 @@ fn aws_target(
     }
 }
 
-/// One sweep over every target; returns how many were listed.
+/// One sweep over every target (or `only` those); returns how many were listed.
 async fn once(
     ctx: &Context,
     grants: &Store<BreakGlassGrant>,
     settings: &Settings,
     unmanaged: &policies::Unmanaged,
     seen_unmanaged: &mut BTreeSet<(GroupTarget, String)>,
+    only: Option<&BTreeSet<GroupTarget>>,
 ) -> Result<usize, Error> {
     let policies = Api::<BreakGlassPolicy>::all(ctx.client.clone())
         .list(&ListParams::default())
@@ -126,7 +147,10 @@ async fn once(
         grant: "(sweep)".into(),
         source,
     })?;
-    let found = discover(ctx, &policies, &before, &recorded, settings).await;
+    let mut found = discover(ctx, &policies, &before, &recorded, settings).await;
+    if let Some(only) = only {
+        found.retain(|t, _| only.contains(t));
+    }
     let active_before = targets::active(before.iter().map(|g| g.as_ref()));
     drop(before);
 

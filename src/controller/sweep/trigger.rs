@@ -1,0 +1,83 @@
+//! Sweeps on demand: a grant that disappears while it may hold access (its finalizer was
+//! stripped, or it was deleted by force) marks its group, and the sweep lists just the
+//! marked groups after a short pause that batches a burst into one list per group.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::sync::Notify;
+
+use crate::{api::BreakGlassGrant, plan, targets};
+
+/// How long a trigger waits for more: a burst of deletions on one group is one list.
+pub const BATCH: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Default)]
+pub struct Trigger {
+    dirty: Arc<Mutex<BTreeSet<targets::GroupTarget>>>,
+    notify: Arc<Notify>,
+}
+
+impl Trigger {
+    /// Called with the last state of each deleted grant. A grant ended by the operator
+    /// (its finalizer's normal path) is `Ended` and needs nothing.
+    pub fn grant_gone(&self, grant: &BreakGlassGrant) {
+        if !plan::may_hold_access(grant) {
+            return;
+        }
+        let Some((target, _)) = targets::recorded_target(grant) else {
+            return;
+        };
+        if let Ok(mut dirty) = self.dirty.lock() {
+            dirty.insert(target);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Waits for a mark, then for the batch to fill, and takes the marked groups.
+    pub async fn next(&self) -> BTreeSet<targets::GroupTarget> {
+        self.notify.notified().await;
+        tokio::time::sleep(BATCH).await;
+        self.dirty
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(name: &str, phase: &str, group: &str) -> BreakGlassGrant {
+        let yaml = format!(
+            "apiVersion: breakglass.dev/v1alpha1
+kind: BreakGlassGrant
+metadata: {{name: {name}, namespace: incidents}}
+spec: {{policy: p, user: {name}@example.com, reason: outage}}
+status:
+  phase: {phase}
+  userId: u-{name}
+  expiresAt: \"2026-01-01T13:00:00Z\"
+  access: {{groupMembership: {{identityStoreId: d-1, groupId: {group}, membershipId: m-{name}}}}}
+"
+        );
+        serde_yaml::from_str(&yaml).expect("grant fixture")
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_deletions_is_one_sweep_of_the_groups_that_held_access() {
+        let trigger = Trigger::default();
+        trigger.grant_gone(&grant("alice", "Active", "g-1"));
+        trigger.grant_gone(&grant("bob", "Pending", "g-1"));
+        // Ended through the finalizer: its access is already gone.
+        trigger.grant_gone(&grant("carol", "Ended", "g-2"));
+        let dirty = trigger.next().await;
+        let groups: Vec<&str> = dirty.iter().map(|t| t.group_id.as_str()).collect();
+        assert_eq!(groups, ["g-1"]);
+        assert!(trigger.dirty.lock().is_ok_and(|d| d.is_empty()));
+    }
+}
