@@ -41,6 +41,73 @@ pub fn set(
     }
 }
 
+/// What a step of a grant's pipeline came to; [`apply`] turns it into conditions, so each
+/// outcome always reads the same on every grant, whichever code path reached it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// The window and target are recorded; the access is being added.
+    Granting { message: &'a str },
+    /// The access is in place.
+    Active { message: &'a str },
+    /// Access removed (or never given) and pauses given back; `reason` is the end reason.
+    Ended { reason: &'a str, message: &'a str },
+    /// The policy refuses the grant: nothing was touched, and nothing will be retried.
+    Denied { reason: &'a str, message: &'a str },
+    /// A step failed and is retried with backoff; `reason` names the failure.
+    Failed { reason: &'a str, message: &'a str },
+    /// The policy asks for something this release cannot do.
+    Unsupported { message: &'a str },
+    /// A `required` pause target is missing: no access until it exists.
+    WaitingForRequiredTarget { message: &'a str },
+}
+
+/// Sets the conditions `outcome` decides, leaving the others as they are.
+pub fn apply(
+    conditions: &mut Vec<Condition>,
+    outcome: &Outcome<'_>,
+    generation: Option<i64>,
+    now: &Time,
+) {
+    let mut put = |type_: &str, status: bool, reason: &str, message: &str| {
+        set(conditions, type_, status, reason, message, generation, now);
+    };
+    match *outcome {
+        Outcome::Granting { message } => {
+            put(GRANTED, false, "Granting", message);
+            put(READY, false, "Granting", message);
+        }
+        Outcome::Active { message } => {
+            put(GRANTED, true, "Granted", message);
+            put(READY, true, "Active", message);
+            put(STALLED, false, "Active", "");
+        }
+        Outcome::Ended { reason, message } => {
+            put(GRANTED, false, reason, message);
+            put(READY, false, "Ended", message);
+            put(STALLED, false, "Ended", "");
+        }
+        Outcome::Denied { reason, message } => {
+            put(READY, false, "Denied", message);
+            put(GRANTED, false, "Denied", message);
+            put(STALLED, true, reason, message);
+        }
+        Outcome::Failed { reason, message } => {
+            put(READY, false, reason, message);
+            put(STALLED, true, reason, message);
+        }
+        Outcome::Unsupported { message } => put(STALLED, true, "Unsupported", message),
+        Outcome::WaitingForRequiredTarget { message } => {
+            put(
+                AUTOMATION_PAUSED,
+                false,
+                "WaitingForRequiredTarget",
+                message,
+            );
+            put(READY, false, "WaitingForRequiredTarget", message);
+        }
+    }
+}
+
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     conditions
         .iter()
@@ -50,6 +117,114 @@ pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (type, status, reason)
+    type Row<'a> = (&'a str, &'a str, &'a str);
+
+    /// Every condition as a row, in order.
+    fn table(c: &[Condition]) -> Vec<Row<'_>> {
+        c.iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str(), c.reason.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn each_outcome_reads_the_same_on_every_grant() {
+        let now = t("2026-01-01T00:00:00Z");
+        let cases: [(Outcome, &[Row]); 7] = [
+            (
+                Outcome::Granting { message: "m" },
+                &[
+                    ("Granted", "False", "Granting"),
+                    ("Ready", "False", "Granting"),
+                ],
+            ),
+            (
+                Outcome::Active { message: "m" },
+                &[
+                    ("Granted", "True", "Granted"),
+                    ("Ready", "True", "Active"),
+                    ("Stalled", "False", "Active"),
+                ],
+            ),
+            (
+                Outcome::Ended {
+                    reason: "Expired",
+                    message: "m",
+                },
+                &[
+                    ("Granted", "False", "Expired"),
+                    ("Ready", "False", "Ended"),
+                    ("Stalled", "False", "Ended"),
+                ],
+            ),
+            (
+                Outcome::Denied {
+                    reason: "UserNotEligible",
+                    message: "m",
+                },
+                &[
+                    ("Ready", "False", "Denied"),
+                    ("Granted", "False", "Denied"),
+                    ("Stalled", "True", "UserNotEligible"),
+                ],
+            ),
+            (
+                Outcome::Failed {
+                    reason: "AssumeRoleFailed",
+                    message: "m",
+                },
+                &[
+                    ("Ready", "False", "AssumeRoleFailed"),
+                    ("Stalled", "True", "AssumeRoleFailed"),
+                ],
+            ),
+            (
+                Outcome::Unsupported { message: "m" },
+                &[("Stalled", "True", "Unsupported")],
+            ),
+            (
+                Outcome::WaitingForRequiredTarget { message: "m" },
+                &[
+                    ("AutomationPaused", "False", "WaitingForRequiredTarget"),
+                    ("Ready", "False", "WaitingForRequiredTarget"),
+                ],
+            ),
+        ];
+        for (outcome, want) in cases {
+            let mut c = vec![];
+            apply(&mut c, &outcome, Some(3), &now);
+            assert_eq!(table(&c), want, "{outcome:?}");
+            assert!(c.iter().all(|c| c.observed_generation == Some(3)));
+        }
+    }
+
+    #[test]
+    fn a_failure_after_access_keeps_granted_and_a_success_clears_stalled() {
+        let mut c = vec![];
+        let t0 = t("2026-01-01T00:00:00Z");
+        apply(&mut c, &Outcome::Active { message: "a" }, Some(1), &t0);
+        let t1 = t("2026-01-01T00:01:00Z");
+        let failed = Outcome::Failed {
+            reason: "AwsError",
+            message: "b",
+        };
+        apply(&mut c, &failed, Some(1), &t1);
+        assert!(is_true(&c, GRANTED), "the access is still there");
+        assert!(is_true(&c, STALLED));
+        apply(
+            &mut c,
+            &Outcome::Active { message: "a" },
+            Some(1),
+            &t("2026-01-01T00:02:00Z"),
+        );
+        assert!(!is_true(&c, STALLED));
+        let granted = c
+            .iter()
+            .find(|c| c.type_ == GRANTED)
+            .map(|c| &c.last_transition_time);
+        assert_eq!(granted, Some(&t0), "Granted never flipped");
+    }
 
     fn t(s: &str) -> Time {
         Time(s.parse().expect("time"))

@@ -1,4 +1,7 @@
-//! The controller's error: what failed, for which grant, and why; and the retry backoff.
+//! The controller's error: what failed, for which object, and why; and the retry backoff.
+//! A grant's pipeline fails in one of its steps: load (`Load`), apply (`Aws`, `Ledger`,
+//! `Pause`, `NoRecord`) or status (`Status`); the sweep and the policies' status have
+//! their own variants. Each keeps the failure it wraps as its `source`.
 
 use std::time::Duration;
 
@@ -6,10 +9,35 @@ use crate::{aws, pause};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Load: reading what a grant's decision rests on (its policy, a fresh copy, the grants
+    /// that share its access or pauses).
     #[error("{action} grant {namespace}/{name}: {source}")]
-    Kube {
+    Load {
         action: &'static str,
         namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// Status: writing a grant's record (its status, or the sweep's revoked-on-AWS mark).
+    #[error("{action} grant {namespace}/{name}: {source}")]
+    Status {
+        action: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    /// The sweep's reads of policies and grants.
+    #[error("sweep: {action}: {source}")]
+    SweepRead {
+        action: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing a policy's status (`UnmanagedMembers`).
+    #[error("writing the status of policy {name}: {source}")]
+    PolicyStatus {
         name: String,
         #[source]
         source: kube::Error,
@@ -50,7 +78,8 @@ impl Error {
     /// A short, bounded label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
-            Self::Kube { .. } => "KubernetesError",
+            Self::Load { .. } | Self::SweepRead { .. } => "KubernetesError",
+            Self::Status { .. } | Self::PolicyStatus { .. } => "StatusWriteFailed",
             Self::Aws { source, .. } => source.reason(),
             Self::Finalizer(..) => "FinalizerError",
             Self::NoRecord(_) => "NoRecord",

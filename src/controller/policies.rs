@@ -137,9 +137,7 @@ async fn write(
         &Patch::Apply(&patch),
     )
     .await
-    .map_err(|source| Error::Kube {
-        action: "writing the status of policy",
-        namespace: String::new(),
+    .map_err(|source| Error::PolicyStatus {
         name: policy.name_any(),
         source,
     })?;

@@ -11,12 +11,12 @@ use tracing::{info, warn};
 use super::{
     lookup::{current_target, list_user_grants, other_holders, target},
     pause::restore_targets,
-    status::{fail, publish, set_stalled, write_status},
+    status::{fail, publish, settle, write_status},
 };
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase, GrantedMembership},
     aws::{self, Role, Target},
-    conditions::{self, GRANTED, READY, STALLED},
+    conditions::Outcome,
     controller::{
         context::{Context, key, seconds_between, time},
         error::Error,
@@ -31,10 +31,10 @@ pub(crate) async fn end(
     policy: Option<&BreakGlassPolicySpec>,
     reason: EndReason,
     revoke: bool,
+    now: Timestamp,
 ) -> Result<Action, Error> {
     let mut status = grant.status.clone().unwrap_or_default();
-    let generation = grant.metadata.generation;
-    let now = time(Timestamp::now());
+    let now = time(now);
     // When the end became due, as far as the record tells; otherwise when it was noticed.
     let due = match reason {
         EndReason::Expired => status.expires_at.as_ref().map(|t| t.0),
@@ -64,12 +64,12 @@ pub(crate) async fn end(
         let lock = ctx.user_lock(&user_id).await;
         let _guard = lock.lock().await;
         let same_user = list_user_grants(grant, ctx).await?;
-        let holders = other_holders(grant, &same_user, &user_id, &membership);
+        let holders = other_holders(grant, &same_user, &user_id, &membership, now.0);
         if holders.is_empty() {
             if let Err(e) =
                 revoke_membership(grant, ctx, policy, &target, &user_id, &membership).await
             {
-                return Err(fail(grant, ctx, status, e).await);
+                return Err(fail(grant, ctx, status, e, &now).await);
             }
             note = format!(
                 "{note}; removed {} from group {}",
@@ -84,7 +84,7 @@ pub(crate) async fn end(
         // The cached session is named after this grant: nothing will use it again.
         ctx.aws.forget(&target).await;
     }
-    if let Err(e) = restore_targets(grant, ctx, &mut status).await {
+    if let Err(e) = restore_targets(grant, ctx, &mut status, &now).await {
         // Keep what was already restored, so the retry does not misreport it.
         if let Err(w) = write_status(grant, ctx, &status).await {
             warn!(error = %w, "could not record restore progress on the grant");
@@ -94,39 +94,16 @@ pub(crate) async fn end(
     status.phase = Some(GrantPhase::Ended);
     status.end_reason = Some(reason);
     status.ended_at = Some(now.clone());
-    conditions::set(
-        &mut status.conditions,
-        GRANTED,
-        false,
-        &format!("{reason:?}"),
-        &note,
-        generation,
-        &now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        READY,
-        false,
-        "Ended",
-        &note,
-        generation,
-        &now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        STALLED,
-        false,
-        "Ended",
-        "",
-        generation,
-        &now,
-    );
-    status.observed_generation = generation;
+    let reason_name = format!("{reason:?}");
+    let ended = Outcome::Ended {
+        reason: &reason_name,
+        message: &note,
+    };
+    settle(&mut status, grant, &ended, &now);
     write_status(grant, ctx, &status).await?;
-    ctx.metrics.revoked_after(
-        &format!("{reason:?}"),
-        seconds_between(due, Timestamp::now()),
-    );
+    // Measured to when access is gone, not to the pipeline's `now`.
+    ctx.metrics
+        .revoked_after(&reason_name, seconds_between(due, Timestamp::now()));
     info!(reason = ?reason, "{note}");
     publish(ctx, grant, EventType::Normal, "Ended", "Revoke", &note).await;
     Ok(Action::await_change())
@@ -173,6 +150,7 @@ pub(crate) async fn deny(
     grant: &BreakGlassGrant,
     ctx: &Context,
     denial: &Denial,
+    now: Timestamp,
 ) -> Result<Action, Error> {
     // The whole status is applied from this object: should the cache lag behind a record of
     // access (the window written before the AWS change), denying would erase that record
@@ -182,7 +160,7 @@ pub(crate) async fn deny(
     let fresh = api
         .get_opt(&grant.name_any())
         .await
-        .map_err(|source| Error::Kube {
+        .map_err(|source| Error::Load {
             action: "re-reading before denying",
             namespace: grant.namespace().unwrap_or_default(),
             name: grant.name_any(),
@@ -197,29 +175,13 @@ pub(crate) async fn deny(
         Some(_) => {}
     }
     let mut status = grant.status.clone().unwrap_or_default();
-    let generation = grant.metadata.generation;
-    let now = time(Timestamp::now());
     let msg = denial.to_string();
     status.phase = Some(GrantPhase::Denied);
-    conditions::set(
-        &mut status.conditions,
-        READY,
-        false,
-        "Denied",
-        &msg,
-        generation,
-        &now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        GRANTED,
-        false,
-        "Denied",
-        &msg,
-        generation,
-        &now,
-    );
-    set_stalled(&mut status, generation, &now, denial.reason(), &msg);
+    let denied = Outcome::Denied {
+        reason: denial.reason(),
+        message: &msg,
+    };
+    settle(&mut status, grant, &denied, &time(now));
     write_status(grant, ctx, &status).await?;
     info!(reason = denial.reason(), "grant denied: {msg}");
     publish(ctx, grant, EventType::Warning, "Denied", "Evaluate", &msg).await;

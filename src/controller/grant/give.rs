@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::runtime::{controller::Action, events::EventType};
 use tracing::info;
 
 use super::{
     lookup::target,
     pause::pause_targets,
-    status::{fail, publish, set_stalled, write_status},
+    status::{fail, publish, settle, write_status},
 };
 use crate::{
     api::{
@@ -18,7 +18,7 @@ use crate::{
         GrantedAccess, GrantedMembership,
     },
     aws::Role,
-    conditions::{self, AUTOMATION_PAUSED, GRANTED, READY, STALLED},
+    conditions::Outcome,
     controller::{
         context::{Context, FIELD_MANAGER, failpoint, instance, key, seconds_between, time},
         error::Error,
@@ -48,19 +48,20 @@ pub(crate) async fn give(
     eligibility: Option<Eligibility>,
     started_at: Timestamp,
     expires_at: Timestamp,
+    now: Timestamp,
 ) -> Result<Action, GiveError> {
     let Some(target) = target(grant, Some(policy)) else {
         return Ok(Action::await_change());
     };
     let mut status = grant.status.clone().unwrap_or_default();
-    let generation = grant.metadata.generation;
-    let now = time(Timestamp::now());
+    let at = time(now);
+    let now = &at;
     let first = status.expires_at.is_none();
 
     let Some(group) = &policy.access.group_membership else {
         // Account assignments arrive in a later release; say so, without touching AWS.
-        let msg = "accountAssignment access is not supported yet; use groupMembership";
-        set_stalled(&mut status, generation, &now, "Unsupported", msg);
+        let message = "accountAssignment access is not supported yet; use groupMembership";
+        settle(&mut status, grant, &Outcome::Unsupported { message }, now);
         write_status(grant, ctx, &status).await?;
         return Ok(Action::await_change());
     };
@@ -76,7 +77,9 @@ pub(crate) async fn give(
         )));
     }
     let selections = pause::selections(policy);
-    if first && let Some(wait) = wait_for_required(grant, ctx, &selections, &mut status).await? {
+    if first
+        && let Some(wait) = wait_for_required(grant, ctx, &selections, &mut status, now).await?
+    {
         return Ok(wait);
     }
 
@@ -92,14 +95,14 @@ pub(crate) async fn give(
                 m.membership_id.is_some() && m.identity_store_id == target.identity_store_id
             });
     if held {
-        return keep(grant, ctx, &selections, status, expires_at)
+        return keep(grant, ctx, &selections, status, expires_at, now)
             .await
             .map_err(GiveError::Failed);
     }
 
     let reader = match ctx.aws.store(&target, Role::Read).await {
         Ok(c) => c,
-        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+        Err(e) => return Err(fail(grant, ctx, status, e, now).await.into()),
     };
     // Ids recorded by an earlier pass are stable.
     let recorded = status.user_id.clone().zip(
@@ -115,7 +118,7 @@ pub(crate) async fn give(
         None => {
             let user_id = match reader.user_id(&grant.spec.user).await {
                 Ok(u) => u,
-                Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+                Err(e) => return Err(fail(grant, ctx, status, e, now).await.into()),
             };
             let group_id = match (&group.group_id, &group.group_name) {
                 (Some(id), _) => id.clone(),
@@ -126,7 +129,7 @@ pub(crate) async fn give(
                             ctx.cache_group_id(&target.identity_store_id, name, Some(&id));
                             id
                         }
-                        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+                        Err(e) => return Err(fail(grant, ctx, status, e, now).await.into()),
                     },
                 },
                 (None, None) => return Ok(Action::await_change()),
@@ -143,7 +146,7 @@ pub(crate) async fn give(
                     policy: grant.spec.policy.clone(),
                 }));
             }
-            Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+            Err(e) => return Err(fail(grant, ctx, status, e, now).await.into()),
         }
     }
 
@@ -181,24 +184,10 @@ pub(crate) async fn give(
     status.expires_at = Some(time(expires_at));
     if first {
         status.phase = Some(GrantPhase::Pending);
-        conditions::set(
-            &mut status.conditions,
-            GRANTED,
-            false,
-            "Granting",
-            "adding the user to the group",
-            generation,
-            &now,
-        );
-        conditions::set(
-            &mut status.conditions,
-            READY,
-            false,
-            "Granting",
-            "adding the user to the group",
-            generation,
-            &now,
-        );
+        let granting = Outcome::Granting {
+            message: "adding the user to the group",
+        };
+        settle(&mut status, grant, &granting, now);
         write_status(grant, ctx, &status).await?;
     }
 
@@ -229,7 +218,7 @@ pub(crate) async fn give(
     };
     let writer = match ctx.aws.store(&target, Role::Write).await {
         Ok(c) => c,
-        Err(e) => return Err(fail(grant, ctx, status, e).await.into()),
+        Err(e) => return Err(fail(grant, ctx, status, e, now).await.into()),
     };
     let lock = ctx.user_lock(&user_id).await;
     let guard = lock.lock().await;
@@ -246,7 +235,7 @@ pub(crate) async fn give(
                 // The group may have been replaced: look its id up again next time.
                 ctx.cache_group_id(&target.identity_store_id, name, None);
             }
-            return Err(fail(grant, ctx, status, e).await.into());
+            return Err(fail(grant, ctx, status, e, now).await.into());
         }
     };
     drop(guard);
@@ -265,43 +254,17 @@ pub(crate) async fn give(
         "{} is a member of group {group_id} until {expires_at}",
         grant.spec.user
     );
-    conditions::set(
-        &mut status.conditions,
-        GRANTED,
-        true,
-        "Granted",
-        &msg,
-        generation,
-        &now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        READY,
-        true,
-        "Active",
-        &msg,
-        generation,
-        &now,
-    );
-    conditions::set(
-        &mut status.conditions,
-        STALLED,
-        false,
-        "Active",
-        "",
-        generation,
-        &now,
-    );
-    status.observed_generation = generation;
+    settle(&mut status, grant, &Outcome::Active { message: &msg }, now);
     if !was_active {
         if let Some(created) = &grant.metadata.creation_timestamp {
+            // Latency is measured to when access exists, not to the pipeline's `now`.
             ctx.metrics
                 .granted_after(seconds_between(created.0, Timestamp::now()));
         }
         info!(membership = %membership, expires_at = %expires_at, "access granted");
         publish(ctx, grant, EventType::Normal, "Granted", "Grant", &msg).await;
     }
-    keep(grant, ctx, &selections, status, expires_at)
+    keep(grant, ctx, &selections, status, expires_at, now)
         .await
         .map_err(GiveError::Failed)
 }
@@ -313,9 +276,10 @@ async fn keep(
     selections: &[Selection],
     mut status: BreakGlassGrantStatus,
     expires_at: Timestamp,
+    now: &Time,
 ) -> Result<Action, Error> {
     // Pausing comes after access: the person can act even if a target cannot be paused.
-    let paused = pause_targets(grant, ctx, selections, &mut status).await;
+    let paused = pause_targets(grant, ctx, selections, &mut status, now).await;
     if grant.status.as_ref() != Some(&status) {
         write_status(grant, ctx, &status).await?;
     }
@@ -325,6 +289,7 @@ async fn keep(
         grant.metadata.resource_version.clone(),
         expires_at,
     );
+    // From the clock, not `now`: AWS calls took time, and expiry must not wait for them.
     Ok(Action::requeue(plan::requeue_after(
         expires_at,
         Timestamp::now(),
@@ -338,6 +303,7 @@ pub(crate) async fn wait_for_required(
     ctx: &Context,
     selections: &[Selection],
     status: &mut BreakGlassGrantStatus,
+    now: &Time,
 ) -> Result<Option<Action>, Error> {
     let required: Vec<Selection> = selections.iter().filter(|s| s.required).cloned().collect();
     if required.is_empty() {
@@ -357,21 +323,9 @@ pub(crate) async fn wait_for_required(
         .filter(|w| w.found.object.is_err())
         .collect();
     pausing::record_intent(&mut status.paused_targets, &missing);
-    let generation = grant.metadata.generation;
-    let now = time(Timestamp::now());
     status.phase = Some(GrantPhase::Pending);
-    for type_ in [AUTOMATION_PAUSED, READY] {
-        conditions::set(
-            &mut status.conditions,
-            type_,
-            false,
-            "WaitingForRequiredTarget",
-            &msg,
-            generation,
-            &now,
-        );
-    }
-    status.observed_generation = generation;
+    let waiting = Outcome::WaitingForRequiredTarget { message: &msg };
+    settle(status, grant, &waiting, now);
     if grant.status.as_ref() != Some(status) {
         write_status(grant, ctx, status).await?;
         publish(ctx, grant, EventType::Warning, "Waiting", "Pause", &msg).await;

@@ -90,7 +90,7 @@ pub(crate) async fn list_grants(
     all.list(&params)
         .await
         .map(|l| l.items)
-        .map_err(|source| Error::Kube {
+        .map_err(|source| Error::Load {
             action: "listing the grants that share access or pauses with",
             namespace: grant.namespace().unwrap_or_default(),
             name: grant.name_any(),
@@ -133,8 +133,8 @@ pub(crate) fn other_holders(
     grants: &[BreakGlassGrant],
     user_id: &str,
     membership: &GrantedMembership,
+    now: Timestamp,
 ) -> Vec<String> {
-    let now = Timestamp::now();
     grants
         .iter()
         .filter(|g| g.uid() != grant.uid())

@@ -33,7 +33,7 @@ pub(crate) async fn apply(
     let policy = policies
         .get_opt(&grant.spec.policy)
         .await
-        .map_err(|source| Error::Kube {
+        .map_err(|source| Error::Load {
             action: "loading the policy of",
             namespace: ns.clone(),
             name: name.clone(),
@@ -46,7 +46,7 @@ pub(crate) async fn apply(
     let _enter = span.enter();
     match step {
         Step::Idle => Ok(Action::await_change()),
-        Step::Deny(denial) => deny(grant, ctx, &denial).await,
+        Step::Deny(denial) => deny(grant, ctx, &denial, now).await,
         Step::Grant {
             accepted,
             started_at,
@@ -62,14 +62,15 @@ pub(crate) async fn apply(
                 accepted.map(|a| a.eligibility),
                 started_at,
                 expires_at,
+                now,
             )
             .await;
             match result {
                 Ok(action) => Ok(action),
-                Err(GiveError::Denied(denial)) => deny(grant, ctx, &denial).await,
+                Err(GiveError::Denied(denial)) => deny(grant, ctx, &denial, now).await,
                 Err(GiveError::Failed(e)) => Err(e),
             }
         }
-        Step::End { reason, revoke } => end(grant, ctx, policy_spec, reason, revoke).await,
+        Step::End { reason, revoke } => end(grant, ctx, policy_spec, reason, revoke, now).await,
     }
 }

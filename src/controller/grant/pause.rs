@@ -1,6 +1,6 @@
 //! Pausing what the policy names while access is given, and giving it back after.
 
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{
     lookup::{list_grants, live_grants},
@@ -10,7 +10,7 @@ use crate::{
     api::{BreakGlassGrant, BreakGlassGrantStatus},
     conditions::{self, AUTOMATION_PAUSED},
     controller::{
-        context::{Context, FIELD_MANAGER, failpoint, key, time},
+        context::{Context, FIELD_MANAGER, failpoint, key},
         error::Error,
     },
     pause::{Selection, grant as pausing},
@@ -23,13 +23,13 @@ pub(crate) async fn pause_targets(
     ctx: &Context,
     selections: &[Selection],
     status: &mut BreakGlassGrantStatus,
+    now: &Time,
 ) -> Result<(), Error> {
     if selections.is_empty() && status.paused_targets.is_empty() {
         return Ok(());
     }
     let me = key(grant);
     let generation = grant.metadata.generation;
-    let now = time(Timestamp::now());
     let pause_error = |source| Error::Pause {
         grant: me.clone(),
         source,
@@ -61,7 +61,7 @@ pub(crate) async fn pause_targets(
             reason,
             &msg,
             generation,
-            &now,
+            now,
         ),
         Err(e) => conditions::set(
             &mut status.conditions,
@@ -70,7 +70,7 @@ pub(crate) async fn pause_targets(
             "PauseFailed",
             format!("{msg}; {e}; retrying"),
             generation,
-            &now,
+            now,
         ),
     }
     for note in pausing::merge(outcome?) {
@@ -84,19 +84,19 @@ pub(crate) async fn restore_targets(
     grant: &BreakGlassGrant,
     ctx: &Context,
     status: &mut BreakGlassGrantStatus,
+    now: &Time,
 ) -> Result<(), Error> {
     if status.paused_targets.is_empty() {
         return Ok(());
     }
     let me = key(grant);
     let live = live_grants(&list_grants(grant, ctx, None).await?);
-    let now = Timestamp::now();
     let notes = pausing::restore(
         &ctx.client,
         &mut status.paused_targets,
         &me,
         &live,
-        &now.to_string(),
+        &now.0.to_string(),
         FIELD_MANAGER,
     )
     .await
@@ -108,7 +108,7 @@ pub(crate) async fn restore_targets(
         "Restored",
         pausing::restored_summary(&status.paused_targets),
         grant.metadata.generation,
-        &time(now),
+        now,
     );
     for note in pausing::merge(notes) {
         publish_note(ctx, grant, &note, "Restore").await;

@@ -1,6 +1,6 @@
 //! Writing the record: the status (server-side apply), failures shown on the grant, Events.
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
@@ -11,9 +11,9 @@ use tracing::warn;
 use crate::{
     api::{BreakGlassGrant, BreakGlassGrantStatus},
     aws,
-    conditions::{self, READY, STALLED},
+    conditions::{self, Outcome},
     controller::{
-        context::{Context, FIELD_MANAGER, instance, time},
+        context::{Context, FIELD_MANAGER, instance},
         error::Error,
     },
     pause::grant as pausing,
@@ -27,22 +27,16 @@ pub(crate) fn aws_error(grant: &BreakGlassGrant, source: aws::Error) -> Error {
     }
 }
 
-pub(crate) fn set_stalled(
+/// Records a step's outcome: its conditions (one pure function decides them) and the
+/// generation they describe.
+pub(crate) fn settle(
     status: &mut BreakGlassGrantStatus,
-    generation: Option<i64>,
+    grant: &BreakGlassGrant,
+    outcome: &Outcome<'_>,
     now: &Time,
-    reason: &str,
-    msg: &str,
 ) {
-    conditions::set(
-        &mut status.conditions,
-        STALLED,
-        true,
-        reason,
-        msg,
-        generation,
-        now,
-    );
+    let generation = grant.metadata.generation;
+    conditions::apply(&mut status.conditions, outcome, generation, now);
     status.observed_generation = generation;
 }
 
@@ -52,22 +46,16 @@ pub(crate) async fn fail(
     ctx: &Context,
     mut status: BreakGlassGrantStatus,
     err: aws::Error,
+    now: &Time,
 ) -> Error {
-    let generation = grant.metadata.generation;
-    let now = time(Timestamp::now());
     let msg = format!("{err}; retrying");
-    conditions::set(
-        &mut status.conditions,
-        READY,
-        false,
-        err.reason(),
-        &msg,
-        generation,
-        &now,
-    );
     // Stalled until a retry succeeds (which clears it): an alert can tell a grant whose
     // access cannot be given or taken back.
-    set_stalled(&mut status, generation, &now, err.reason(), &msg);
+    let failed = Outcome::Failed {
+        reason: err.reason(),
+        message: &msg,
+    };
+    settle(&mut status, grant, &failed, now);
     if grant.status.as_ref() != Some(&status) {
         if let Err(e) = write_status(grant, ctx, &status).await {
             warn!(error = %e, "could not record the AWS failure on the grant");
@@ -96,7 +84,7 @@ pub(crate) async fn write_status(
     )
     .await
     .map(|written| ctx.wrote(&instance(grant), written.metadata.resource_version))
-    .map_err(|source| Error::Kube {
+    .map_err(|source| Error::Status {
         action: "writing the status of",
         namespace: ns,
         name: grant.name_any(),

@@ -31,10 +31,8 @@ async fn fresh_holders(ctx: &Context, settings: &Settings) -> Result<targets::Ho
     let list = api
         .list(&ListParams::default())
         .await
-        .map_err(|source| Error::Kube {
-            action: "re-reading before removing members for",
-            namespace: settings.namespace.clone().unwrap_or_default(),
-            name: "*".into(),
+        .map_err(|source| Error::SweepRead {
+            action: "re-reading the grants before removing members",
             source,
         })?;
     Ok(targets::holders(list.items.iter()))
@@ -151,16 +149,18 @@ async fn end_revoked(
         return Ok(());
     };
     let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), ns);
-    let kube_error = |action, source| Error::Kube {
+    let error = |action, source| Error::Status {
         action,
         namespace: ns.to_owned(),
         name: name.to_owned(),
         source,
     };
-    let Some(grant) = api
-        .get_opt(name)
-        .await
-        .map_err(|e| kube_error("re-reading before ending", e))?
+    let Some(grant) = api.get_opt(name).await.map_err(|source| Error::Load {
+        action: "re-reading before ending",
+        namespace: ns.to_owned(),
+        name: name.to_owned(),
+        source,
+    })?
     else {
         return Ok(());
     };
@@ -182,7 +182,7 @@ async fn end_revoked(
         json!({"metadata": {"annotations": {REVOKED_ON_AWS: Timestamp::now().to_string()}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|e| kube_error("marking as revoked on AWS", e))?;
+        .map_err(|e| error("marking as revoked on AWS", e))?;
     ctx.metrics.drift("removed", 1);
     let note = format!(
         "{} was removed from group {} on AWS by someone else; the grant ends and the access is not added back",

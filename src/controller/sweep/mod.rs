@@ -95,10 +95,8 @@ pub async fn run(
 }
 
 fn policy_error(source: kube::Error) -> Error {
-    Error::Kube {
-        action: "listing policies for the sweep of",
-        namespace: String::new(),
-        name: "*".into(),
+    Error::SweepRead {
+        action: "listing policies",
         source,
     }
 }
