@@ -162,6 +162,41 @@ async fn throttled_calls_are_retried_and_the_grant_still_becomes_active() {
 }
 
 #[tokio::test]
+async fn changes_are_made_in_a_session_named_after_the_grant_and_reads_in_a_shared_one() {
+    let s = Scenario::new("sessions").await;
+    let proxy = FaultProxy::start("sessions", json!([])).await;
+    let _controller = ControllerProcess::start(&s.ns, &[("AWS_ENDPOINT_URL", &proxy.url)]);
+    s.create_grant("g", |_| {}).await;
+    s.wait_phase("g", GrantPhase::Active, SOON).await;
+    s.resolve("g").await;
+    s.wait_phase("g", GrantPhase::Ended, SOON).await;
+
+    let grant_session = format!("breakglass@{}.g", s.ns);
+    let seen = proxy.seen();
+    let by = |operation: &str| -> Vec<Option<String>> {
+        seen.iter()
+            .filter(|r| r.operation == operation)
+            .map(|r| r.session.clone())
+            .collect()
+    };
+    for change in ["CreateGroupMembership", "DeleteGroupMembership"] {
+        assert_eq!(
+            by(change),
+            [Some(grant_session.clone())],
+            "{change} is the grant's, in CloudTrail: {seen:?}"
+        );
+    }
+    for read in ["GetUserId", "ListGroupMemberships"] {
+        let sessions = by(read);
+        assert!(!sessions.is_empty(), "{read} was called: {seen:?}");
+        assert!(
+            sessions.iter().all(|s| s.as_deref() == Some("breakglass-read")),
+            "{read} runs in the shared read session: {sessions:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn unreachable_aws_is_shown_and_recovers_by_itself() {
     let s = Scenario::new("unreachable").await;
     let proxy = FaultProxy::start("unreachable", json!([{"name": "down", "answer": "drop"}])).await;

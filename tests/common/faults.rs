@@ -22,6 +22,8 @@ pub struct Seen {
     pub operation: String,
     /// The rule that answered it instead of moto.
     pub fault: Option<String>,
+    /// The session (RoleSessionName) whose credentials signed it: what CloudTrail shows.
+    pub session: Option<String>,
 }
 
 impl FaultProxy {

@@ -7,12 +7,15 @@ The rules file is a JSON list, re-read whenever it changes (counts restart then)
    "answer": "access_denied" | "throttle" | "drop", "times": 2}
 `operation` is the AWS operation (STS `Action=`, or the `X-Amz-Target` suffix); `contains`
 and `times` are optional (no `times`: every match). Every request is logged, one JSON line
-per request to <rules.json>.log: {"operation": ..., "fault": <rule name or null>}, so a
-test can tell that a fault really fired and what the operator sent.
+per request to <rules.json>.log: {"operation": ..., "fault": <rule name or null>,
+"session": <RoleSessionName of the assumed-role credentials that signed it, or null>}, so a
+test can tell that a fault really fired, what the operator sent and as whom (what
+CloudTrail would show).
 """
 
 import json
 import os
+import re
 import urllib.parse
 
 from mitmproxy import ctx, http
@@ -70,6 +73,8 @@ class Faults:
         self.rules = []
         self.used = {}
         self.mtime = None
+        # access key id -> RoleSessionName, learnt from AssumeRole answers
+        self.sessions = {}
 
     def load(self, loader):
         loader.add_option("faults", str, "", "path of the JSON rules file")
@@ -101,15 +106,20 @@ class Faults:
             return rule
         return None
 
-    def _log(self, operation: str, fault):
+    def _log(self, operation: str, fault, session):
+        line = {"operation": operation, "fault": fault, "session": session}
         with open(ctx.options.faults + ".log", "a") as f:
-            f.write(json.dumps({"operation": operation, "fault": fault}) + "\n")
+            f.write(json.dumps(line) + "\n")
+
+    def _session(self, request: http.Request):
+        signed = re.search(r"Credential=([^/,\s]+)/", request.headers.get("authorization", ""))
+        return signed and self.sessions.get(signed.group(1))
 
     def request(self, flow: http.HTTPFlow):
         self._reload()
         operation = operation_of(flow.request)
         rule = self._match(flow.request, operation)
-        self._log(operation, rule and rule.get("name"))
+        self._log(operation, rule and rule.get("name"), self._session(flow.request))
         if rule is None:
             return
         answer = rule["answer"]
@@ -117,6 +127,15 @@ class Faults:
             flow.kill()
         else:
             flow.response = ANSWERS[answer](flow.request)
+
+    def response(self, flow: http.HTTPFlow):
+        if operation_of(flow.request) != "AssumeRole" or flow.response.status_code != 200:
+            return
+        form = urllib.parse.parse_qs(flow.request.get_text(strict=False) or "")
+        key = re.search(r"<AccessKeyId>([^<]+)</AccessKeyId>", flow.response.get_text() or "")
+        name = (form.get("RoleSessionName") or [None])[0]
+        if key and name:
+            self.sessions[key.group(1)] = name
 
 
 addons = [Faults()]
