@@ -190,7 +190,9 @@ async fn changes_are_made_in_a_session_named_after_the_grant_and_reads_in_a_shar
         let sessions = by(read);
         assert!(!sessions.is_empty(), "{read} was called: {seen:?}");
         assert!(
-            sessions.iter().all(|s| s.as_deref() == Some("breakglass-read")),
+            sessions
+                .iter()
+                .all(|s| s.as_deref() == Some("breakglass-read")),
             "{read} runs in the shared read session: {sessions:?}"
         );
     }

@@ -39,13 +39,21 @@ pub struct Context {
     /// (often an older version still in the cache) and needs no AWS call. Any change made
     /// by someone else is a version not in here.
     own: std::sync::Mutex<HashMap<String, Own>>,
+    own_pruned: std::sync::Mutex<Instant>,
     /// Identity Store group ids by (store, display name): stable, so looked up once.
     group_ids: std::sync::Mutex<HashMap<(String, String), String>>,
 }
 
-/// How long a confirmation spares the echo of our own write; well below the periodic
-/// re-check, which therefore always calls AWS.
-const ECHO_WINDOW: Duration = Duration::from_secs(30);
+/// How long a confirmation spares the echo of our own write. In a burst of thousands of
+/// grants the watch delivers echoes minutes late; a late echo of the Pending write would
+/// otherwise look the membership up on AWS again. An Active grant's periodic look costs
+/// no AWS call either way (the sweep compares AWS), so the window only needs to outlast
+/// the watch's lag. Entries are a few hundred bytes: 10,000 grants keep about 3 MB.
+const ECHO_WINDOW: Duration = Duration::from_secs(600);
+
+/// Expired confirmations are dropped at most this often (not on every look: at 10,000
+/// grants a scan per reconcile would cost more than the echo it spares).
+const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
 /// Versions kept per grant: a grant's reconcile writes its status a few times at most.
 const OWN_VERSIONS: usize = 8;
@@ -84,6 +92,7 @@ impl Context {
             failures: Default::default(),
             user_locks: Default::default(),
             own: Default::default(),
+            own_pruned: std::sync::Mutex::new(Instant::now()),
             group_ids: Default::default(),
         }
     }
@@ -118,9 +127,15 @@ impl Context {
         let Ok(mut map) = self.own.lock() else {
             return false;
         };
-        map.retain(|_, o| o.at.elapsed() < ECHO_WINDOW);
+        if let Ok(mut pruned) = self.own_pruned.lock()
+            && pruned.elapsed() >= PRUNE_EVERY
+        {
+            map.retain(|_, o| o.at.elapsed() < ECHO_WINDOW);
+            *pruned = Instant::now();
+        }
         map.get(key).is_some_and(|o| {
-            o.confirmed == Some(expires_at)
+            o.at.elapsed() < ECHO_WINDOW
+                && o.confirmed == Some(expires_at)
                 && version.is_some_and(|v| o.versions.iter().any(|w| w == v))
         })
     }
