@@ -72,6 +72,10 @@ struct ControllerArgs {
     /// `60s`, `5m`.
     #[arg(long, env = "BREAKGLASS_SWEEP_INTERVAL", default_value = "60s", value_parser = sweep_interval)]
     sweep_interval: std::time::Duration,
+    /// Grant reconciles run at once, at most. Bounds memory in a burst (each in-flight
+    /// reconcile holds its requests and answers); AWS is paced by `--aws-rate` anyway.
+    #[arg(long, env = "BREAKGLASS_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
     /// Namespace of the ledger (one ConfigMap per group member the operator added).
     /// Default: the Pod's namespace, else the watched namespace, else `default`.
     #[arg(long, env = "BREAKGLASS_LEDGER_NAMESPACE")]
@@ -234,6 +238,7 @@ fn controller(args: ControllerArgs) -> ExitCode {
                 namespace: namespace.clone(),
                 ledger_namespace: ledger_namespace.clone(),
                 sweep_interval,
+                concurrency: args.concurrency,
             };
             breakglass::controller::run(client.clone(), aws.clone(), metrics.clone(), settings)
         };

@@ -42,6 +42,8 @@ pub struct Settings {
     /// Where the ledger of added members lives.
     pub ledger_namespace: String,
     pub sweep_interval: std::time::Duration,
+    /// Grant reconciles in flight at most.
+    pub concurrency: u16,
 }
 
 /// Runs the controller until the process is told to stop. Dropping the future stops all
@@ -72,7 +74,9 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, settings: Sett
             }
         })
         .applied_objects();
-    let controller = Controller::for_stream(grant_events, store.clone());
+    let controller = Controller::for_stream(grant_events, store.clone()).with_config(
+        kube::runtime::controller::Config::default().concurrency(settings.concurrency),
+    );
     let sweep = sweep::run(
         ctx.clone(),
         store.clone(),
