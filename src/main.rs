@@ -74,7 +74,7 @@ struct ControllerArgs {
     sweep_interval: std::time::Duration,
     /// Grant reconciles run at once, at most. Bounds memory in a burst (each in-flight
     /// reconcile holds its requests and answers); AWS is paced by `--aws-rate` anyway.
-    #[arg(long, env = "BREAKGLASS_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "BREAKGLASS_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
     /// Namespace of the ledger (one ConfigMap per group member the operator added).
     /// Default: the Pod's namespace, else the watched namespace, else `default`.

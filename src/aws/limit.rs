@@ -4,12 +4,23 @@
 
 use std::time::{Duration, Instant};
 
+/// Calls in flight at most: each holds an HTTP connection and its buffers, so a burst of a
+/// thousand grants must not open a thousand connections (memory) when AWS serves only
+/// about 20 calls/s anyway.
+pub const MAX_IN_FLIGHT: usize = 32;
+
 /// A token bucket that hands out reservations: each call takes a token now or waits its
-/// turn, in the order calls arrived. Holds up to one second's worth for bursts.
+/// turn, in the order calls arrived. Holds up to one second's worth for bursts. At most
+/// `MAX_IN_FLIGHT` calls hold a turn at once.
 pub struct Limiter {
     per_second: f64,
     state: std::sync::Mutex<(f64, Instant)>,
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// A call's turn: keep it until the call has its answer.
+#[must_use = "the turn must be held for the duration of the call"]
+pub struct Turn<'a>(#[allow(dead_code)] Option<tokio::sync::SemaphorePermit<'a>>);
 
 impl Limiter {
     pub fn new(per_second: f64) -> Self {
@@ -21,6 +32,7 @@ impl Limiter {
         Self {
             per_second,
             state: std::sync::Mutex::new((per_second.max(1.0), Instant::now())),
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         }
     }
 
@@ -42,11 +54,15 @@ impl Limiter {
         }
     }
 
-    pub async fn wait(&self) {
+    /// Waits for a free slot, then for the call's place at the rate.
+    pub async fn wait(&self) -> Turn<'_> {
+        // The semaphore is never closed: `None` cannot happen, and would only lift the cap.
+        let permit = self.in_flight.acquire().await.ok();
         let delay = self.reserve(Instant::now());
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        Turn(permit)
     }
 }
 

@@ -332,7 +332,7 @@ impl Aws {
             session_name: key.session_name.clone(),
             message,
         };
-        self.limit.wait().await;
+        let _turn = self.limit.wait().await;
         let out = self
             .sts
             .assume_role()

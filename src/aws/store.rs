@@ -58,7 +58,7 @@ impl Store {
             identity_store_id: id.to_owned(),
             message: m,
         })?;
-        self.limit.wait().await;
+        let _turn = self.limit.wait().await;
         match self
             .client
             .get_user_id()
@@ -83,7 +83,7 @@ impl Store {
             identity_store_id: id.to_owned(),
             message: m,
         })?;
-        self.limit.wait().await;
+        let _turn = self.limit.wait().await;
         match self
             .client
             .get_group_id()
@@ -107,7 +107,7 @@ impl Store {
         user_id: &str,
     ) -> Result<Option<String>, Error> {
         let id = self.identity_store_id.as_str();
-        self.limit.wait().await;
+        let _turn = self.limit.wait().await;
         match self
             .client
             .get_group_membership_id()
@@ -137,7 +137,7 @@ impl Store {
             return Ok(existing);
         }
         let id = self.identity_store_id.as_str();
-        self.limit.wait().await;
+        let _turn = self.limit.wait().await;
         match self
             .client
             .create_group_membership()
@@ -192,7 +192,7 @@ impl Store {
         let mut out = BTreeMap::new();
         let mut next: Option<String> = None;
         loop {
-            self.limit.wait().await;
+            let _turn = self.limit.wait().await;
             let page = self
                 .client
                 .list_group_memberships()
@@ -219,7 +219,7 @@ impl Store {
     /// Deletes one membership: `true` when it existed, `false` when it was already gone.
     pub async fn delete_membership(&self, membership_id: &str) -> Result<bool, Error> {
         let id = self.identity_store_id.as_str();
-        self.limit.wait().await;
+        let _turn = self.limit.wait().await;
         match self
             .client
             .delete_group_membership()
