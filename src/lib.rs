@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod assignments;
 pub mod aws;
 pub mod conditions;
 pub mod controller;

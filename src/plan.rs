@@ -6,7 +6,10 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use crate::{
-    api::{BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase},
+    api::{
+        AssignmentState, BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase,
+        GrantedAssignment,
+    },
     policy::{self, Accepted, Denial},
 };
 
@@ -160,13 +163,11 @@ pub fn policy_change(grant: &BreakGlassGrant, policy: &BreakGlassPolicySpec) -> 
         Err(Denial::DurationTooLong { .. } | Denial::InvalidDuration(_)) | Ok(_) => {}
         Err(denial) => return Some(denial.to_string()),
     }
-    let recorded = grant
-        .status
-        .as_ref()?
-        .access
-        .as_ref()?
-        .group_membership
-        .as_ref()?;
+    let access = grant.status.as_ref()?.access.as_ref()?;
+    if !access.account_assignments.is_empty() {
+        return assignment_change(grant, &access.account_assignments, policy);
+    }
+    let recorded = access.group_membership.as_ref()?;
     let Some(group) = &policy.access.group_membership else {
         return Some("the policy no longer grants group membership".into());
     };
@@ -188,6 +189,50 @@ pub fn policy_change(grant: &BreakGlassGrant, policy: &BreakGlassPolicySpec) -> 
             recorded.group_name.as_deref().unwrap_or(&recorded.group_id)
         )
     })
+}
+
+/// How a policy edit bears on a grant's recorded account assignments: another kind, another
+/// instance or permission set, or an account it no longer assigns on ends the grant.
+fn assignment_change(
+    grant: &BreakGlassGrant,
+    recorded: &[GrantedAssignment],
+    policy: &BreakGlassPolicySpec,
+) -> Option<String> {
+    let Some(now) = &policy.access.account_assignment else {
+        return Some("the policy no longer assigns permission sets".into());
+    };
+    let accounts = policy::accounts(&grant.spec, policy);
+    recorded
+        .iter()
+        .filter(|e| e.state != AssignmentState::Removed)
+        .find_map(|e| {
+            if now
+                .instance_arn
+                .as_ref()
+                .is_some_and(|i| *i != e.instance_arn)
+            {
+                Some(format!(
+                    "the policy now names another instance than {}",
+                    e.instance_arn
+                ))
+            } else if now
+                .permission_set_arn
+                .as_ref()
+                .is_some_and(|p| *p != e.permission_set_arn)
+            {
+                Some(format!(
+                    "the policy now names another permission set than {}",
+                    e.permission_set_arn
+                ))
+            } else if !accounts.contains(&e.account_id) {
+                Some(format!(
+                    "the policy no longer assigns on account {}",
+                    e.account_id
+                ))
+            } else {
+                None
+            }
+        })
 }
 
 /// When to look at an active grant again: at expiry, and at least every few minutes so that

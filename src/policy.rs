@@ -29,6 +29,16 @@ pub enum Denial {
         policy: String,
     },
     InvalidDuration(DurationError),
+    /// `spec.accountIds` names accounts the policy does not assign on.
+    AccountNotAllowed {
+        accounts: Vec<String>,
+        policy: String,
+        allowed: Vec<String>,
+    },
+    /// `spec.accountIds` on a grant whose policy grants group membership.
+    AccountsNotApplicable {
+        policy: String,
+    },
 }
 
 impl Denial {
@@ -41,6 +51,8 @@ impl Denial {
             Self::DurationTooLong { .. } => "DurationTooLong",
             Self::IncidentRequired { .. } => "IncidentRequired",
             Self::InvalidDuration(_) => "InvalidDuration",
+            Self::AccountNotAllowed { .. } => "AccountNotAllowed",
+            Self::AccountsNotApplicable { .. } => "AccountsNotApplicable",
         }
     }
 }
@@ -78,6 +90,20 @@ impl fmt::Display for Denial {
                 "policy {policy:?} requires an incident: set spec.incident.id"
             ),
             Self::InvalidDuration(err) => write!(f, "{err}"),
+            Self::AccountNotAllowed {
+                accounts,
+                policy,
+                allowed,
+            } => write!(
+                f,
+                "policy {policy:?} does not assign on account(s) {}; spec.accountIds must be a subset of: {}",
+                accounts.join(", "),
+                allowed.join(", ")
+            ),
+            Self::AccountsNotApplicable { policy } => write!(
+                f,
+                "policy {policy:?} grants group membership, not account assignments: remove spec.accountIds"
+            ),
         }
     }
 }
@@ -137,6 +163,25 @@ pub fn evaluate(
             policy: policy_name,
         });
     }
+    if let Some(asked) = &grant.account_ids {
+        let Some(assignment) = &policy.access.account_assignment else {
+            return Err(Denial::AccountsNotApplicable {
+                policy: policy_name,
+            });
+        };
+        let outside: Vec<String> = asked
+            .iter()
+            .filter(|a| !assignment.account_ids.contains(a))
+            .cloned()
+            .collect();
+        if !outside.is_empty() {
+            return Err(Denial::AccountNotAllowed {
+                accounts: outside,
+                policy: policy_name,
+                allowed: assignment.account_ids.clone(),
+            });
+        }
+    }
     let eligibility = if policy.eligible_users.iter().any(|u| u == &grant.user) {
         Eligibility::Listed
     } else if !policy.eligible_groups.is_empty() {
@@ -151,6 +196,22 @@ pub fn evaluate(
         duration: requested.as_std().min(crate::api::MAX_GRANT_DURATION),
         eligibility,
     })
+}
+
+/// The accounts a grant is assigned on: its own `accountIds` (already checked to be a
+/// subset), else all of the policy's; empty for group-membership policies.
+pub fn accounts(grant: &BreakGlassGrantSpec, policy: &BreakGlassPolicySpec) -> Vec<String> {
+    let Some(assignment) = &policy.access.account_assignment else {
+        return vec![];
+    };
+    match &grant.account_ids {
+        Some(asked) => asked
+            .iter()
+            .filter(|a| assignment.account_ids.contains(a))
+            .cloned()
+            .collect(),
+        None => assignment.account_ids.clone(),
+    }
 }
 
 /// The policy's current maximum, used to shorten active grants when it is lowered.
@@ -168,8 +229,8 @@ pub struct PolicyProblem {
     pub message: String,
 }
 
-/// Checks what only the operator can: alert matchers' regexes, and access kinds this
-/// release does not carry out. `Ok` carries a one-line summary for the Ready condition.
+/// Checks what only the operator can: alert matchers' regexes. `Ok` carries a one-line
+/// summary for the Ready condition.
 pub fn check(spec: &BreakGlassPolicySpec) -> Result<String, PolicyProblem> {
     for (i, rule) in spec.alerts.iter().enumerate() {
         for m in &rule.matchers {
@@ -180,12 +241,6 @@ pub fn check(spec: &BreakGlassPolicySpec) -> Result<String, PolicyProblem> {
                 });
             }
         }
-    }
-    if spec.access.account_assignment.is_some() {
-        return Err(PolicyProblem {
-            reason: "Unsupported",
-            message: "accountAssignment access is not supported yet; use groupMembership".into(),
-        });
     }
     let (default, max) = (&spec.duration.default, &spec.duration.max);
     Ok(format!(
@@ -228,14 +283,65 @@ mod check_tests {
         assert!(problem.message.contains("alerts[0]"), "{}", problem.message);
     }
 
+    fn assigning(d: &mut serde_yaml::Value) {
+        d["spec"]["access"] = serde_yaml::from_str(
+            "{accountAssignment: {accountIds: ['111122223333', '444455556666'], permissionSetName: BreakGlassAdmin}}",
+        )
+        .expect("access");
+    }
+
+    fn grant(accounts: Option<&[&str]>) -> BreakGlassGrantSpec {
+        let mut g: BreakGlassGrantSpec = serde_yaml::from_str(
+            "{policy: prod-admin, user: alice@example.com, reason: outage, incident: {id: INC-1}}",
+        )
+        .expect("grant");
+        g.account_ids = accounts.map(|a| a.iter().map(|s| s.to_string()).collect());
+        g
+    }
+
     #[test]
-    fn account_assignment_is_reported_unsupported() {
-        let spec = policy(|d| {
-            d["spec"]["access"] = serde_yaml::from_str(
-                "{accountAssignment: {accountIds: ['111122223333'], permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-1/ps-1', instanceArn: 'arn:aws:sso:::instance/ssoins-1'}}",
-            )
-            .expect("access");
-        });
-        assert_eq!(check(&spec).expect_err("refused").reason, "Unsupported");
+    fn account_assignment_policies_are_accepted() {
+        assert!(check(&policy(assigning)).is_ok());
+    }
+
+    #[test]
+    fn a_grant_assigns_on_the_policys_accounts_or_a_subset_of_them() {
+        let spec = policy(assigning);
+        let all = grant(None);
+        assert!(evaluate("incidents", &all, "prod-admin", &spec).is_ok());
+        assert_eq!(accounts(&all, &spec), ["111122223333", "444455556666"]);
+        let narrowed = grant(Some(&["444455556666"]));
+        assert!(evaluate("incidents", &narrowed, "prod-admin", &spec).is_ok());
+        assert_eq!(accounts(&narrowed, &spec), ["444455556666"]);
+    }
+
+    #[test]
+    fn accounts_outside_the_policy_are_denied_by_name() {
+        let spec = policy(assigning);
+        let denial = evaluate(
+            "incidents",
+            &grant(Some(&["111122223333", "999999999999"])),
+            "prod-admin",
+            &spec,
+        )
+        .expect_err("denied");
+        assert_eq!(denial.reason(), "AccountNotAllowed");
+        let msg = denial.to_string();
+        assert!(
+            msg.contains("999999999999") && !msg.contains("account(s) 111122223333"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn accounts_on_a_group_membership_grant_are_denied() {
+        let denial = evaluate(
+            "incidents",
+            &grant(Some(&["111122223333"])),
+            "prod-admin",
+            &policy(|_| {}),
+        )
+        .expect_err("denied");
+        assert_eq!(denial.reason(), "AccountsNotApplicable");
     }
 }

@@ -88,6 +88,7 @@ async fn crds_are_established_and_examples_are_accepted() {
     assert_eq!(policies.len(), 1);
     apply_example(&client, "examples/policy-account-assignment.yaml", &ns).await;
     apply_example(&client, "examples/grant.yaml", &ns).await;
+    apply_example(&client, "examples/grant-account-assignment.yaml", &ns).await;
 
     // Read back through the typed API: what the server stored is what the types describe.
     let policy = Api::<BreakGlassPolicy>::all(client.clone())

@@ -62,8 +62,14 @@ fn examples_are_valid_api_objects() {
             );
         }
     }
-    for doc in documents("examples/grant.yaml") {
-        let grant: BreakGlassGrant = serde_yaml::from_value(doc).expect("examples/grant.yaml");
-        assert!(!grant.spec.reason.trim().is_empty());
+    for file in [
+        "examples/grant.yaml",
+        "examples/grant-account-assignment.yaml",
+    ] {
+        for doc in documents(file) {
+            let grant: BreakGlassGrant =
+                serde_yaml::from_value(doc).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(!grant.spec.reason.trim().is_empty());
+        }
     }
 }

@@ -75,6 +75,14 @@ pub struct BreakGlassGrantSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<Incident>,
 
+    /// accountAssignment policies only: the accounts to assign on, a subset of the
+    /// policy's (all of them when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), inner(regex(pattern = r"^[0-9]{12}$")))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[x_kube(validation = immutable("accountIds"))]
+    pub account_ids: Option<Vec<String>>,
+
     /// Set to true to end the grant early. A resolved grant cannot be reopened.
     #[serde(default)]
     #[x_kube(validation = Rule::new("self || !oldSelf").message("a resolved grant cannot be reopened; create a new grant"))]
@@ -195,17 +203,36 @@ pub struct GrantedMembership {
     pub membership_id: Option<String>,
 }
 
+/// One account's permission-set assignment for this grant.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantedAssignment {
     pub account_id: String,
     pub permission_set_arn: String,
-    /// Last known provisioning status (IN_PROGRESS, SUCCEEDED, FAILED).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    /// Request ID of the last asynchronous create/delete.
+    /// The Identity Center instance; kept so access can be revoked after the policy is gone.
+    pub instance_arn: String,
+    pub state: AssignmentState,
+    /// Request ID of the asynchronous create (Pending, Failed) or delete (Removing) AWS is
+    /// working on; polled until it finishes, also after a restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// AWS's FailureReason, or why the assignment was kept at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignmentState {
+    /// Recorded; being created on AWS.
+    Pending,
+    /// AWS confirmed the assignment.
+    Assigned,
+    /// AWS answered FAILED (see `message`); created again with backoff.
+    Failed,
+    /// Being deleted on AWS.
+    Removing,
+    /// Deleted (or kept for another Active grant that gives the same access: see `message`).
+    Removed,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -193,20 +193,37 @@ pub struct GroupMembershipAccess {
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.permissionSetArn) != has(self.permissionSetName)").message("exactly one of permissionSetArn or permissionSetName must be set"))]
 pub struct AccountAssignmentAccess {
-    /// ARN of the IAM Identity Center instance.
+    /// ARN of the IAM Identity Center instance. Optional when the role's account has
+    /// exactly one instance (found with ListInstances).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9.-]{16}$"))]
-    pub instance_arn: String,
+    pub instance_arn: Option<String>,
 
     /// ARN of the permission set to assign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(
         pattern = r"^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9.-]{16}/ps-[a-zA-Z0-9.-]{16}$"
     ))]
-    pub permission_set_arn: String,
+    pub permission_set_arn: Option<String>,
 
-    /// AWS account IDs to assign the permission set on.
+    /// Name of the permission set to assign, instead of its ARN (looked up once, cached).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
+    pub permission_set_name: Option<String>,
+
+    /// AWS account IDs to assign the permission set on. A grant may narrow them with
+    /// `spec.accountIds`.
     #[schemars(length(min = 1, max = 64), inner(regex(pattern = r"^[0-9]{12}$")))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub account_ids: Vec<String>,
+
+    /// `true`: USER assignments of this permission set on these accounts belong to the
+    /// operator, and any without an Active grant is removed. `false`: others are reported.
+    /// GROUP assignments are never touched.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
 }
 
 /// One kind of automation to pause; exactly one field is set.

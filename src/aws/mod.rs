@@ -9,9 +9,14 @@
 //! built around them per use.
 
 mod limit;
+mod sso;
 mod store;
 
-pub use self::{limit::Limiter, store::Store};
+pub use self::{
+    limit::Limiter,
+    sso::{Assignment, Progress, Sso},
+    store::Store,
+};
 
 use std::{
     collections::HashMap,
@@ -60,6 +65,10 @@ pub enum Error {
     },
     #[error("membership of user {user_id} in group {group_id} still exists after deleting it")]
     NotRemoved { user_id: String, group_id: String },
+    #[error("IAM Identity Center instance {instance_arn} has no permission set named {name:?}")]
+    PermissionSetNotFound { instance_arn: String, name: String },
+    #[error("{0}")]
+    InstanceNotFound(String),
 }
 
 impl Error {
@@ -84,6 +93,8 @@ impl Error {
             Self::UserNotFound { .. } => "UserNotFound",
             Self::GroupNotFound { .. } => "GroupNotFound",
             Self::Call { .. } | Self::NotRemoved { .. } => "AwsError",
+            Self::PermissionSetNotFound { .. } => "PermissionSetNotFound",
+            Self::InstanceNotFound(_) => "InstanceNotFound",
         }
     }
 }
@@ -161,7 +172,7 @@ impl Intercept for CallMetrics {
     ) -> Result<(), BoxError> {
         if context.response().is_some_and(is_throttling) {
             let (service, operation) = operation_of(cfg);
-            self.0.aws_throttled(&service.to_lowercase(), &operation);
+            self.0.aws_throttled(&iam_prefix(&service), &operation);
         }
         Ok(())
     }
@@ -181,9 +192,17 @@ impl Intercept for CallMetrics {
             (_, Some(500..)) => "server_error",
             _ => "transport_error",
         };
-        self.0
-            .aws_call(&service.to_lowercase(), &operation, outcome);
+        self.0.aws_call(&iam_prefix(&service), &operation, outcome);
         Ok(())
+    }
+}
+
+/// The service as IAM policies name it (`sts`, `identitystore`, `sso`), so a metric's
+/// `service:operation` is the action a role needs.
+fn iam_prefix(sdk_service: &str) -> String {
+    match sdk_service.to_lowercase().replace(' ', "").as_str() {
+        "ssoadmin" => "sso".into(),
+        other => other.to_owned(),
     }
 }
 
@@ -211,6 +230,24 @@ fn is_throttling(response: &aws_smithy_runtime_api::http::Response) -> bool {
             .body()
             .bytes()
             .is_some_and(|b| named(&String::from_utf8_lossy(b)))
+}
+
+fn session_key(target: &Target, role: Role) -> SessionKey {
+    match role {
+        Role::Read => SessionKey {
+            role_arn: target
+                .read_role_arn
+                .clone()
+                .unwrap_or_else(|| target.role_arn.clone()),
+            external_id: target.external_id.clone(),
+            session_name: READ_SESSION.into(),
+        },
+        Role::Write => SessionKey {
+            role_arn: target.role_arn.clone(),
+            external_id: target.external_id.clone(),
+            session_name: target.session_name.clone(),
+        },
+    }
 }
 
 /// Sessions are reused until this long before their credentials expire.
@@ -283,24 +320,27 @@ impl Aws {
         }
     }
 
+    /// IAM Identity Center (SSO Admin) access as the target's read or write role.
+    pub async fn sso(&self, target: &Target, role: Role) -> Result<Sso, Error> {
+        let credentials = self.credentials(&session_key(target, role)).await?;
+        let mut config =
+            aws_sdk_ssoadmin::config::Builder::from(&self.base).credentials_provider(credentials);
+        if let Some(interceptor) = &self.interceptor {
+            config = config.interceptor(interceptor.clone());
+        }
+        if let Some(region) = &target.region {
+            config = config.region(aws_config::Region::new(region.clone()));
+        }
+        Ok(Sso {
+            client: aws_sdk_ssoadmin::Client::from_conf(config.build()),
+            limit: self.limit.clone(),
+            identity_store_id: target.identity_store_id.clone(),
+        })
+    }
+
     /// Identity Store access as the target's read or write role.
     pub async fn store(&self, target: &Target, role: Role) -> Result<Store, Error> {
-        let key = match role {
-            Role::Read => SessionKey {
-                role_arn: target
-                    .read_role_arn
-                    .clone()
-                    .unwrap_or_else(|| target.role_arn.clone()),
-                external_id: target.external_id.clone(),
-                session_name: READ_SESSION.into(),
-            },
-            Role::Write => SessionKey {
-                role_arn: target.role_arn.clone(),
-                external_id: target.external_id.clone(),
-                session_name: target.session_name.clone(),
-            },
-        };
-        let credentials = self.credentials(&key).await?;
+        let credentials = self.credentials(&session_key(target, role)).await?;
         let mut config = aws_sdk_identitystore::config::Builder::from(&self.base)
             .credentials_provider(credentials);
         if let Some(interceptor) = &self.interceptor {

@@ -30,6 +30,8 @@ pub struct Context {
     pub ledger: Ledger,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// Account-assignment look-ups and AWS's in-progress creations.
+    pub(crate) sso: super::sso_state::SsoState,
     /// Consecutive failures per grant, for capped exponential backoff.
     pub(crate) failures: std::sync::Mutex<HashMap<String, u32>>,
     /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
@@ -92,6 +94,7 @@ impl Context {
             failures: Default::default(),
             user_locks: Default::default(),
             own: Default::default(),
+            sso: Default::default(),
             own_pruned: std::sync::Mutex::new(Instant::now()),
             group_ids: Default::default(),
         }

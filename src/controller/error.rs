@@ -53,6 +53,9 @@ pub enum Error {
     Finalizer(String, String),
     #[error("grant {0}: status does not record what was granted, so it cannot be revoked")]
     NoRecord(String),
+    /// AWS failed some account assignments (its reasons, per account); retried with backoff.
+    #[error("grant {grant}: AWS failed the assignment on {failures}")]
+    Assignment { grant: String, failures: String },
     #[error("grant {grant}: recording the member before adding it: {source}")]
     Ledger {
         grant: String,
@@ -83,6 +86,7 @@ impl Error {
             Self::Aws { source, .. } => source.reason(),
             Self::Finalizer(..) => "FinalizerError",
             Self::NoRecord(_) => "NoRecord",
+            Self::Assignment { .. } => "AssignmentFailed",
             Self::Pause { .. } => "PauseFailed",
             Self::Ledger { .. } => "LedgerError",
             Self::Sweep { .. } => "SweepFailed",

@@ -8,6 +8,7 @@ pub mod sweep;
 mod context;
 mod error;
 mod grant;
+mod sso_state;
 
 use std::sync::Arc;
 

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 pub mod faults;
 pub mod scenario;
+pub mod sso;
 #[allow(unused_imports)] // not every test binary uses the scenario
 pub use scenario::*;
 
@@ -348,6 +349,42 @@ pub async fn scrape(url: &str, series: &str) -> f64 {
     found.unwrap_or_else(|| panic!("{series} not served at {url}"))
 }
 
+/// `service:Operation` actions allowed by IAM policy documents.
+pub fn iam_actions(files: &[&str]) -> Vec<String> {
+    let mut actions = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(repo_path(file)).expect("IAM policy");
+        let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for statement in doc["Statement"].as_array().expect("statements") {
+            match &statement["Action"] {
+                Value::String(a) => actions.push(a.clone()),
+                Value::Array(list) => {
+                    actions.extend(list.iter().filter_map(|a| a.as_str().map(str::to_owned)))
+                }
+                other => panic!("{file}: unexpected Action {other}"),
+            }
+        }
+    }
+    actions
+}
+
+/// (service, operation) pairs of every AWS call counted in a metrics text.
+pub fn aws_operations(metrics: &str) -> Vec<(String, String)> {
+    let label = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = start + line[start..].find('"')?;
+        Some(line[start..end].to_owned())
+    };
+    let mut ops: Vec<(String, String)> = metrics
+        .lines()
+        .filter(|l| l.starts_with("breakglass_aws_calls_total{"))
+        .filter_map(|l| Some((label(l, "service")?, label(l, "operation")?)))
+        .collect();
+    ops.sort();
+    ops.dedup();
+    ops
+}
+
 /// A command from the pinned toolchain: `helm` (built by tests/env/helm.sh) or `kubectl`
 /// (built with the control plane), pointed at the test environment.
 pub fn tool(name: &str) -> std::process::Command {
@@ -477,6 +514,8 @@ pub struct AwsFixture {
     pub role_arn: String,
     pub identity_store_id: String,
     pub store: aws_sdk_identitystore::Client,
+    /// IAM Identity Center (SSO Admin) in the same account (see `sso.rs`).
+    pub sso: aws_sdk_ssoadmin::Client,
 }
 
 impl AwsFixture {
@@ -515,6 +554,9 @@ impl AwsFixture {
             "tests",
         );
         let config = aws_sdk_identitystore::config::Builder::from(&base)
+            .credentials_provider(creds.clone())
+            .build();
+        let sso = aws_sdk_ssoadmin::config::Builder::from(&base)
             .credentials_provider(creds)
             .build();
         Self {
@@ -522,6 +564,7 @@ impl AwsFixture {
             role_arn,
             identity_store_id,
             store: aws_sdk_identitystore::Client::from_conf(config),
+            sso: aws_sdk_ssoadmin::Client::from_conf(sso),
         }
     }
 

@@ -8,7 +8,7 @@ env_dir=${BREAKGLASS_ENV_DIR:-$repo/target/env}
 log() { printf '[env-down] %s\n' "$*" >&2; }
 
 if [ -f "$env_dir/pids" ]; then
-  # Reverse order: moto, then the API server, then etcd beneath it.
+  # Reverse order: the fault proxy, moto, then the API server, then etcd beneath it.
   tac "$env_dir/pids" | while read -r name pid; do
     [ -n "$pid" ] || continue
     # A recycled pid belongs to someone else: only signal the process we started.

@@ -1,26 +1,38 @@
 """mitmproxy addon: answers, in front of moto, what moto cannot (refused roles, throttling,
-dropped connections). Run by tests as
+server errors, dropped connections, slow answers, account assignments that stay
+IN_PROGRESS or FAIL). Run as
   mitmdump --mode reverse:<moto> -s faults.py --set faults=<rules.json>
 
 The rules file is a JSON list, re-read whenever it changes (counts restart then):
   {"name": "...", "operation": "AssumeRole", "contains": "<text in the request body>",
-   "answer": "access_denied" | "throttle" | "drop", "times": 2}
-`operation` is the AWS operation (STS `Action=`, or the `X-Amz-Target` suffix); `contains`
-and `times` are optional (no `times`: every match). Every request is logged, one JSON line
-per request to <rules.json>.log: {"operation": ..., "fault": <rule name or null>,
-"session": <RoleSessionName of the assumed-role credentials that signed it, or null>}, so a
-test can tell that a fault really fired, what the operator sent and as whom (what
-CloudTrail would show).
+   "answer": "...", "times": 2, "delay_ms": 200, "reason": "..."}
+`operation` is the AWS operation (STS `Action=`, or the `X-Amz-Target` suffix); `contains`,
+`times` (absent: every match) and `operation` (absent: every operation) are optional. The
+first rule that matches a request decides it. Answers:
+  access_denied, throttle (400), server_error (500), drop (connection closed): instead of moto;
+  in_progress: moto answers, then the account-assignment status in its answer is rewritten
+    to IN_PROGRESS (AWS still working; moto did the work);
+  failed: a FAILED status with `reason` as FailureReason; for Create/DeleteAccountAssignment
+    answered instead of moto (as AWS, nothing was done), for the Describe…Status polls moto's
+    answer is rewritten;
+  pass: moto answers unchanged (with `delay_ms`, a slow AWS).
+`delay_ms` delays any answer. Every request is logged, one JSON line per request to
+<rules.json>.log: {"operation": ..., "fault": <rule name or null>, "session": <RoleSessionName
+of the assumed-role credentials that signed it, or null>}, so a test can tell that a fault
+really fired, what the operator sent and as whom (what CloudTrail would show).
 """
 
+import asyncio
 import json
 import os
 import re
 import urllib.parse
+import uuid
 
 from mitmproxy import ctx, http
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+STATUS_KEYS = ("AccountAssignmentCreationStatus", "AccountAssignmentDeletionStatus")
 
 
 def operation_of(request: http.Request) -> str:
@@ -65,7 +77,37 @@ ANSWERS = {
         "Throttling" if is_query_protocol(r) else "ThrottlingException",
         "Rate exceeded (injected by the test's fault proxy)",
     ),
+    "server_error": lambda r: error_response(
+        r,
+        500,
+        "InternalFailure" if is_query_protocol(r) else "InternalServerException",
+        "internal error (injected by the test's fault proxy)",
+    ),
 }
+
+
+CHANGES = {
+    "CreateAccountAssignment": "AccountAssignmentCreationStatus",
+    "DeleteAccountAssignment": "AccountAssignmentDeletionStatus",
+}
+
+
+def failed_change(request: http.Request, key: str, rule) -> http.Response:
+    """A create or delete AWS took and then failed: nothing changed."""
+    try:
+        asked = json.loads(request.get_text() or "{}")
+    except ValueError:
+        asked = {}
+    status = {k: asked[k] for k in ("TargetId", "TargetType", "PermissionSetArn",
+                                    "PrincipalType", "PrincipalId") if k in asked}
+    status.update({
+        "Status": "FAILED",
+        "RequestId": str(uuid.uuid4()),
+        "FailureReason": rule.get("reason", "failed (injected by the test's fault proxy)"),
+    })
+    return http.Response.make(
+        200, json.dumps({key: status}), {"Content-Type": "application/x-amz-json-1.1"}
+    )
 
 
 class Faults:
@@ -115,20 +157,29 @@ class Faults:
         signed = re.search(r"Credential=([^/,\s]+)/", request.headers.get("authorization", ""))
         return signed and self.sessions.get(signed.group(1))
 
-    def request(self, flow: http.HTTPFlow):
+    async def request(self, flow: http.HTTPFlow):
         self._reload()
         operation = operation_of(flow.request)
         rule = self._match(flow.request, operation)
         self._log(operation, rule and rule.get("name"), self._session(flow.request))
         if rule is None:
             return
-        answer = rule["answer"]
+        if rule.get("delay_ms"):
+            await asyncio.sleep(rule["delay_ms"] / 1000)
+        answer = rule.get("answer", "pass")
         if answer == "drop":
             flow.kill()
-        else:
+        elif answer in ANSWERS:
             flow.response = ANSWERS[answer](flow.request)
+        elif answer == "failed" and operation in CHANGES:
+            flow.response = failed_change(flow.request, CHANGES[operation], rule)
+        else:
+            flow.metadata["fault"] = rule
 
     def response(self, flow: http.HTTPFlow):
+        rule = flow.metadata.get("fault")
+        if rule and rule.get("answer") in ("in_progress", "failed"):
+            self._rewrite_status(flow, rule)
         if operation_of(flow.request) != "AssumeRole" or flow.response.status_code != 200:
             return
         form = urllib.parse.parse_qs(flow.request.get_text(strict=False) or "")
@@ -136,6 +187,25 @@ class Faults:
         name = (form.get("RoleSessionName") or [None])[0]
         if key and name:
             self.sessions[key.group(1)] = name
+
+    def _rewrite_status(self, flow: http.HTTPFlow, rule):
+        if flow.response.status_code != 200:
+            return
+        try:
+            body = json.loads(flow.response.get_text() or "{}")
+        except ValueError:
+            return
+        for key in STATUS_KEYS:
+            status = body.get(key)
+            if not isinstance(status, dict):
+                continue
+            if rule["answer"] == "in_progress":
+                status["Status"] = "IN_PROGRESS"
+                status.pop("FailureReason", None)
+            else:
+                status["Status"] = "FAILED"
+                status["FailureReason"] = rule.get("reason", "failed (injected by the test's fault proxy)")
+        flow.response.set_text(json.dumps(body))
 
 
 addons = [Faults()]

@@ -26,7 +26,7 @@ install_automation_crds() { # the real CRDs of what policies pause; server-side:
     -f "$dir" >/dev/null
 }
 
-if [ -f "$env_dir/env.sh" ] && alive etcd && alive kube-apiserver && alive moto; then
+if [ -f "$env_dir/env.sh" ] && alive etcd && alive kube-apiserver && alive moto && alive faults; then
   bin=$("$here/build-control-plane.sh")
   install_automation_crds
   "$here/alertmanager.sh" >/dev/null
@@ -153,6 +153,17 @@ current-context: breakglass-env
 KUBECONFIG
 chmod 600 "$env_dir/kubeconfig"
 
+# The fault-injecting proxy in front of moto (mitmproxy, reverse mode): passes everything
+# through until rules are written to faults.json (see faults.py). Tests that inject faults
+# start their own; this one is for the chaos campaign and for trying things by hand.
+mitmdump=$("$here/mitmproxy.sh")
+read -r faults_port <<<"$(free_ports 1)"
+echo '[]' > "$env_dir/faults.json"
+start faults "$mitmdump" --mode "reverse:http://127.0.0.1:$moto_port" \
+  --listen-host 127.0.0.1 --listen-port "$faults_port" -s "$here/faults.py" \
+  --set "faults=$env_dir/faults.json" --set "confdir=$env_dir/mitmproxy" -q
+wait_for faults 60 curl -sf "http://127.0.0.1:$faults_port/moto-api/"
+
 cat > "$env_dir/env.sh" <<ENVSH
 # Written by tests/env/up.sh. Source it: . $env_dir/env.sh
 export KUBECONFIG=$env_dir/kubeconfig
@@ -163,6 +174,9 @@ export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export AWS_EC2_METADATA_DISABLED=true
 export BREAKGLASS_ENV_DIR=$env_dir
+# AWS through the fault proxy, and the rules file it reads (a JSON list; see faults.py).
+export BREAKGLASS_FAULT_PROXY_URL=http://127.0.0.1:$faults_port
+export BREAKGLASS_FAULT_RULES=$env_dir/faults.json
 ENVSH
 install_automation_crds
 "$here/alertmanager.sh" >/dev/null # started by the webhook tests themselves

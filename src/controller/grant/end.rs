@@ -9,6 +9,7 @@ use kube::{
 use tracing::{info, warn};
 
 use super::{
+    assign::{Revoked, revoke_accounts},
     lookup::{current_target, list_user_grants, other_holders, target},
     pause::restore_targets,
     status::{fail, publish, settle, write_status},
@@ -51,7 +52,24 @@ pub(crate) async fn end(
         .map(|w| format!(": {w}"))
         .unwrap_or_default();
     let mut note = format!("grant ended ({reason:?}{why})");
-    if revoke {
+    if revoke
+        && status
+            .access
+            .as_ref()
+            .is_some_and(|a| !a.account_assignments.is_empty())
+    {
+        let (Some(target), Some(user_id)) = (target(grant, policy), status.user_id.clone()) else {
+            return Err(Error::NoRecord(key(grant)));
+        };
+        let lock = ctx.user_lock(&user_id).await;
+        let _guard = lock.lock().await;
+        let same_user = list_user_grants(grant, ctx).await?;
+        match revoke_accounts(grant, ctx, policy, &target, &mut status, &same_user, &now).await? {
+            Revoked::Done(removed) => note = format!("{note}; {removed}"),
+            Revoked::Waiting(delay) => return Ok(Action::requeue(delay)),
+        }
+        ctx.aws.forget(&target).await;
+    } else if revoke {
         let membership = status
             .access
             .as_ref()

@@ -8,6 +8,7 @@ use kube::runtime::{controller::Action, events::EventType};
 use tracing::info;
 
 use super::{
+    assign::give_accounts,
     lookup::target,
     pause::pause_targets,
     status::{fail, publish, settle, write_status},
@@ -58,14 +59,6 @@ pub(crate) async fn give(
     let now = &at;
     let first = status.expires_at.is_none();
 
-    let Some(group) = &policy.access.group_membership else {
-        // Account assignments arrive in a later release; say so, without touching AWS.
-        let message = "accountAssignment access is not supported yet; use groupMembership";
-        settle(&mut status, grant, &Outcome::Unsupported { message }, now);
-        write_status(grant, ctx, &status).await?;
-        return Ok(Action::await_change());
-    };
-
     if ctx.is_echo(
         &instance(grant),
         grant.metadata.resource_version.as_deref(),
@@ -82,6 +75,27 @@ pub(crate) async fn give(
     {
         return Ok(wait);
     }
+    let group = match (
+        &policy.access.group_membership,
+        &policy.access.account_assignment,
+    ) {
+        (Some(group), _) => group,
+        (None, Some(accounts)) => {
+            return give_accounts(
+                grant,
+                ctx,
+                policy,
+                accounts,
+                &target,
+                &selections,
+                eligibility,
+                (started_at, expires_at),
+                now,
+            )
+            .await;
+        }
+        (None, None) => return Ok(Action::await_change()),
+    };
 
     // Already Active with its membership recorded: AWS is the sweep's to compare (one list
     // per group, whatever the number of grants), so neither the periodic look nor a restart
@@ -270,7 +284,7 @@ pub(crate) async fn give(
 }
 
 /// Access is in place: pause what the policy names, record, and look again at expiry.
-async fn keep(
+pub(super) async fn keep(
     grant: &BreakGlassGrant,
     ctx: &Context,
     selections: &[Selection],

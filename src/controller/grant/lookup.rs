@@ -26,17 +26,19 @@ pub(crate) fn target(
 ) -> Option<Target> {
     let session_name = aws::session_name(&grant.namespace().unwrap_or_default(), &grant.name_any());
     let status = grant.status.as_ref();
-    let recorded = status
-        .and_then(|s| s.aws.as_ref())
-        .zip(status.and_then(|s| s.access.as_ref()?.group_membership.as_ref()));
     let read_role_arn = policy.and_then(|p| p.aws.read_role_arn.clone());
-    if let Some((session, membership)) = recorded {
+    if let Some(session) = status.and_then(|s| s.aws.as_ref()) {
+        let identity_store_id = status
+            .and_then(|s| s.access.as_ref()?.group_membership.as_ref())
+            .map(|m| m.identity_store_id.clone())
+            .or_else(|| policy.map(|p| p.aws.identity_store_id.clone()))
+            .unwrap_or_default();
         return Some(Target {
             role_arn: session.role_arn.clone(),
             read_role_arn,
             external_id: session.external_id.clone(),
             region: session.region.clone(),
-            identity_store_id: membership.identity_store_id.clone(),
+            identity_store_id,
             session_name,
         });
     }

@@ -1,6 +1,7 @@
 //! One grant's lifecycle as a pipeline: load (the grant and its policy) → plan (pure,
 //! `plan::plan`) → apply (give, end or deny: AWS, pauses) → status (server-side apply).
 
+mod assign;
 mod end;
 mod give;
 mod lookup;

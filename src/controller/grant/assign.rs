@@ -1,0 +1,612 @@
+//! Account assignments: giving a permission set on each of the grant's accounts, and taking
+//! it back. AWS works asynchronously, so each account's request id is written to the grant
+//! before its answer is awaited, and every pass polls what is recorded (also after a
+//! restart) rather than asking again. What to ask next is `assignments` (pure).
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use kube::runtime::{controller::Action, events::EventType};
+use tracing::{info, warn};
+
+use super::{
+    give::{GiveError, keep},
+    lookup::{current_target, list_user_grants},
+    status::{fail, publish, settle, write_status},
+};
+use crate::{
+    api::{
+        AccountAssignmentAccess, AssignmentState, AwsSession, BreakGlassGrant,
+        BreakGlassGrantStatus, BreakGlassPolicySpec, GrantPhase, GrantedAccess, GrantedAssignment,
+    },
+    assignments::{self, Next, Overall},
+    aws::{self, Assignment, Progress, Role, Target},
+    conditions::Outcome,
+    controller::{
+        context::{Context, failpoint, key, seconds_between},
+        error::Error,
+    },
+    pause::Selection,
+    policy::{self, Denial, Eligibility},
+};
+
+/// Everything resolved before the first change: who, where, and on which accounts.
+struct Resolved {
+    user_id: String,
+    instance_arn: String,
+    permission_set_arn: String,
+}
+
+fn assignment(e: &GrantedAssignment) -> Assignment {
+    Assignment {
+        instance_arn: e.instance_arn.clone(),
+        account_id: e.account_id.clone(),
+        permission_set_arn: e.permission_set_arn.clone(),
+    }
+}
+
+/// The instance (the policy's, or the only one ListInstances shows) and the permission set
+/// (the policy's ARN, or its name looked up once).
+async fn resolve(
+    ctx: &Context,
+    target: &Target,
+    access: &AccountAssignmentAccess,
+) -> Result<(String, String), aws::Error> {
+    let sso = ctx.aws.sso(target, Role::Read).await?;
+    let instance_arn = match &access.instance_arn {
+        Some(arn) => arn.clone(),
+        None => match ctx.sso.instance(&target.role_arn, target.region.as_deref()) {
+            Some(arn) => arn,
+            None => {
+                let found = sso.instances().await?;
+                let [(arn, _)] = found.as_slice() else {
+                    return Err(aws::Error::InstanceNotFound(format!(
+                        "the role's account has {} IAM Identity Center instances; set access.accountAssignment.instanceArn",
+                        found.len()
+                    )));
+                };
+                ctx.sso
+                    .remember_instance(&target.role_arn, target.region.as_deref(), arn);
+                arn.clone()
+            }
+        },
+    };
+    let permission_set_arn = match (&access.permission_set_arn, &access.permission_set_name) {
+        (Some(arn), _) => arn.clone(),
+        (None, Some(name)) => match ctx.sso.permission_set(&instance_arn, name) {
+            Some(arn) => arn,
+            None => {
+                let arn = sso.permission_set_arn(&instance_arn, name).await?;
+                ctx.sso.remember_permission_set(&instance_arn, name, &arn);
+                arn
+            }
+        },
+        (None, None) => {
+            return Err(aws::Error::InstanceNotFound(
+                "the policy names no permission set".into(),
+            ));
+        }
+    };
+    Ok((instance_arn, permission_set_arn))
+}
+
+/// Gives the permission set on every account of the grant; `Active` once AWS confirmed all.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn give_accounts(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    policy: &BreakGlassPolicySpec,
+    access: &AccountAssignmentAccess,
+    target: &Target,
+    selections: &[Selection],
+    eligibility: Option<Eligibility>,
+    (started_at, expires_at): (Timestamp, Timestamp),
+    now: &Time,
+) -> Result<Action, GiveError> {
+    let mut status = grant.status.clone().unwrap_or_default();
+    let first = status.expires_at.is_none();
+    let recorded = recorded(&status);
+    // Already Active with every account assigned: AWS is the sweep's to compare.
+    if status.phase == Some(GrantPhase::Active)
+        && !recorded.is_empty()
+        && assignments::giving(&recorded) == Overall::Assigned
+    {
+        return keep(grant, ctx, selections, status, expires_at, now)
+            .await
+            .map_err(GiveError::Failed);
+    }
+    let resolved = match resolve_all(grant, ctx, access, target, &status, eligibility).await {
+        Ok(r) => r,
+        Err(Failure::Denied(d)) => return Err(GiveError::Denied(d)),
+        Err(Failure::Aws(e)) => return Err(fail(grant, ctx, status, e, now).await.into()),
+    };
+
+    // Record who, where and when before the first AWS change.
+    let accounts = policy::accounts(&grant.spec, policy);
+    let mut entries = assignments::plan_entries(
+        &recorded,
+        &accounts,
+        &resolved.instance_arn,
+        &resolved.permission_set_arn,
+    );
+    status.user_id = Some(resolved.user_id.clone());
+    status.aws = Some(AwsSession {
+        role_arn: target.role_arn.clone(),
+        session_name: target.session_name.clone(),
+        region: target.region.clone(),
+        external_id: target.external_id.clone(),
+    });
+    status.granted_at = Some(Time(started_at));
+    status.expires_at = Some(Time(expires_at));
+    set_entries(&mut status, &entries);
+    if first {
+        status.phase = Some(GrantPhase::Pending);
+        let msg = format!("assigning on {}", accounts.join(", "));
+        settle(
+            &mut status,
+            grant,
+            &Outcome::Granting { message: &msg },
+            now,
+        );
+        write_status(grant, ctx, &status).await?;
+    }
+
+    let writer = match ctx.aws.sso(target, Role::Write).await {
+        Ok(w) => w,
+        Err(e) => return Err(fail(grant, ctx, status, e, now).await.into()),
+    };
+    let reader = match ctx.aws.sso(target, Role::Read).await {
+        Ok(r) => r,
+        Err(e) => return Err(fail(grant, ctx, status, e, now).await.into()),
+    };
+    let user_id = resolved.user_id.as_str();
+    // One user's grants change AWS one at a time; with another live grant of the user, look
+    // before creating (it may have assigned the account already: AWS would answer a
+    // conflict, and a duplicate must never be made).
+    let lock = ctx.user_lock(user_id).await;
+    let guard = lock.lock().await;
+    let others = list_user_grants(grant, ctx).await?.iter().any(|g| {
+        g.metadata.uid != grant.metadata.uid
+            && !g
+                .status
+                .as_ref()
+                .is_some_and(|s| matches!(s.phase, Some(GrantPhase::Ended | GrantPhase::Denied)))
+    });
+    let mut held_back = false;
+    for i in 0..entries.len() {
+        let a = assignment(&entries[i]);
+        let next = match assignments::to_give(&entries[i], !first) {
+            Next::Create { look_first } => Next::Create {
+                look_first: look_first || others,
+            },
+            other => other,
+        };
+        let answer = match next {
+            Next::Done | Next::Delete | Next::PollDelete(_) => continue,
+            Next::PollCreate(id) => {
+                let answer = writer.creation(&a.instance_arn, &id).await;
+                if !matches!(answer, Ok(Progress::InProgress { .. })) {
+                    ctx.sso.finished(&a.instance_arn, &id);
+                }
+                answer.map(Some)
+            }
+            Next::Create { look_first } => {
+                if look_first {
+                    match reader.users(&a).await {
+                        Ok(users) if users.contains(user_id) => Ok(Some(Progress::Succeeded)),
+                        Ok(_) => create(ctx, &writer, &a, user_id, &mut held_back).await,
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    create(ctx, &writer, &a, user_id, &mut held_back).await
+                }
+            }
+        };
+        let progress = match answer {
+            Ok(Some(p)) => p,
+            Ok(None) => continue,
+            Err(e) => {
+                set_entries(&mut status, &entries);
+                return Err(fail(grant, ctx, status, e, now).await.into());
+            }
+        };
+        let was_asked = entries[i].request_id.is_none();
+        assignments::created(&mut entries[i], progress);
+        if was_asked && entries[i].request_id.is_some() {
+            // The request id is on the grant before its answer is awaited: a restart polls
+            // it instead of asking AWS a second time.
+            set_entries(&mut status, &entries);
+            write_status(grant, ctx, &status).await?;
+            failpoint("after-create-assignment").await;
+        }
+    }
+    drop(guard);
+    set_entries(&mut status, &entries);
+    settle_giving(
+        grant, ctx, selections, status, &entries, expires_at, now, held_back,
+    )
+    .await
+}
+
+/// What stopped the look-ups before any change.
+enum Failure {
+    Denied(Denial),
+    Aws(aws::Error),
+}
+
+async fn resolve_all(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    access: &AccountAssignmentAccess,
+    target: &Target,
+    status: &BreakGlassGrantStatus,
+    eligibility: Option<Eligibility>,
+) -> Result<Resolved, Failure> {
+    let reader = ctx
+        .aws
+        .store(target, Role::Read)
+        .await
+        .map_err(Failure::Aws)?;
+    let user_id = match &status.user_id {
+        Some(id) => id.clone(),
+        None => reader
+            .user_id(&grant.spec.user)
+            .await
+            .map_err(Failure::Aws)?,
+    };
+    if let Some(Eligibility::ByGroup(groups)) = &eligibility
+        && !reader
+            .member_of_any(&user_id, groups)
+            .await
+            .map_err(Failure::Aws)?
+    {
+        return Err(Failure::Denied(Denial::UserNotEligible {
+            user: grant.spec.user.clone(),
+            policy: grant.spec.policy.clone(),
+        }));
+    }
+    let (instance_arn, permission_set_arn) =
+        resolve(ctx, target, access).await.map_err(Failure::Aws)?;
+    Ok(Resolved {
+        user_id,
+        instance_arn,
+        permission_set_arn,
+    })
+}
+
+/// Creates one assignment unless AWS already has `MAX_OUTSTANDING` in progress on the
+/// instance (then `None`: this account waits for the next pass).
+async fn create(
+    ctx: &Context,
+    writer: &aws::Sso,
+    a: &Assignment,
+    user_id: &str,
+    held_back: &mut bool,
+) -> Result<Option<Progress>, aws::Error> {
+    if !ctx.sso.may_create(&a.instance_arn) {
+        *held_back = true;
+        return Ok(None);
+    }
+    let progress = match writer.create(a, user_id).await {
+        Ok(p) => p,
+        // A create racing another for the same user (or one AWS already has): if AWS lists
+        // the assignment, it is there; otherwise the retry's backoff waits it out.
+        Err(e) if e.to_string().contains("ConflictException") => {
+            let listed = writer.users(a).await?;
+            if listed.contains(user_id) {
+                Progress::Succeeded
+            } else {
+                return Err(e);
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    if let Progress::InProgress { request_id } = &progress {
+        ctx.sso.started(&a.instance_arn, request_id);
+    }
+    Ok(Some(progress))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn settle_giving(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    selections: &[Selection],
+    mut status: BreakGlassGrantStatus,
+    entries: &[GrantedAssignment],
+    expires_at: Timestamp,
+    now: &Time,
+    held_back: bool,
+) -> Result<Action, GiveError> {
+    let me = key(grant);
+    match assignments::giving(entries) {
+        Overall::Assigned => {
+            ctx.sso.polled_out(&me);
+            let was_active = status.phase == Some(GrantPhase::Active);
+            status.phase = Some(GrantPhase::Active);
+            let accounts: Vec<&str> = entries.iter().map(|e| e.account_id.as_str()).collect();
+            let msg = format!(
+                "{} is assigned the permission set on {} until {expires_at}",
+                grant.spec.user,
+                accounts.join(", ")
+            );
+            settle(&mut status, grant, &Outcome::Active { message: &msg }, now);
+            if !was_active {
+                if let Some(created) = &grant.metadata.creation_timestamp {
+                    ctx.metrics
+                        .granted_after(seconds_between(created.0, Timestamp::now()));
+                }
+                info!(expires_at = %expires_at, "access granted on {}", accounts.join(", "));
+                publish(ctx, grant, EventType::Normal, "Granted", "Grant", &msg).await;
+            }
+            keep(grant, ctx, selections, status, expires_at, now)
+                .await
+                .map_err(GiveError::Failed)
+        }
+        Overall::Assigning { pending } => {
+            let msg = if held_back {
+                format!(
+                    "waiting for AWS on {}: at most {} assignments may be in progress per instance",
+                    pending.join(", "),
+                    super::super::sso_state::MAX_OUTSTANDING
+                )
+            } else {
+                format!("waiting for AWS on {}", pending.join(", "))
+            };
+            settle(
+                &mut status,
+                grant,
+                &Outcome::Granting { message: &msg },
+                now,
+            );
+            if grant.status.as_ref() != Some(&status) {
+                write_status(grant, ctx, &status).await?;
+            }
+            match ctx.sso.next_poll(&me) {
+                Some(delay) => Ok(Action::requeue(delay)),
+                None => {
+                    // The deadline: AWS never finished. Recorded as failed, created again
+                    // with backoff (AWS answers a create still in flight with a conflict).
+                    let mut entries = entries.to_vec();
+                    for e in entries
+                        .iter_mut()
+                        .filter(|e| e.state == AssignmentState::Pending)
+                    {
+                        e.state = AssignmentState::Failed;
+                        e.request_id = None;
+                        e.message = Some("still in progress after about 5 minutes".into());
+                    }
+                    set_entries(&mut status, &entries);
+                    Err(assignment_failed(grant, ctx, status, &entries, now)
+                        .await
+                        .into())
+                }
+            }
+        }
+        Overall::Failed(_) => Err(assignment_failed(grant, ctx, status, entries, now)
+            .await
+            .into()),
+        Overall::Removed | Overall::Removing { .. } => Ok(Action::await_change()),
+    }
+}
+
+/// Shows AWS's failures on the grant (per account, with its reason) and returns the error
+/// that retries with backoff.
+async fn assignment_failed(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    mut status: BreakGlassGrantStatus,
+    entries: &[GrantedAssignment],
+    now: &Time,
+) -> Error {
+    let failures: Vec<String> = entries
+        .iter()
+        .filter(|e| e.state == AssignmentState::Failed)
+        .map(|e| {
+            format!(
+                "{} ({})",
+                e.account_id,
+                e.message.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .collect();
+    let failures = failures.join(", ");
+    let msg = format!("AWS failed the assignment on {failures}; retrying");
+    let failed = Outcome::Failed {
+        reason: "AssignmentFailed",
+        message: &msg,
+    };
+    settle(&mut status, grant, &failed, now);
+    if grant.status.as_ref() != Some(&status) {
+        if let Err(e) = write_status(grant, ctx, &status).await {
+            warn!(error = %e, "could not record the assignment failure on the grant");
+        }
+        publish(
+            ctx,
+            grant,
+            EventType::Warning,
+            "AssignmentFailed",
+            "Grant",
+            &msg,
+        )
+        .await;
+    }
+    Error::Assignment {
+        grant: key(grant),
+        failures,
+    }
+}
+
+/// What `revoke_accounts` came to.
+pub(super) enum Revoked {
+    /// Every account is removed (or kept for another grant): the note says which.
+    Done(String),
+    /// AWS is still deleting: look again after this long.
+    Waiting(std::time::Duration),
+}
+
+/// Takes the permission set back on every account, except where another Active grant of
+/// the same user still gives it. Each delete's request id is recorded before it is polled.
+pub(super) async fn revoke_accounts(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    policy: Option<&BreakGlassPolicySpec>,
+    target: &Target,
+    status: &mut BreakGlassGrantStatus,
+    others: &[BreakGlassGrant],
+    now: &Time,
+) -> Result<Revoked, Error> {
+    let Some(user_id) = status.user_id.clone() else {
+        return Err(Error::NoRecord(key(grant)));
+    };
+    let mut entries = recorded(status);
+    let mut kept = vec![];
+    for i in 0..entries.len() {
+        let a = assignment(&entries[i]);
+        let holders = holders_of(grant, others, &user_id, &a);
+        let answer = match assignments::to_end(&entries[i], !holders.is_empty()) {
+            Next::Done => {
+                if !holders.is_empty() && entries[i].state != AssignmentState::Removed {
+                    entries[i].state = AssignmentState::Removed;
+                    entries[i].request_id = None;
+                    entries[i].message =
+                        Some(format!("kept: still granted by {}", holders.join(", ")));
+                    kept.push(format!(
+                        "{} (still granted by {})",
+                        a.account_id,
+                        holders.join(", ")
+                    ));
+                }
+                continue;
+            }
+            Next::PollDelete(id) => {
+                with_fallback(grant, ctx, policy, target, |sso| {
+                    let (instance, id) = (a.instance_arn.clone(), id.clone());
+                    async move { sso.deletion(&instance, &id).await }
+                })
+                .await
+            }
+            Next::Delete => {
+                with_fallback(grant, ctx, policy, target, |sso| {
+                    let (a, user_id) = (a.clone(), user_id.clone());
+                    async move { sso.delete(&a, &user_id).await }
+                })
+                .await
+            }
+            Next::Create { .. } | Next::PollCreate(_) => continue,
+        };
+        let progress = match answer {
+            Ok(p) => p,
+            Err(e) => {
+                set_entries(status, &entries);
+                return Err(fail(grant, ctx, status.clone(), e, now).await);
+            }
+        };
+        let was_asked = entries[i].request_id.is_none();
+        assignments::deleted(&mut entries[i], progress);
+        if was_asked && entries[i].request_id.is_some() {
+            set_entries(status, &entries);
+            write_status(grant, ctx, status).await?;
+        }
+    }
+    set_entries(status, &entries);
+    match assignments::ending(&entries) {
+        Overall::Removed => {
+            ctx.sso.polled_out(&key(grant));
+            let removed: Vec<&str> = entries
+                .iter()
+                .filter(|e| e.message.is_none())
+                .map(|e| e.account_id.as_str())
+                .collect();
+            let mut note = format!("removed the permission set on {}", removed.join(", "));
+            if !kept.is_empty() {
+                note = format!("{note}; kept on {}", kept.join(", "));
+            }
+            Ok(Revoked::Done(note))
+        }
+        _ => {
+            write_status(grant, ctx, status).await?;
+            let delay = ctx
+                .sso
+                .next_poll(&key(grant))
+                .unwrap_or(std::time::Duration::from_secs(10));
+            Ok(Revoked::Waiting(delay))
+        }
+    }
+}
+
+/// Runs `call` as the recorded role; should AWS refuse it (rotated role or ExternalId), as
+/// the policy's current one.
+async fn with_fallback<F, Fut>(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    policy: Option<&BreakGlassPolicySpec>,
+    target: &Target,
+    call: F,
+) -> Result<Progress, aws::Error>
+where
+    F: Fn(aws::Sso) -> Fut,
+    Fut: std::future::Future<Output = Result<Progress, aws::Error>>,
+{
+    let attempt = |t: Target| {
+        let call = &call;
+        async move {
+            let sso = ctx.aws.sso(&t, Role::Write).await?;
+            let out = call(sso).await;
+            if out.is_err() {
+                ctx.aws.forget(&t).await;
+            }
+            out
+        }
+    };
+    match attempt(target.clone()).await {
+        Err(e) if e.is_access_denied() => match current_target(grant, policy) {
+            Some(current) => {
+                warn!(error = %e, role = %current.role_arn, "the recorded role was refused; revoking as the policy's current role");
+                attempt(current).await
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// Other Active grants of this user that still give this assignment.
+fn holders_of(
+    grant: &BreakGlassGrant,
+    others: &[BreakGlassGrant],
+    user_id: &str,
+    a: &Assignment,
+) -> Vec<String> {
+    let now = Timestamp::now();
+    others
+        .iter()
+        .filter(|g| g.metadata.uid != grant.metadata.uid)
+        .filter(|g| g.metadata.deletion_timestamp.is_none() && !g.spec.resolved)
+        .filter(|g| {
+            g.status.as_ref().is_some_and(|s| {
+                s.phase == Some(GrantPhase::Active)
+                    && s.user_id.as_deref() == Some(user_id)
+                    && s.expires_at.as_ref().is_some_and(|e| e.0 > now)
+                    && recorded(s)
+                        .iter()
+                        .any(|e| e.state == AssignmentState::Assigned && assignment(e) == *a)
+            })
+        })
+        .map(key)
+        .collect()
+}
+
+fn recorded(status: &BreakGlassGrantStatus) -> Vec<GrantedAssignment> {
+    status
+        .access
+        .as_ref()
+        .map(|a| a.account_assignments.clone())
+        .unwrap_or_default()
+}
+
+fn set_entries(status: &mut BreakGlassGrantStatus, entries: &[GrantedAssignment]) {
+    let access = status.access.get_or_insert(GrantedAccess {
+        group_membership: None,
+        account_assignments: vec![],
+    });
+    access.account_assignments = entries.to_vec();
+}
