@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_ssoadmin::types::PrincipalType;
 use breakglass::api::{AssignmentState, BreakGlassGrant, EndReason, GrantPhase};
 use common::{faults::FaultProxy, *};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const A1: &str = "111111111111";
@@ -26,6 +27,11 @@ struct Accounts {
 
 impl Accounts {
     async fn new(test: &str) -> Self {
+        Self::with(test, false).await
+    }
+
+    /// `exclusive`: the policy's USER assignments belong to the operator.
+    async fn with(test: &str, exclusive: bool) -> Self {
         let s = Scenario::new(test).await;
         let permission_set = s.aws.create_permission_set(PERMISSION_SET).await;
         let policy = unique_name("accounts", &s.ns);
@@ -33,6 +39,7 @@ impl Accounts {
             spec["access"] = json!({"accountAssignment": {
                 "permissionSetName": PERMISSION_SET,
                 "accountIds": [A1, A2, A3],
+                "exclusive": exclusive,
             }});
         })
         .await;
@@ -419,4 +426,106 @@ async fn group_assignments_are_never_touched() {
         [team],
         "the group's assignment stays"
     );
+}
+
+#[tokio::test]
+async fn a_grant_deleted_without_its_finalizer_loses_every_account() {
+    let t = Accounts::new("accounts-orphan").await;
+    let (_controller, metrics) = metered_controller(&t.s.ns, &[]);
+    t.grant("g", Some(&[A1, A2])).await;
+    t.s.wait_phase("g", GrantPhase::Active, SOON).await;
+    let grants = t.s.grants();
+    grants
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("strip the finalizer");
+    grants
+        .delete("g", &DeleteParams::default())
+        .await
+        .expect("delete");
+    t.expect_on(
+        A1,
+        &[],
+        "the ledger says the operator assigned A1: taken back",
+    )
+    .await;
+    t.expect_on(A2, &[], "and A2").await;
+    let orphans = scrape(&metrics, "breakglass_access_drift_total{kind=\"orphan\"}").await;
+    assert!(orphans >= 2.0, "both counted: {orphans}");
+}
+
+#[tokio::test]
+async fn exclusive_accounts_lose_hand_made_user_assignments_but_never_group_ones() {
+    let t = Accounts::with("accounts-exclusive", true).await;
+    let bob = t.s.aws.create_user("bob@example.com").await;
+    let team = t.s.aws.create_group("platform-team").await;
+    t.s.aws
+        .assign(A1, &t.permission_set, PrincipalType::User, &bob)
+        .await;
+    t.s.aws
+        .assign(A1, &t.permission_set, PrincipalType::Group, &team)
+        .await;
+    let _controller = ControllerProcess::start(&t.s.ns, &[]);
+    // A controller limited to a namespace sweeps the policies its grants use.
+    t.grant("g", Some(&[A3])).await;
+    t.s.wait_phase("g", GrantPhase::Active, SOON).await;
+    t.expect_on(A1, &[], "the hand-made USER assignment is removed")
+        .await;
+    assert_eq!(t.users_on(A3).await, [t.s.alice.as_str()], "the grant's stays");
+    assert_eq!(
+        t.s.aws
+            .assigned(A1, &t.permission_set, PrincipalType::Group)
+            .await,
+        [team],
+        "the GROUP assignment stays"
+    );
+}
+
+#[tokio::test]
+async fn hand_made_user_assignments_are_reported_by_default() {
+    let t = Accounts::new("accounts-unmanaged").await;
+    let bob = t.s.aws.create_user("bob@example.com").await;
+    t.s.aws
+        .assign(A2, &t.permission_set, PrincipalType::User, &bob)
+        .await;
+    let _controller = ControllerProcess::start(&t.s.ns, &[]);
+    t.grant("g", Some(&[A3])).await;
+    t.s.wait_phase("g", GrantPhase::Active, SOON).await;
+    let policies: kube::Api<breakglass::api::BreakGlassPolicy> = kube::Api::all(t.s.client.clone());
+    let reported = eventually(SOON, || async {
+        let p = policies.get(&t.policy).await.ok()?;
+        let ready = p
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        (ready.reason == "UnmanagedMembers").then_some(ready.message)
+    })
+    .await
+    .expect("Ready=False UnmanagedMembers on the policy");
+    assert!(reported.contains(&bob), "{reported}");
+    assert_eq!(t.users_on(A2).await, [bob], "left alone");
+}
+
+#[tokio::test]
+async fn an_assignment_removed_on_aws_ends_the_grant_and_its_other_accounts_go_too() {
+    let t = Accounts::new("accounts-revoked").await;
+    let _controller = ControllerProcess::start(&t.s.ns, &[]);
+    t.grant("g", Some(&[A1, A2])).await;
+    t.s.wait_phase("g", GrantPhase::Active, SOON).await;
+    t.s.aws
+        .unassign(A1, &t.permission_set, PrincipalType::User, &t.s.alice)
+        .await;
+    let g = t.s.wait_phase("g", GrantPhase::Ended, SOON).await;
+    assert_eq!(
+        g.status.as_ref().and_then(|s| s.end_reason),
+        Some(EndReason::RevokedOnAws)
+    );
+    t.expect_on(A2, &[], "the grant's other account is taken back too")
+        .await;
+    t.expect_on(A1, &[], "and A1 is not put back").await;
 }

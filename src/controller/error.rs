@@ -62,10 +62,9 @@ pub enum Error {
         #[source]
         source: super::ledger::Error,
     },
-    #[error("sweeping group {group_id} of Identity Store {identity_store_id}: {source}")]
+    #[error("sweeping {target}: {source}")]
     Sweep {
-        identity_store_id: String,
-        group_id: String,
+        target: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

@@ -1,7 +1,8 @@
-//! The ledger: a durable record of every group member the operator added, so whatever it
-//! added it can always take back, even once the grant is gone.
+//! The ledger: a durable record of every group member and account assignment the operator
+//! added, so whatever it added it can always take back, even once the grant is gone.
 //!
-//! One ConfigMap per (Identity Store, group, user) in the operator's own namespace, written
+//! One ConfigMap per (target, user) — (Identity Store, group, user) or (instance, account,
+//! permission set, user) — in the operator's own namespace, written
 //! *before* the membership is created and deleted by the sweep once AWS lists no such
 //! member and no grant holds it. Why there: it outlives the grant (no owner reference, so a
 //! grant deleted with its finalizer stripped leaves it behind), survives restarts, is not
@@ -17,7 +18,7 @@ use kube::{
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions},
 };
 
-use crate::targets::GroupTarget;
+use crate::targets::{AccountTarget, GroupTarget, Target};
 
 pub const LABEL: &str = "breakglass.dev/ledger";
 
@@ -34,7 +35,7 @@ pub struct Error {
 /// One member the operator added (or is about to add).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub target: GroupTarget,
+    pub target: Target,
     pub user_id: String,
     /// For people reading the ConfigMap: who, and for which grant it was first added.
     pub user: String,
@@ -60,19 +61,36 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
-pub fn name(target: &GroupTarget, user_id: &str) -> String {
-    let key = format!("{}/{}/{user_id}", target.identity_store_id, target.group_id);
-    format!("breakglass-member-{:016x}", fnv(&key))
+pub fn name(target: &Target, user_id: &str) -> String {
+    match target {
+        Target::Group(g) => {
+            let key = format!("{}/{}/{user_id}", g.identity_store_id, g.group_id);
+            format!("breakglass-member-{:016x}", fnv(&key))
+        }
+        Target::Account(a) => {
+            let key = format!(
+                "{}/{}/{}/{user_id}",
+                a.instance_arn, a.account_id, a.permission_set_arn
+            );
+            format!("breakglass-assignment-{:016x}", fnv(&key))
+        }
+    }
 }
 
 impl Entry {
     fn to_config_map(&self) -> ConfigMap {
-        let mut data = BTreeMap::from([
-            (
-                "identityStoreId".to_owned(),
-                self.target.identity_store_id.clone(),
-            ),
-            ("groupId".to_owned(), self.target.group_id.clone()),
+        let mut data = match &self.target {
+            Target::Group(g) => BTreeMap::from([
+                ("identityStoreId".to_owned(), g.identity_store_id.clone()),
+                ("groupId".to_owned(), g.group_id.clone()),
+            ]),
+            Target::Account(a) => BTreeMap::from([
+                ("instanceArn".to_owned(), a.instance_arn.clone()),
+                ("accountId".to_owned(), a.account_id.clone()),
+                ("permissionSetArn".to_owned(), a.permission_set_arn.clone()),
+            ]),
+        };
+        data.extend([
             ("userId".to_owned(), self.user_id.clone()),
             ("user".to_owned(), self.user.clone()),
             ("grant".to_owned(), self.grant.clone()),
@@ -104,11 +122,19 @@ impl Entry {
     fn from_config_map(cm: &ConfigMap) -> Option<Self> {
         let d = cm.data.as_ref()?;
         let get = |k: &str| d.get(k).cloned();
-        Some(Self {
-            target: GroupTarget {
+        let target = match get("groupId") {
+            Some(group_id) => Target::Group(GroupTarget {
                 identity_store_id: get("identityStoreId")?,
-                group_id: get("groupId")?,
-            },
+                group_id,
+            }),
+            None => Target::Account(AccountTarget {
+                instance_arn: get("instanceArn")?,
+                account_id: get("accountId")?,
+                permission_set_arn: get("permissionSetArn")?,
+            }),
+        };
+        Some(Self {
+            target,
             user_id: get("userId")?,
             user: get("user").unwrap_or_default(),
             grant: get("grant").unwrap_or_default(),
@@ -161,13 +187,13 @@ impl Ledger {
     }
 
     /// Every recorded member, by target and user id (one list per sweep).
-    pub async fn all(&self) -> Result<BTreeMap<GroupTarget, BTreeMap<String, Entry>>, Error> {
+    pub async fn all(&self) -> Result<BTreeMap<Target, BTreeMap<String, Entry>>, Error> {
         let list = self
             .api
             .list(&ListParams::default().labels(&format!("{LABEL}=member")))
             .await
             .map_err(|e| self.error("listing", "*".into(), e))?;
-        let mut out: BTreeMap<GroupTarget, BTreeMap<String, Entry>> = BTreeMap::new();
+        let mut out: BTreeMap<Target, BTreeMap<String, Entry>> = BTreeMap::new();
         for entry in list.items.iter().filter_map(Entry::from_config_map) {
             out.entry(entry.target.clone())
                 .or_default()
@@ -202,10 +228,10 @@ mod tests {
     #[test]
     fn entries_round_trip_and_names_are_stable_per_member() {
         let entry = Entry {
-            target: GroupTarget {
+            target: Target::Group(GroupTarget {
                 identity_store_id: "d-1".into(),
                 group_id: "g-1".into(),
-            },
+            }),
             user_id: "u-1".into(),
             user: "alice@example.com".into(),
             grant: "incidents/inc-1".into(),
@@ -222,5 +248,18 @@ mod tests {
             "breakglass-member-".to_owned() + &format!("{:016x}", fnv("d-1/g-1/u-1"))
         );
         assert_ne!(name(&entry.target, "u-2"), cm.name_any());
+
+        let assigned = Entry {
+            target: Target::Account(AccountTarget {
+                instance_arn: "arn:aws:sso:::instance/ssoins-0000000000000001".into(),
+                account_id: "222222222222".into(),
+                permission_set_arn:
+                    "arn:aws:sso:::permissionSet/ssoins-0000000000000001/ps-0000000000000001".into(),
+            }),
+            ..entry
+        };
+        let cm = assigned.to_config_map();
+        assert_eq!(Entry::from_config_map(&cm), Some(assigned.clone()));
+        assert!(cm.name_any().starts_with("breakglass-assignment-"));
     }
 }

@@ -10,6 +10,11 @@ use std::{
     time::Duration,
 };
 
+use crate::{
+    api::AccountAssignmentAccess,
+    aws::{self, Aws, Role, Target},
+};
+
 /// AWS allows about 10 account-assignment creations in progress per instance.
 pub const MAX_OUTSTANDING: usize = 10;
 
@@ -29,6 +34,51 @@ pub struct SsoState {
 }
 
 impl SsoState {
+    /// The instance (the policy's, or the only one ListInstances shows) and the permission set
+    /// (the policy's ARN, or its name looked up once).
+    pub async fn resolve(
+        &self,
+        aws: &Aws,
+        target: &Target,
+        access: &AccountAssignmentAccess,
+    ) -> Result<(String, String), aws::Error> {
+        let sso = aws.sso(target, Role::Read).await?;
+        let instance_arn = match &access.instance_arn {
+            Some(arn) => arn.clone(),
+            None => match self.instance(&target.role_arn, target.region.as_deref()) {
+                Some(arn) => arn,
+                None => {
+                    let found = sso.instances().await?;
+                    let [(arn, _)] = found.as_slice() else {
+                        return Err(aws::Error::InstanceNotFound(format!(
+                            "the role's account has {} IAM Identity Center instances; set access.accountAssignment.instanceArn",
+                            found.len()
+                        )));
+                    };
+                    self.remember_instance(&target.role_arn, target.region.as_deref(), arn);
+                    arn.clone()
+                }
+            },
+        };
+        let permission_set_arn = match (&access.permission_set_arn, &access.permission_set_name) {
+            (Some(arn), _) => arn.clone(),
+            (None, Some(name)) => match self.permission_set(&instance_arn, name) {
+                Some(arn) => arn,
+                None => {
+                    let arn = sso.permission_set_arn(&instance_arn, name).await?;
+                    self.remember_permission_set(&instance_arn, name, &arn);
+                    arn
+                }
+            },
+            (None, None) => {
+                return Err(aws::Error::InstanceNotFound(
+                    "the policy names no permission set".into(),
+                ));
+            }
+        };
+        Ok((instance_arn, permission_set_arn))
+    }
+
     pub fn instance(&self, role_arn: &str, region: Option<&str>) -> Option<String> {
         let map = self.instances.lock().ok()?;
         map.get(&(role_arn.to_owned(), region.map(str::to_owned)))

@@ -1,13 +1,14 @@
-//! AWS targets (pure): who should be a member of each group, read from the grants, and how
-//! that compares with what AWS lists and what the operator recorded adding. The sweep
-//! (`controller::sweep`) does the reading and acts on the `Drift` this returns.
+//! AWS targets (pure): who should have access on each target (an Identity Store group, or a
+//! permission set on an account), read from the grants, and how that compares with what AWS
+//! lists and what the operator recorded adding. The sweep (`controller::sweep`) does the
+//! reading and acts on the `Drift` this returns; both kinds go through the same code.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use kube::{Resource, ResourceExt};
 
 use crate::{
-    api::{BreakGlassGrant, GrantPhase},
+    api::{AssignmentState, BreakGlassGrant, GrantPhase},
     plan,
 };
 
@@ -18,24 +19,77 @@ pub struct GroupTarget {
     pub group_id: String,
 }
 
-/// Per target, per Identity Store user id, the grants (`namespace/name`) behind it.
-pub type Holders = BTreeMap<GroupTarget, BTreeMap<String, Vec<String>>>;
-
-/// The group a grant recorded, and its user id, once it has them.
-pub fn recorded_target(grant: &BreakGlassGrant) -> Option<(GroupTarget, String)> {
-    let status = grant.status.as_ref()?;
-    let m = status.access.as_ref()?.group_membership.as_ref()?;
-    let target = GroupTarget {
-        identity_store_id: m.identity_store_id.clone(),
-        group_id: m.group_id.clone(),
-    };
-    Some((target, status.user_id.clone()?))
+/// A permission set on an AWS account, in one Identity Center instance.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountTarget {
+    pub instance_arn: String,
+    pub account_id: String,
+    pub permission_set_arn: String,
 }
 
-fn collect<'a>(grants: impl Iterator<Item = &'a BreakGlassGrant>) -> Holders {
+/// What access is reconciled by: a group's members, or an account's USER assignments of a
+/// permission set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    Group(GroupTarget),
+    Account(AccountTarget),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Group(g) => write!(f, "group {}", g.group_id),
+            Self::Account(a) => write!(
+                f,
+                "permission set {} on account {}",
+                a.permission_set_arn, a.account_id
+            ),
+        }
+    }
+}
+
+/// Per target, per Identity Store user id, the grants (`namespace/name`) behind it.
+pub type Holders = BTreeMap<Target, BTreeMap<String, Vec<String>>>;
+
+/// The targets a grant recorded, with its user id, once it has them; `true` where AWS
+/// confirmed the access (a membership id, an `Assigned` account). Accounts given back
+/// (`Removed`) are no longer held.
+pub fn recorded_targets(grant: &BreakGlassGrant) -> Vec<(Target, String, bool)> {
+    let Some(status) = grant.status.as_ref() else {
+        return vec![];
+    };
+    let (Some(access), Some(user)) = (status.access.as_ref(), status.user_id.as_ref()) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    if let Some(m) = &access.group_membership {
+        let target = Target::Group(GroupTarget {
+            identity_store_id: m.identity_store_id.clone(),
+            group_id: m.group_id.clone(),
+        });
+        out.push((target, user.clone(), m.membership_id.is_some()));
+    }
+    for e in &access.account_assignments {
+        if e.state == AssignmentState::Removed {
+            continue;
+        }
+        let target = Target::Account(AccountTarget {
+            instance_arn: e.instance_arn.clone(),
+            account_id: e.account_id.clone(),
+            permission_set_arn: e.permission_set_arn.clone(),
+        });
+        out.push((target, user.clone(), e.state == AssignmentState::Assigned));
+    }
+    out
+}
+
+fn collect<'a>(grants: impl Iterator<Item = &'a BreakGlassGrant>, confirmed_only: bool) -> Holders {
     let mut out = Holders::new();
     for g in grants {
-        if let Some((target, user)) = recorded_target(g) {
+        for (target, user, confirmed) in recorded_targets(g) {
+            if confirmed_only && !confirmed {
+                continue;
+            }
             let key = format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any());
             out.entry(target)
                 .or_default()
@@ -50,23 +104,30 @@ fn collect<'a>(grants: impl Iterator<Item = &'a BreakGlassGrant>) -> Holders {
 /// Grants that may hold access (the window is recorded before the first AWS change, so a
 /// grant being given counts too): their members are backed.
 pub fn holders<'a>(grants: impl IntoIterator<Item = &'a BreakGlassGrant>) -> Holders {
-    collect(grants.into_iter().filter(|g| plan::may_hold_access(g)))
+    collect(
+        grants.into_iter().filter(|g| plan::may_hold_access(g)),
+        false,
+    )
 }
 
 /// Grants that hold access for certain: `Active` (written only after AWS confirmed the
 /// change), neither resolved nor being deleted. AWS must list their users.
 pub fn active<'a>(grants: impl IntoIterator<Item = &'a BreakGlassGrant>) -> Holders {
-    collect(grants.into_iter().filter(|g| {
-        g.status
-            .as_ref()
-            .is_some_and(|s| s.phase == Some(GrantPhase::Active))
-            && !g.spec.resolved
-            && g.meta().deletion_timestamp.is_none()
-            && !plan::revoked_on_aws(g)
-    }))
+    collect(
+        grants.into_iter().filter(|g| {
+            g.status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(GrantPhase::Active))
+                && !g.spec.resolved
+                && g.meta().deletion_timestamp.is_none()
+                && !plan::revoked_on_aws(g)
+        }),
+        true,
+    )
 }
 
-/// One membership as AWS lists it.
+/// One member as AWS lists it: a group membership (with its id), or a USER assignment
+/// (no id of its own: `membership_id` is empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub user_id: String,

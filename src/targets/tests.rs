@@ -13,14 +13,14 @@ fn grants() -> Vec<BreakGlassGrant> {
         .collect()
 }
 
-fn g1() -> GroupTarget {
-    GroupTarget {
+fn g1() -> Target {
+    Target::Group(GroupTarget {
         identity_store_id: "d-1".into(),
         group_id: "g-1".into(),
-    }
+    })
 }
 
-fn users(h: &Holders, t: &GroupTarget) -> Vec<String> {
+fn users(h: &Holders, t: &Target) -> Vec<String> {
     h.get(t)
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()
@@ -49,10 +49,10 @@ fn holders_are_grants_that_may_hold_access_and_active_ones_are_certain() {
         ["u-alice"],
         "a grant being given, a resolved one and an ended one are not certain"
     );
-    let g2 = GroupTarget {
+    let g2 = Target::Group(GroupTarget {
         identity_store_id: "d-1".into(),
         group_id: "g-2".into(),
-    };
+    });
     assert_eq!(users(&active, &g2), ["u-dave"]);
 }
 
@@ -167,4 +167,35 @@ fn a_recorded_member_gone_with_its_grants_is_settled() {
     ));
     assert_eq!(drift.settled, ["u-carol"]);
     assert!(drift.orphans.is_empty());
+}
+
+fn account(id: &str) -> Target {
+    Target::Account(AccountTarget {
+        instance_arn: "arn:aws:sso:::instance/ssoins-0000000000000001".into(),
+        account_id: id.into(),
+        permission_set_arn:
+            "arn:aws:sso:::permissionSet/ssoins-0000000000000001/ps-0000000000000001".into(),
+    })
+}
+
+#[test]
+fn account_targets_are_held_per_account_and_certain_only_once_assigned() {
+    let all = grants();
+    let holders = holders(&all);
+    assert_eq!(users(&holders, &account("111111111111")), ["u-frank"]);
+    assert_eq!(
+        users(&holders, &account("222222222222")),
+        ["u-frank"],
+        "being created: backed"
+    );
+    assert!(
+        users(&holders, &account("333333333333")).is_empty(),
+        "given back: no longer held"
+    );
+    let active = active(&all);
+    assert_eq!(users(&active, &account("444444444444")), ["u-frank"]);
+    assert!(
+        users(&active, &account("111111111111")).is_empty(),
+        "a Pending grant is not certain, even with some accounts assigned"
+    );
 }

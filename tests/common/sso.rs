@@ -94,3 +94,26 @@ impl AwsFixture {
             .expect("create account assignment");
     }
 }
+
+impl AwsFixture {
+    /// Removes an assignment by hand (an admin containing an account).
+    pub async fn unassign(
+        &self,
+        account_id: &str,
+        permission_set_arn: &str,
+        kind: PrincipalType,
+        principal_id: &str,
+    ) {
+        self.sso
+            .delete_account_assignment()
+            .instance_arn(self.instance_arn().await)
+            .target_id(account_id)
+            .target_type(TargetType::AwsAccount)
+            .permission_set_arn(permission_set_arn)
+            .principal_type(kind)
+            .principal_id(principal_id)
+            .send()
+            .await
+            .expect("delete account assignment");
+    }
+}

@@ -23,9 +23,11 @@ use crate::{
     controller::{
         context::{Context, failpoint, key, seconds_between},
         error::Error,
+        ledger,
     },
     pause::Selection,
     policy::{self, Denial, Eligibility},
+    targets,
 };
 
 /// Everything resolved before the first change: who, where, and on which accounts.
@@ -41,51 +43,6 @@ fn assignment(e: &GrantedAssignment) -> Assignment {
         account_id: e.account_id.clone(),
         permission_set_arn: e.permission_set_arn.clone(),
     }
-}
-
-/// The instance (the policy's, or the only one ListInstances shows) and the permission set
-/// (the policy's ARN, or its name looked up once).
-async fn resolve(
-    ctx: &Context,
-    target: &Target,
-    access: &AccountAssignmentAccess,
-) -> Result<(String, String), aws::Error> {
-    let sso = ctx.aws.sso(target, Role::Read).await?;
-    let instance_arn = match &access.instance_arn {
-        Some(arn) => arn.clone(),
-        None => match ctx.sso.instance(&target.role_arn, target.region.as_deref()) {
-            Some(arn) => arn,
-            None => {
-                let found = sso.instances().await?;
-                let [(arn, _)] = found.as_slice() else {
-                    return Err(aws::Error::InstanceNotFound(format!(
-                        "the role's account has {} IAM Identity Center instances; set access.accountAssignment.instanceArn",
-                        found.len()
-                    )));
-                };
-                ctx.sso
-                    .remember_instance(&target.role_arn, target.region.as_deref(), arn);
-                arn.clone()
-            }
-        },
-    };
-    let permission_set_arn = match (&access.permission_set_arn, &access.permission_set_name) {
-        (Some(arn), _) => arn.clone(),
-        (None, Some(name)) => match ctx.sso.permission_set(&instance_arn, name) {
-            Some(arn) => arn,
-            None => {
-                let arn = sso.permission_set_arn(&instance_arn, name).await?;
-                ctx.sso.remember_permission_set(&instance_arn, name, &arn);
-                arn
-            }
-        },
-        (None, None) => {
-            return Err(aws::Error::InstanceNotFound(
-                "the policy names no permission set".into(),
-            ));
-        }
-    };
-    Ok((instance_arn, permission_set_arn))
 }
 
 /// Gives the permission set on every account of the grant; `Active` once AWS confirmed all.
@@ -189,6 +146,18 @@ pub(super) async fn give_accounts(
                 answer.map(Some)
             }
             Next::Create { look_first } => {
+                // The ledger before the change: whatever is assigned can be taken back even
+                // if this grant is later deleted without its finalizer.
+                if let Err(source) = ctx
+                    .ledger
+                    .record(&ledger_entry(grant, target, &a, user_id))
+                    .await
+                {
+                    return Err(GiveError::Failed(Error::Ledger {
+                        grant: key(grant),
+                        source,
+                    }));
+                }
                 if look_first {
                     match reader.users(&a).await {
                         Ok(users) if users.contains(user_id) => Ok(Some(Progress::Succeeded)),
@@ -263,8 +232,11 @@ async fn resolve_all(
             policy: grant.spec.policy.clone(),
         }));
     }
-    let (instance_arn, permission_set_arn) =
-        resolve(ctx, target, access).await.map_err(Failure::Aws)?;
+    let (instance_arn, permission_set_arn) = ctx
+        .sso
+        .resolve(&ctx.aws, target, access)
+        .await
+        .map_err(Failure::Aws)?;
     Ok(Resolved {
         user_id,
         instance_arn,
@@ -593,6 +565,28 @@ fn holders_of(
         })
         .map(key)
         .collect()
+}
+
+fn ledger_entry(
+    grant: &BreakGlassGrant,
+    target: &Target,
+    a: &Assignment,
+    user_id: &str,
+) -> ledger::Entry {
+    ledger::Entry {
+        target: targets::Target::Account(targets::AccountTarget {
+            instance_arn: a.instance_arn.clone(),
+            account_id: a.account_id.clone(),
+            permission_set_arn: a.permission_set_arn.clone(),
+        }),
+        user_id: user_id.to_owned(),
+        user: grant.spec.user.clone(),
+        grant: key(grant),
+        role_arn: target.role_arn.clone(),
+        external_id: target.external_id.clone(),
+        region: target.region.clone(),
+        version: None,
+    }
 }
 
 fn recorded(status: &BreakGlassGrantStatus) -> Vec<GrantedAssignment> {

@@ -52,7 +52,9 @@ pub(crate) async fn end(
         .map(|w| format!(": {w}"))
         .unwrap_or_default();
     let mut note = format!("grant ended ({reason:?}{why})");
-    if revoke
+    // A grant on several accounts whose access one admin removed (`RevokedOnAws`) still
+    // holds the others: they go too.
+    if (revoke || reason == EndReason::RevokedOnAws)
         && status
             .access
             .as_ref()

@@ -28,7 +28,7 @@ use crate::{
     pause::{self, Selection, grant as pausing},
     plan,
     policy::{Denial, Eligibility},
-    targets::GroupTarget,
+    targets::{GroupTarget, Target},
 };
 
 pub(crate) enum GiveError {
@@ -208,10 +208,10 @@ pub(crate) async fn give(
     // The ledger, too, before the change: whatever is added can be taken back even if this
     // grant is later deleted without its finalizer.
     let entry = ledger::Entry {
-        target: GroupTarget {
+        target: Target::Group(GroupTarget {
             identity_store_id: target.identity_store_id.clone(),
             group_id: group_id.clone(),
-        },
+        }),
         user_id: user_id.clone(),
         user: grant.spec.user.clone(),
         grant: key(grant),

@@ -16,10 +16,10 @@ use tracing::{info, warn};
 use super::{Settings, Swept, sweep_error};
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy},
-    aws::Role,
+    aws::{self, Role},
     controller::{context::Context, error::Error, ledger::Entry},
     plan::{self, REVOKED_ON_AWS},
-    targets::{self, Drift, GroupTarget},
+    targets::{self, Drift, Target},
 };
 
 /// Holders of every target on a fresh read of the grants: what a removal is decided on.
@@ -41,12 +41,12 @@ async fn fresh_holders(ctx: &Context, settings: &Settings) -> Result<targets::Ho
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn act(
     ctx: &Context,
-    t: &GroupTarget,
+    t: &Target,
     swept: &Swept,
     drift: &Drift,
     entries: &BTreeMap<String, Entry>,
     fresh: &mut Option<targets::Holders>,
-    seen_unmanaged: &mut BTreeSet<(GroupTarget, String)>,
+    seen_unmanaged: &mut BTreeSet<(Target, String)>,
     settings: &Settings,
     policies: &[BreakGlassPolicy],
 ) -> Result<(), Error> {
@@ -59,8 +59,8 @@ pub(super) async fn act(
             if seen_unmanaged.insert((t.clone(), m.user_id.clone())) {
                 ctx.metrics.drift("unmanaged", 1);
                 let note = format!(
-                    "user {} is a member of group {} but no grant gave it and the operator never added it; left alone (the group is not exclusive)",
-                    m.user_id, t.group_id
+                    "user {} has {t} but no grant gave it and the operator never added it; left alone (not exclusive)",
+                    m.user_id
                 );
                 for p in &swept.policies {
                     ctx.publish(
@@ -80,17 +80,11 @@ pub(super) async fn act(
             *fresh = Some(fresh_holders(ctx, settings).await?);
         }
         let backed = fresh.as_ref().and_then(|h| h.get(t));
-        let writer = ctx
-            .aws
-            .store(&swept.aws, Role::Write)
-            .await
-            .map_err(|e| sweep_error(t, e))?;
         for (m, kind) in removals {
             if backed.is_some_and(|b| b.contains_key(&m.user_id)) {
                 continue;
             }
-            writer
-                .delete_membership(&m.membership_id)
+            remove(ctx, t, swept, m)
                 .await
                 .map_err(|e| sweep_error(t, e))?;
             ctx.metrics.drift(kind, 1);
@@ -98,11 +92,8 @@ pub(super) async fn act(
                 .get(&m.user_id)
                 .map(|e| format!("{} (last granted by {})", e.user, e.grant))
                 .unwrap_or_else(|| m.user_id.clone());
-            let note = format!(
-                "removed {who} from group {}: no Active grant backs the membership ({kind})",
-                t.group_id
-            );
-            warn!(group = %t.group_id, user = %m.user_id, kind, "{note}");
+            let note = format!("took {t} back from {who}: no Active grant backs it ({kind})");
+            warn!(target = %t, user = %m.user_id, kind, "{note}");
             for p in &swept.policies {
                 ctx.publish(
                     &p.object_ref(&()),
@@ -134,13 +125,48 @@ pub(super) async fn act(
     Ok(())
 }
 
+/// Takes one member's access back. An account assignment's delete is asynchronous: the
+/// next sweep's list shows whether AWS finished (and deletes again if it failed).
+async fn remove(
+    ctx: &Context,
+    t: &Target,
+    swept: &Swept,
+    m: &targets::Member,
+) -> Result<(), aws::Error> {
+    match t {
+        Target::Group(_) => {
+            ctx.aws
+                .store(&swept.aws, Role::Write)
+                .await?
+                .delete_membership(&m.membership_id)
+                .await?;
+        }
+        Target::Account(a) => {
+            let progress = ctx
+                .aws
+                .sso(&swept.aws, Role::Write)
+                .await?
+                .delete(&super::assignment(a), &m.user_id)
+                .await?;
+            if let aws::Progress::Failed { reason, .. } = progress {
+                return Err(aws::Error::Call {
+                    operation: "DeleteAccountAssignment",
+                    identity_store_id: String::new(),
+                    message: reason,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Marks an Active grant whose member was removed on AWS, after a fresh read shows it still
 /// Active on this group and meant to stay so (not expiring, not ended by a policy change:
 /// those remove the member themselves): its reconcile ends it (`RevokedOnAws`) without
 /// adding it back.
 async fn end_revoked(
     ctx: &Context,
-    t: &GroupTarget,
+    t: &Target,
     user_id: &str,
     key: &str,
     policies: &[BreakGlassPolicy],
@@ -185,8 +211,8 @@ async fn end_revoked(
         .map_err(|e| error("marking as revoked on AWS", e))?;
     ctx.metrics.drift("removed", 1);
     let note = format!(
-        "{} was removed from group {} on AWS by someone else; the grant ends and the access is not added back",
-        grant.spec.user, t.group_id
+        "{}'s {t} was removed on AWS by someone else; the grant ends and the access is not added back",
+        grant.spec.user
     );
     info!(grant = %key, "{note}");
     ctx.publish(

@@ -29,7 +29,7 @@ use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy},
     aws::{self, Role},
     plan,
-    targets::{self, GroupTarget, Observed},
+    targets::{self, AccountTarget, GroupTarget, Observed, Target},
 };
 
 /// Session name of the sweep's own changes (taking back orphans, exclusive groups).
@@ -50,6 +50,47 @@ struct Swept {
     policies: Vec<BreakGlassPolicy>,
 }
 
+/// The account targets of an `accountAssignment` policy, its instance and permission set
+/// resolved (cached; looked up as the read role otherwise). Unresolvable: not swept, said.
+async fn account_targets(
+    ctx: &Context,
+    p: &BreakGlassPolicy,
+    access: &crate::api::AccountAssignmentAccess,
+) -> Vec<(Target, Swept)> {
+    let a = &p.spec.aws;
+    let aws = aws_target(
+        &a.role_arn,
+        a.read_role_arn.clone(),
+        a.external_id.clone(),
+        a.region.clone(),
+        &a.identity_store_id,
+    );
+    let (instance_arn, permission_set_arn) = match ctx.sso.resolve(&ctx.aws, &aws, access).await {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(policy = %p.name_any(), error = %e, "cannot resolve the policy's permission set; not swept");
+            return vec![];
+        }
+    };
+    access
+        .account_ids
+        .iter()
+        .map(|account_id| {
+            let t = Target::Account(AccountTarget {
+                instance_arn: instance_arn.clone(),
+                account_id: account_id.clone(),
+                permission_set_arn: permission_set_arn.clone(),
+            });
+            let swept = Swept {
+                aws: aws.clone(),
+                exclusive: access.exclusive,
+                policies: vec![],
+            };
+            (t, swept)
+        })
+        .collect()
+}
+
 /// Runs until dropped (losing the lease drops it with the controller).
 pub async fn run(
     ctx: Arc<Context>,
@@ -62,7 +103,7 @@ pub async fn run(
         return;
     }
     let mut seen_unmanaged = BTreeSet::new();
-    let mut sweep = async |only: Option<&BTreeSet<GroupTarget>>| match once(
+    let mut sweep = async |only: Option<&BTreeSet<Target>>| match once(
         &ctx,
         &grants,
         &settings,
@@ -101,11 +142,44 @@ fn policy_error(source: kube::Error) -> Error {
     }
 }
 
-fn sweep_error(t: &GroupTarget, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+fn sweep_error(t: &Target, source: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Sweep {
-        identity_store_id: t.identity_store_id.clone(),
-        group_id: t.group_id.clone(),
+        target: t.to_string(),
         source: Box::new(source),
+    }
+}
+
+/// What AWS lists on a target: user id → membership id (empty for account assignments).
+async fn list(
+    ctx: &Context,
+    t: &Target,
+    swept: &Swept,
+) -> Result<BTreeMap<String, String>, aws::Error> {
+    match t {
+        Target::Group(g) => {
+            ctx.aws
+                .store(&swept.aws, Role::Read)
+                .await?
+                .members(&g.group_id)
+                .await
+        }
+        Target::Account(a) => Ok(ctx
+            .aws
+            .sso(&swept.aws, Role::Read)
+            .await?
+            .users(&assignment(a))
+            .await?
+            .into_iter()
+            .map(|u| (u, String::new()))
+            .collect()),
+    }
+}
+
+pub(super) fn assignment(a: &AccountTarget) -> aws::Assignment {
+    aws::Assignment {
+        instance_arn: a.instance_arn.clone(),
+        account_id: a.account_id.clone(),
+        permission_set_arn: a.permission_set_arn.clone(),
     }
 }
 
@@ -132,8 +206,8 @@ async fn once(
     grants: &Store<BreakGlassGrant>,
     settings: &Settings,
     unmanaged: &policies::Unmanaged,
-    seen_unmanaged: &mut BTreeSet<(GroupTarget, String)>,
-    only: Option<&BTreeSet<GroupTarget>>,
+    seen_unmanaged: &mut BTreeSet<(Target, String)>,
+    only: Option<&BTreeSet<Target>>,
 ) -> Result<usize, Error> {
     let policies = Api::<BreakGlassPolicy>::all(ctx.client.clone())
         .list(&ListParams::default())
@@ -155,16 +229,12 @@ async fn once(
     let mut lists = BTreeMap::new();
     let mut first_error = None;
     for (t, swept) in &found {
-        let listed = match ctx.aws.store(&swept.aws, Role::Read).await {
-            Ok(reader) => reader.members(&t.group_id).await,
-            Err(e) => Err(e),
-        };
-        match listed {
+        match list(ctx, t, swept).await {
             Ok(members) => {
                 lists.insert(t.clone(), members);
             }
             Err(e) => {
-                warn!(group = %t.group_id, error = %e, "could not list the group");
+                warn!(target = %t, error = %e, "could not list the target");
                 first_error.get_or_insert(sweep_error(t, e));
             }
         }
@@ -212,7 +282,7 @@ async fn once(
         )
         .await
         {
-            warn!(group = %t.group_id, error = %e, "could not correct the group");
+            warn!(target = %t, error = %e, "could not correct the target");
             first_error.get_or_insert(e);
         }
     }
@@ -229,18 +299,29 @@ async fn discover(
     ctx: &Context,
     policies: &[BreakGlassPolicy],
     grants: &[Arc<BreakGlassGrant>],
-    recorded: &BTreeMap<GroupTarget, BTreeMap<String, Entry>>,
+    recorded: &BTreeMap<Target, BTreeMap<String, Entry>>,
     settings: &Settings,
-) -> BTreeMap<GroupTarget, Swept> {
+) -> BTreeMap<Target, Swept> {
     let used: BTreeSet<&str> = grants.iter().map(|g| g.spec.policy.as_str()).collect();
-    let mut found: BTreeMap<GroupTarget, Swept> = BTreeMap::new();
+    let mut found: BTreeMap<Target, Swept> = BTreeMap::new();
     for p in policies {
-        let Some(group) = &p.spec.access.group_membership else {
-            continue;
-        };
         if settings.namespace.is_some() && !used.contains(p.name_any().as_str()) {
             continue;
         }
+        if let Some(access) = &p.spec.access.account_assignment {
+            for (key, swept) in account_targets(ctx, p, access).await {
+                let entry = found.entry(key).or_insert_with(|| Swept {
+                    exclusive: false,
+                    policies: vec![],
+                    ..swept
+                });
+                entry.exclusive |= access.exclusive;
+                entry.policies.push(p.clone());
+            }
+        }
+        let Some(group) = &p.spec.access.group_membership else {
+            continue;
+        };
         let a = &p.spec.aws;
         let target = aws_target(
             &a.role_arn,
@@ -272,10 +353,10 @@ async fn discover(
             },
             (None, None) => continue,
         };
-        let key = GroupTarget {
+        let key = Target::Group(GroupTarget {
             identity_store_id: a.identity_store_id.clone(),
             group_id,
-        };
+        });
         let entry = found.entry(key).or_insert_with(|| Swept {
             aws: target,
             exclusive: false,
@@ -285,30 +366,30 @@ async fn discover(
         entry.policies.push(p.clone());
     }
     // Groups no policy names (any more) are swept as the role that added to them.
-    let unnamed = |role_arn: &str,
-                   external_id: &Option<String>,
-                   region: &Option<String>,
-                   t: &GroupTarget| Swept {
-        aws: aws_target(
-            role_arn,
-            None,
-            external_id.clone(),
-            region.clone(),
-            &t.identity_store_id,
-        ),
-        exclusive: false,
-        policies: vec![],
-    };
+    let unnamed =
+        |role_arn: &str, external_id: &Option<String>, region: &Option<String>, t: &Target| Swept {
+            aws: aws_target(
+                role_arn,
+                None,
+                external_id.clone(),
+                region.clone(),
+                match t {
+                    Target::Group(g) => &g.identity_store_id,
+                    Target::Account(_) => "",
+                },
+            ),
+            exclusive: false,
+            policies: vec![],
+        };
     for g in grants.iter().filter(|g| plan::may_hold_access(g)) {
-        let (Some((t, _)), Some(session)) = (
-            targets::recorded_target(g),
-            g.status.as_ref().and_then(|s| s.aws.as_ref()),
-        ) else {
+        let Some(session) = g.status.as_ref().and_then(|s| s.aws.as_ref()) else {
             continue;
         };
-        found.entry(t.clone()).or_insert_with(|| {
-            unnamed(&session.role_arn, &session.external_id, &session.region, &t)
-        });
+        for (t, _, _) in targets::recorded_targets(g) {
+            found.entry(t.clone()).or_insert_with(|| {
+                unnamed(&session.role_arn, &session.external_id, &session.region, &t)
+            });
+        }
     }
     for (t, entries) in recorded {
         if let Some(e) = entries.values().next() {

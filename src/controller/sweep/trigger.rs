@@ -17,7 +17,7 @@ pub const BATCH: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Default)]
 pub struct Trigger {
-    dirty: Arc<Mutex<BTreeSet<targets::GroupTarget>>>,
+    dirty: Arc<Mutex<BTreeSet<targets::Target>>>,
     notify: Arc<Notify>,
 }
 
@@ -28,17 +28,18 @@ impl Trigger {
         if !plan::may_hold_access(grant) {
             return;
         }
-        let Some((target, _)) = targets::recorded_target(grant) else {
+        let recorded = targets::recorded_targets(grant);
+        if recorded.is_empty() {
             return;
-        };
+        }
         if let Ok(mut dirty) = self.dirty.lock() {
-            dirty.insert(target);
+            dirty.extend(recorded.into_iter().map(|(t, _, _)| t));
         }
         self.notify.notify_one();
     }
 
     /// Waits for a mark, then for the batch to fill, and takes the marked groups.
-    pub async fn next(&self) -> BTreeSet<targets::GroupTarget> {
+    pub async fn next(&self) -> BTreeSet<targets::Target> {
         self.notify.notified().await;
         tokio::time::sleep(BATCH).await;
         self.dirty
@@ -76,8 +77,8 @@ status:
         // Ended through the finalizer: its access is already gone.
         trigger.grant_gone(&grant("carol", "Ended", "g-2"));
         let dirty = trigger.next().await;
-        let groups: Vec<&str> = dirty.iter().map(|t| t.group_id.as_str()).collect();
-        assert_eq!(groups, ["g-1"]);
+        let groups: Vec<String> = dirty.iter().map(|t| t.to_string()).collect();
+        assert_eq!(groups, ["group g-1"]);
         assert!(trigger.dirty.lock().is_ok_and(|d| d.is_empty()));
     }
 }
