@@ -475,7 +475,11 @@ async fn exclusive_accounts_lose_hand_made_user_assignments_but_never_group_ones
     t.s.wait_phase("g", GrantPhase::Active, SOON).await;
     t.expect_on(A1, &[], "the hand-made USER assignment is removed")
         .await;
-    assert_eq!(t.users_on(A3).await, [t.s.alice.as_str()], "the grant's stays");
+    assert_eq!(
+        t.users_on(A3).await,
+        [t.s.alice.as_str()],
+        "the grant's stays"
+    );
     assert_eq!(
         t.s.aws
             .assigned(A1, &t.permission_set, PrincipalType::Group)

@@ -30,7 +30,10 @@ show kubectl wait --for condition=Established --timeout 60s \
 aws_side() { "${BREAKGLASS_CACHE:-$HOME/.cache/breakglass}/moto-$MOTO_VERSION/bin/python" "$here/env/aws_side.py" "$1" \
   arn:aws:iam::111111111111:role/breakglass-write d-1234567890 breakglass-prod-admin "${@:2}"; }
 
-step "Seeding IAM Identity Center (moto) with the example's user and group"
+aws_assignments() { "${BREAKGLASS_CACHE:-$HOME/.cache/breakglass}/moto-$MOTO_VERSION/bin/python" "$here/env/aws_side.py" assignments \
+  arn:aws:iam::111111111111:role/breakglass-write d-1234567890 BreakGlassReadOnly 222222222222 333333333333; }
+
+step "Seeding IAM Identity Center (moto) with the example's user, group and permission set"
 aws_side seed alice@example.com
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -80,6 +83,17 @@ auto_sync
 show kubectl get kustomization -n flux-system infra -o jsonpath='{"suspend: "}{.spec.suspend}{"  annotations: "}{.metadata.annotations}{"\n"}'
 paused_targets
 show kubectl get events -n incidents --field-selector involvedObject.name=inc-4211-alice
+
+step "Account assignments: the audit-readonly policy assigns a permission set on two accounts"
+kubectl delete bgg -n incidents sec-311-alice --ignore-not-found --wait=true >/dev/null 2>&1 || true
+show kubectl apply -f examples/grant-account-assignment.yaml
+show kubectl wait -n incidents bgg/sec-311-alice --for jsonpath='{.status.phase}'=Active --timeout 60s
+show kubectl get bgg -n incidents sec-311-alice -o jsonpath='{range .status.access.accountAssignments[*]}{.accountId}{"\t"}{.state}{"\t"}{.permissionSetArn}{"\n"}{end}'
+aws_assignments
+show kubectl patch bgg -n incidents sec-311-alice --type merge -p '{"spec":{"resolved":true}}'
+show kubectl wait -n incidents bgg/sec-311-alice --for jsonpath='{.status.phase}'=Ended --timeout 60s
+show kubectl get bgg -n incidents sec-311-alice -o jsonpath='{range .status.access.accountAssignments[*]}{.accountId}{"\t"}{.state}{"\n"}{end}'
+aws_assignments
 
 step "An incident opened by an alert: Alertmanager -> webhook -> grant -> AWS"
 am_dir=$env_dir/alertmanager && rm -rf "$am_dir" && mkdir -p "$am_dir"

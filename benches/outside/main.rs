@@ -4,6 +4,7 @@
 //! their effect. Run by `cargo bench` (full, `BENCH_N`, default 1000) and smoke-run by
 //! `cargo test` at a tiny N to prove it still works; it asserts no timings.
 
+mod accounts;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod controller;
@@ -59,6 +60,8 @@ pub struct Config {
     pub payload: usize,
     pub alert_users: usize,
     pub concurrency: usize,
+    /// Account-assignment grants (two accounts each), through the fault proxy.
+    pub account_grants: usize,
 }
 
 fn env_number(key: &str) -> Option<u64> {
@@ -89,6 +92,7 @@ impl Config {
             payload: n.min(1000),
             alert_users: n.min(256).max(alert_posts),
             concurrency: 64,
+            account_grants: (n / 10).clamp(5, 100).min(n),
         }
     }
 }

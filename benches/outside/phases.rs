@@ -302,6 +302,13 @@ async fn measure(
             what,
         })?;
 
+    progress(&format!(
+        "account assignments: {} grants on 2 accounts, SSO calls +{} ms",
+        cfg.account_grants,
+        crate::accounts::DELAY_MS
+    ));
+    let accounts = crate::accounts::run(cfg, world).await?;
+
     let grant_per_grant = per(&grant_calls, n);
     let revoke_per_grant = per(&revoke_calls, n);
     let restart_total = probe::total(&restart_calls);
@@ -380,5 +387,6 @@ async fn measure(
             members_left_after_end: members_left,
             api_requests_retried: retried(),
         },
+        accounts,
     })
 }

@@ -25,6 +25,22 @@ pub struct Report {
     pub restart: Restart,
     pub memory: Memory,
     pub correctness: Correctness,
+    pub accounts: Accounts,
+}
+
+/// Account-assignment grants through the fault proxy (every SSO Admin call delayed).
+#[derive(Debug, Serialize)]
+pub struct Accounts {
+    pub grants: usize,
+    pub accounts_per_grant: usize,
+    pub proxy_delay_ms: u64,
+    pub apply_to_active: Phase,
+    pub resolve_to_ended: Phase,
+    /// Grant and revoke, per grant (all its accounts), by operation.
+    pub calls_per_grant: Calls,
+    pub lifecycle_per_grant: f64,
+    /// USER assignments AWS still lists once every grant has ended (must be 0).
+    pub assignments_left: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -210,6 +226,35 @@ impl Report {
                     calls(&a.restart_first_window)
                 ),
                 "none per grant",
+            ),
+            (
+                "accounts: apply → Active",
+                format!(
+                    "{}  ({} accounts each, SSO calls +{} ms)",
+                    lat(&self.accounts.apply_to_active.latency),
+                    self.accounts.accounts_per_grant,
+                    self.accounts.proxy_delay_ms
+                ),
+                "",
+            ),
+            (
+                "accounts: resolve → Ended",
+                lat(&self.accounts.resolve_to_ended.latency),
+                "",
+            ),
+            (
+                "accounts: AWS calls per lifecycle",
+                format!(
+                    "{:.2}: {}",
+                    self.accounts.lifecycle_per_grant,
+                    calls(&self.accounts.calls_per_grant)
+                ),
+                "",
+            ),
+            (
+                "accounts: assignments left after end",
+                self.accounts.assignments_left.to_string(),
+                "0",
             ),
             (
                 "restart → ready / first reconcile",

@@ -31,6 +31,8 @@ pub struct SsoState {
     outstanding: Mutex<HashMap<String, BTreeSet<String>>>,
     /// grant key → polls so far.
     polls: Mutex<HashMap<String, u32>>,
+    /// One look-up at a time: a burst of grants on one policy asks AWS once, not per grant.
+    resolving: tokio::sync::Mutex<()>,
 }
 
 impl SsoState {
@@ -42,6 +44,13 @@ impl SsoState {
         target: &Target,
         access: &AccountAssignmentAccess,
     ) -> Result<(String, String), aws::Error> {
+        if let Some(found) = self.cached(target, access) {
+            return Ok(found);
+        }
+        let _one = self.resolving.lock().await;
+        if let Some(found) = self.cached(target, access) {
+            return Ok(found);
+        }
         let sso = aws.sso(target, Role::Read).await?;
         let instance_arn = match &access.instance_arn {
             Some(arn) => arn.clone(),
@@ -77,6 +86,23 @@ impl SsoState {
             }
         };
         Ok((instance_arn, permission_set_arn))
+    }
+
+    fn cached(
+        &self,
+        target: &Target,
+        access: &AccountAssignmentAccess,
+    ) -> Option<(String, String)> {
+        let instance = match &access.instance_arn {
+            Some(arn) => arn.clone(),
+            None => self.instance(&target.role_arn, target.region.as_deref())?,
+        };
+        let permission_set = match (&access.permission_set_arn, &access.permission_set_name) {
+            (Some(arn), _) => arn.clone(),
+            (None, Some(name)) => self.permission_set(&instance, name)?,
+            (None, None) => return None,
+        };
+        Some((instance, permission_set))
     }
 
     pub fn instance(&self, role_arn: &str, region: Option<&str>) -> Option<String> {

@@ -1,0 +1,186 @@
+//! Account assignments, measured from outside: grants of a permission set on two accounts,
+//! given and taken back by their own controller whose AWS goes through the fault proxy
+//! (mitmproxy in front of moto) adding `DELAY_MS` to every SSO Admin call, since moto
+//! answers at once what AWS takes time to do.
+
+use std::time::Instant;
+
+use breakglass::api::BreakGlassGrant;
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::{
+    Api,
+    api::{ListParams, PostParams},
+};
+use serde_json::json;
+
+use crate::{
+    Config, Error,
+    common::{self, ControllerProcess, faults::FaultProxy, object, policies_raw, unique_name},
+    controller::aws_rate,
+    probe::{self, Metrics},
+    report::Accounts,
+    stats::latency,
+    steps::*,
+    watch::Watch,
+    world::{World, user},
+};
+
+const ACCOUNTS: [&str; 2] = ["210000000001", "210000000002"];
+pub const DELAY_MS: u64 = 200;
+
+/// SSO Admin operations the controller makes: each answered `DELAY_MS` late.
+const SLOW: [&str; 8] = [
+    "ListInstances",
+    "ListPermissionSets",
+    "DescribePermissionSet",
+    "CreateAccountAssignment",
+    "DescribeAccountAssignmentCreationStatus",
+    "DeleteAccountAssignment",
+    "DescribeAccountAssignmentDeletionStatus",
+    "ListAccountAssignments",
+];
+
+pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
+    let m = cfg.account_grants;
+    let ns = common::namespace(&world.client, "bench-accounts").await;
+    let permission_set = world.aws.create_permission_set("BenchReadOnly").await;
+    let users: Vec<String> = (0..m).map(|i| user("u", i)).collect();
+    let policy = unique_name("bench-accounts", &ns);
+    let spec = json!({
+        "eligibleUsers": users,
+        "duration": {"default": "1h", "max": "8h"},
+        "aws": {
+            "region": "us-east-1",
+            "identityStoreId": world.aws.identity_store_id,
+            "roleArn": world.aws.role_arn,
+        },
+        // By name: moto's permission-set ARNs (`…:instance/ssoins-…/ps-…`) are not AWS's
+        // (`…:permissionSet/ssoins-…/ps-…`), which the CRD's pattern requires.
+        "access": {"accountAssignment": {
+            "permissionSetName": "BenchReadOnly",
+            "accountIds": ACCOUNTS,
+        }},
+    });
+    policies_raw(&world.client)
+        .create(
+            &PostParams::default(),
+            &object("BreakGlassPolicy", &policy, None, spec),
+        )
+        .await
+        .map_err(|source| Error::Kube {
+            phase: "accounts",
+            source,
+        })?;
+    let rules: Vec<_> = SLOW
+        .iter()
+        .map(|op| json!({"name": "slow", "operation": op, "answer": "pass", "delay_ms": DELAY_MS}))
+        .collect();
+    let proxy = FaultProxy::start(&format!("bench-{ns}"), json!(rules)).await;
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
+    let (admin_arg, rate) = (admin.to_string(), aws_rate());
+    let _controller = ControllerProcess::start_logged(
+        &ns,
+        &format!("bench-{ns}"),
+        &[("AWS_ENDPOINT_URL", &proxy.url), ("RUST_LOG", "info")],
+        &[
+            "--admin-addr",
+            &admin_arg,
+            "--aws-rate",
+            &rate,
+            "--sweep-interval",
+            "60s",
+        ],
+    );
+    let api: Api<BreakGlassGrant> = Api::namespaced(world.client.clone(), &ns);
+    let watch = Watch::start(api.clone()).await;
+    let ready = || async { Metrics::scrape(admin).await };
+    let before = wait_ready(ready).await?.aws_calls();
+
+    let grants = common::grants_raw(&world.client, &ns);
+    let sent: Vec<(String, Instant)> = stream::iter(users.iter().enumerate())
+        .map(|(i, u)| {
+            let (grants, policy, ns) = (&grants, &policy, &ns);
+            async move {
+                let name = format!("acct-{i}");
+                let spec = json!({"policy": policy, "user": u, "reason": "bench"});
+                let t = Instant::now();
+                grants
+                    .create(
+                        &PostParams::default(),
+                        &object("BreakGlassGrant", &name, Some(ns), spec),
+                    )
+                    .await
+                    .map(|_| (name, t))
+                    .map_err(|source| Error::Kube {
+                        phase: "accounts",
+                        source,
+                    })
+            }
+        })
+        .buffer_unordered(cfg.concurrency)
+        .try_collect()
+        .await?;
+    let (apply, apply_total) = until_active(&watch, "accounts apply", &sent).await?;
+    let names: Vec<String> = sent.iter().map(|(n, _)| n.clone()).collect();
+    let resolved = resolve(&api, &names, cfg.concurrency).await?;
+    let (end, end_total) = until_ended(&watch, "accounts resolve", &resolved).await?;
+    tokio::time::sleep(SETTLE).await;
+    let calls = probe::delta(&before, &Metrics::scrape(admin).await?.aws_calls());
+    let mut left = 0;
+    for account in ACCOUNTS {
+        left += world
+            .aws
+            .assigned_users(account, &permission_set)
+            .await
+            .len();
+    }
+    // Ended grants keep their finalizer until deleted: delete them while the controller runs.
+    for name in api
+        .list_metadata(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter_map(|g| g.metadata.name)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+    {
+        let _ = api.delete(&name, &Default::default()).await;
+    }
+    let _ = policies_raw(&world.client)
+        .delete(&policy, &Default::default())
+        .await;
+    Ok(Accounts {
+        grants: m,
+        accounts_per_grant: ACCOUNTS.len(),
+        proxy_delay_ms: DELAY_MS,
+        apply_to_active: crate::report::Phase {
+            latency: latency(&apply),
+            total_s: apply_total,
+        },
+        resolve_to_ended: crate::report::Phase {
+            latency: latency(&end),
+            total_s: end_total,
+        },
+        calls_per_grant: per(&calls, m),
+        lifecycle_per_grant: (probe::total(&calls) / m.max(1) as f64 * 100.0).round() / 100.0,
+        assignments_left: left,
+    })
+}
+
+/// The controller's `/metrics` once it answers.
+async fn wait_ready<F, Fut>(scrape: F) -> Result<Metrics, Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Metrics, probe::Error>>,
+{
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match scrape().await {
+            Ok(m) => return Ok(m),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+}
