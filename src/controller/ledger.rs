@@ -78,6 +78,26 @@ pub fn name(target: &Target, user_id: &str) -> String {
 }
 
 impl Entry {
+    /// The entry for `user_id` on `target`, added for `grant` as `aws`'s write role.
+    pub fn new(
+        target: Target,
+        user_id: &str,
+        user: &str,
+        grant: String,
+        aws: &crate::aws::Target,
+    ) -> Self {
+        Self {
+            target,
+            user_id: user_id.to_owned(),
+            user: user.to_owned(),
+            grant,
+            role_arn: aws.role_arn.clone(),
+            external_id: aws.external_id.clone(),
+            region: aws.region.clone(),
+            version: None,
+        }
+    }
+
     fn to_config_map(&self) -> ConfigMap {
         let mut data = match &self.target {
             Target::Group(g) => BTreeMap::from([

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use super::{
     give::{GiveError, keep},
-    lookup::{current_target, list_user_grants},
+    lookup::{list_user_grants, with_role_fallback},
     status::{fail, publish, settle, write_status},
 };
 use crate::{
@@ -450,16 +450,25 @@ pub(super) async fn revoke_accounts(
                 continue;
             }
             Next::PollDelete(id) => {
-                with_fallback(grant, ctx, policy, target, |sso| {
+                with_role_fallback(grant, ctx, policy, target, |t| {
                     let (instance, id) = (a.instance_arn.clone(), id.clone());
-                    async move { sso.deletion(&instance, &id).await }
+                    async move {
+                        let sso = ctx.aws.sso(&t, Role::Write).await?;
+                        sso.deletion(&instance, &id).await
+                    }
                 })
                 .await
             }
             Next::Delete => {
-                with_fallback(grant, ctx, policy, target, |sso| {
+                with_role_fallback(grant, ctx, policy, target, |t| {
                     let (a, user_id) = (a.clone(), user_id.clone());
-                    async move { sso.delete(&a, &user_id).await }
+                    async move {
+                        ctx.aws
+                            .sso(&t, Role::Write)
+                            .await?
+                            .delete(&a, &user_id)
+                            .await
+                    }
                 })
                 .await
             }
@@ -505,42 +514,6 @@ pub(super) async fn revoke_accounts(
     }
 }
 
-/// Runs `call` as the recorded role; should AWS refuse it (rotated role or ExternalId), as
-/// the policy's current one.
-async fn with_fallback<F, Fut>(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-    policy: Option<&BreakGlassPolicySpec>,
-    target: &Target,
-    call: F,
-) -> Result<Progress, aws::Error>
-where
-    F: Fn(aws::Sso) -> Fut,
-    Fut: std::future::Future<Output = Result<Progress, aws::Error>>,
-{
-    let attempt = |t: Target| {
-        let call = &call;
-        async move {
-            let sso = ctx.aws.sso(&t, Role::Write).await?;
-            let out = call(sso).await;
-            if out.is_err() {
-                ctx.aws.forget(&t).await;
-            }
-            out
-        }
-    };
-    match attempt(target.clone()).await {
-        Err(e) if e.is_access_denied() => match current_target(grant, policy) {
-            Some(current) => {
-                warn!(error = %e, role = %current.role_arn, "the recorded role was refused; revoking as the policy's current role");
-                attempt(current).await
-            }
-            None => Err(e),
-        },
-        other => other,
-    }
-}
-
 /// Other Active grants of this user that still give this assignment.
 fn holders_of(
     grant: &BreakGlassGrant,
@@ -573,20 +546,12 @@ fn ledger_entry(
     a: &Assignment,
     user_id: &str,
 ) -> ledger::Entry {
-    ledger::Entry {
-        target: targets::Target::Account(targets::AccountTarget {
-            instance_arn: a.instance_arn.clone(),
-            account_id: a.account_id.clone(),
-            permission_set_arn: a.permission_set_arn.clone(),
-        }),
-        user_id: user_id.to_owned(),
-        user: grant.spec.user.clone(),
-        grant: key(grant),
-        role_arn: target.role_arn.clone(),
-        external_id: target.external_id.clone(),
-        region: target.region.clone(),
-        version: None,
-    }
+    let account = targets::Target::Account(targets::AccountTarget {
+        instance_arn: a.instance_arn.clone(),
+        account_id: a.account_id.clone(),
+        permission_set_arn: a.permission_set_arn.clone(),
+    });
+    ledger::Entry::new(account, user_id, &grant.spec.user, key(grant), target)
 }
 
 fn recorded(status: &BreakGlassGrantStatus) -> Vec<GrantedAssignment> {

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::{
     assign::{Revoked, revoke_accounts},
-    lookup::{current_target, list_user_grants, other_holders, target},
+    lookup::{list_user_grants, other_holders, target, with_role_fallback},
     pause::restore_targets,
     status::{fail, publish, settle, write_status},
 };
@@ -129,9 +129,7 @@ pub(crate) async fn end(
     Ok(Action::await_change())
 }
 
-/// Removes the membership as the recorded role; should AWS refuse it (the role or its
-/// ExternalId rotated since), as the policy's current one. Both refused: the error goes to
-/// the grant (Stalled) and the retry with backoff — never silently given up.
+/// Removes the membership (as the recorded role, else the policy's current one).
 async fn revoke_membership(
     grant: &BreakGlassGrant,
     ctx: &Context,
@@ -140,30 +138,18 @@ async fn revoke_membership(
     user_id: &str,
     membership: &GrantedMembership,
 ) -> Result<(), aws::Error> {
-    let attempt = |t: Target| async move {
-        let store = ctx.aws.store(&t, Role::Write).await?;
-        let removed = store
+    with_role_fallback(grant, ctx, policy, target, |t| async move {
+        ctx.aws
+            .store(&t, Role::Write)
+            .await?
             .remove_membership(
                 &membership.group_id,
                 user_id,
                 membership.membership_id.as_deref(),
             )
-            .await;
-        if removed.is_err() {
-            ctx.aws.forget(&t).await;
-        }
-        removed
-    };
-    match attempt(target.clone()).await {
-        Err(e) if e.is_access_denied() => match current_target(grant, policy) {
-            Some(current) => {
-                warn!(error = %e, role = %current.role_arn, "the recorded role was refused; revoking as the policy's current role");
-                attempt(current).await
-            }
-            None => Err(e),
-        },
-        other => other,
-    }
+            .await
+    })
+    .await
 }
 
 pub(crate) async fn deny(

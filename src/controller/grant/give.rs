@@ -207,19 +207,11 @@ pub(crate) async fn give(
 
     // The ledger, too, before the change: whatever is added can be taken back even if this
     // grant is later deleted without its finalizer.
-    let entry = ledger::Entry {
-        target: Target::Group(GroupTarget {
-            identity_store_id: target.identity_store_id.clone(),
-            group_id: group_id.clone(),
-        }),
-        user_id: user_id.clone(),
-        user: grant.spec.user.clone(),
-        grant: key(grant),
-        role_arn: target.role_arn.clone(),
-        external_id: target.external_id.clone(),
-        region: target.region.clone(),
-        version: None,
-    };
+    let member_of = Target::Group(GroupTarget {
+        identity_store_id: target.identity_store_id.clone(),
+        group_id: group_id.clone(),
+    });
+    let entry = ledger::Entry::new(member_of, &user_id, &grant.spec.user, key(grant), &target);
     let newly_recorded = match ctx.ledger.record(&entry).await {
         Ok(new) => new,
         Err(source) => {

@@ -70,6 +70,43 @@ pub(crate) fn current_target(
         .then_some(current)
 }
 
+/// Runs a revocation `call` as the recorded role; should AWS refuse it (the role or its
+/// ExternalId rotated since), as the policy's current one. Both refused: the error goes to
+/// the grant (Stalled) and the retry with backoff — never silently given up. A session
+/// that failed is dropped, so the retry assumes the role afresh.
+pub(crate) async fn with_role_fallback<T, F, Fut>(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    policy: Option<&BreakGlassPolicySpec>,
+    target: &Target,
+    call: F,
+) -> Result<T, aws::Error>
+where
+    F: Fn(Target) -> Fut,
+    Fut: std::future::Future<Output = Result<T, aws::Error>>,
+{
+    let attempt = |t: Target| {
+        let call = &call;
+        async move {
+            let out = call(t.clone()).await;
+            if out.is_err() {
+                ctx.aws.forget(&t).await;
+            }
+            out
+        }
+    };
+    match attempt(target.clone()).await {
+        Err(e) if e.is_access_denied() => match current_target(grant, policy) {
+            Some(current) => {
+                tracing::warn!(error = %e, role = %current.role_arn, "the recorded role was refused; revoking as the policy's current role");
+                attempt(current).await
+            }
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
 /// Grants in the cluster (those of `user` only, when given), from the API server rather than
 /// the watch cache: decisions about shared access and shared pauses must not act on stale
 /// state.
