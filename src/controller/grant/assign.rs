@@ -8,8 +8,8 @@ use kube::runtime::{controller::Action, events::EventType};
 use tracing::{info, warn};
 
 use super::{
-    give::{GiveError, keep},
-    lookup::{list_user_grants, with_role_fallback},
+    keep::{GiveError, keep},
+    lookup::list_user_grants,
     status::{fail, publish, settle, write_status},
 };
 use crate::{
@@ -37,7 +37,7 @@ struct Resolved {
     permission_set_arn: String,
 }
 
-fn assignment(e: &GrantedAssignment) -> Assignment {
+pub(super) fn assignment(e: &GrantedAssignment) -> Assignment {
     Assignment {
         instance_arn: e.instance_arn.clone(),
         account_id: e.account_id.clone(),
@@ -407,139 +407,6 @@ async fn assignment_failed(
     }
 }
 
-/// What `revoke_accounts` came to.
-pub(super) enum Revoked {
-    /// Every account is removed (or kept for another grant): the note says which.
-    Done(String),
-    /// AWS is still deleting: look again after this long.
-    Waiting(std::time::Duration),
-}
-
-/// Takes the permission set back on every account, except where another Active grant of
-/// the same user still gives it. Each delete's request id is recorded before it is polled.
-pub(super) async fn revoke_accounts(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-    policy: Option<&BreakGlassPolicySpec>,
-    target: &Target,
-    status: &mut BreakGlassGrantStatus,
-    others: &[BreakGlassGrant],
-    now: &Time,
-) -> Result<Revoked, Error> {
-    let Some(user_id) = status.user_id.clone() else {
-        return Err(Error::NoRecord(key(grant)));
-    };
-    let mut entries = recorded(status);
-    let mut kept = vec![];
-    for i in 0..entries.len() {
-        let a = assignment(&entries[i]);
-        let holders = holders_of(grant, others, &user_id, &a);
-        let answer = match assignments::to_end(&entries[i], !holders.is_empty()) {
-            Next::Done => {
-                if !holders.is_empty() && entries[i].state != AssignmentState::Removed {
-                    entries[i].state = AssignmentState::Removed;
-                    entries[i].request_id = None;
-                    entries[i].message =
-                        Some(format!("kept: still granted by {}", holders.join(", ")));
-                    kept.push(format!(
-                        "{} (still granted by {})",
-                        a.account_id,
-                        holders.join(", ")
-                    ));
-                }
-                continue;
-            }
-            Next::PollDelete(id) => {
-                with_role_fallback(grant, ctx, policy, target, |t| {
-                    let (instance, id) = (a.instance_arn.clone(), id.clone());
-                    async move {
-                        let sso = ctx.aws.sso(&t, Role::Write).await?;
-                        sso.deletion(&instance, &id).await
-                    }
-                })
-                .await
-            }
-            Next::Delete => {
-                with_role_fallback(grant, ctx, policy, target, |t| {
-                    let (a, user_id) = (a.clone(), user_id.clone());
-                    async move {
-                        ctx.aws
-                            .sso(&t, Role::Write)
-                            .await?
-                            .delete(&a, &user_id)
-                            .await
-                    }
-                })
-                .await
-            }
-            Next::Create { .. } | Next::PollCreate(_) => continue,
-        };
-        let progress = match answer {
-            Ok(p) => p,
-            Err(e) => {
-                set_entries(status, &entries);
-                return Err(fail(grant, ctx, status.clone(), e, now).await);
-            }
-        };
-        let was_asked = entries[i].request_id.is_none();
-        assignments::deleted(&mut entries[i], progress);
-        if was_asked && entries[i].request_id.is_some() {
-            set_entries(status, &entries);
-            write_status(grant, ctx, status).await?;
-        }
-    }
-    set_entries(status, &entries);
-    match assignments::ending(&entries) {
-        Overall::Removed => {
-            ctx.sso.polled_out(&key(grant));
-            let removed: Vec<&str> = entries
-                .iter()
-                .filter(|e| e.message.is_none())
-                .map(|e| e.account_id.as_str())
-                .collect();
-            let mut note = format!("removed the permission set on {}", removed.join(", "));
-            if !kept.is_empty() {
-                note = format!("{note}; kept on {}", kept.join(", "));
-            }
-            Ok(Revoked::Done(note))
-        }
-        _ => {
-            write_status(grant, ctx, status).await?;
-            let delay = ctx
-                .sso
-                .next_poll(&key(grant))
-                .unwrap_or(std::time::Duration::from_secs(10));
-            Ok(Revoked::Waiting(delay))
-        }
-    }
-}
-
-/// Other Active grants of this user that still give this assignment.
-fn holders_of(
-    grant: &BreakGlassGrant,
-    others: &[BreakGlassGrant],
-    user_id: &str,
-    a: &Assignment,
-) -> Vec<String> {
-    let now = Timestamp::now();
-    others
-        .iter()
-        .filter(|g| g.metadata.uid != grant.metadata.uid)
-        .filter(|g| g.metadata.deletion_timestamp.is_none() && !g.spec.resolved)
-        .filter(|g| {
-            g.status.as_ref().is_some_and(|s| {
-                s.phase == Some(GrantPhase::Active)
-                    && s.user_id.as_deref() == Some(user_id)
-                    && s.expires_at.as_ref().is_some_and(|e| e.0 > now)
-                    && recorded(s)
-                        .iter()
-                        .any(|e| e.state == AssignmentState::Assigned && assignment(e) == *a)
-            })
-        })
-        .map(key)
-        .collect()
-}
-
 fn ledger_entry(
     grant: &BreakGlassGrant,
     target: &Target,
@@ -554,7 +421,7 @@ fn ledger_entry(
     ledger::Entry::new(account, user_id, &grant.spec.user, key(grant), target)
 }
 
-fn recorded(status: &BreakGlassGrantStatus) -> Vec<GrantedAssignment> {
+pub(super) fn recorded(status: &BreakGlassGrantStatus) -> Vec<GrantedAssignment> {
     status
         .access
         .as_ref()
@@ -562,7 +429,7 @@ fn recorded(status: &BreakGlassGrantStatus) -> Vec<GrantedAssignment> {
         .unwrap_or_default()
 }
 
-fn set_entries(status: &mut BreakGlassGrantStatus, entries: &[GrantedAssignment]) {
+pub(super) fn set_entries(status: &mut BreakGlassGrantStatus, entries: &[GrantedAssignment]) {
     let access = status.access.get_or_insert(GrantedAccess {
         group_membership: None,
         account_assignments: vec![],

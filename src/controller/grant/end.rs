@@ -9,10 +9,10 @@ use kube::{
 use tracing::{info, warn};
 
 use super::{
-    assign::{Revoked, revoke_accounts},
     lookup::{list_user_grants, other_holders, target, with_role_fallback},
     pause::restore_targets,
     status::{fail, publish, settle, write_status},
+    unassign::{Revoked, revoke_accounts},
 };
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase, GrantedMembership},

@@ -9,8 +9,8 @@ use tracing::info;
 
 use super::{
     assign::give_accounts,
+    keep::{GiveError, keep},
     lookup::target,
-    pause::pause_targets,
     status::{fail, publish, settle, write_status},
 };
 use crate::{
@@ -30,17 +30,6 @@ use crate::{
     policy::{Denial, Eligibility},
     targets::{GroupTarget, Target},
 };
-
-pub(crate) enum GiveError {
-    Denied(Denial),
-    Failed(Error),
-}
-
-impl From<Error> for GiveError {
-    fn from(e: Error) -> Self {
-        Self::Failed(e)
-    }
-}
 
 pub(crate) async fn give(
     grant: &BreakGlassGrant,
@@ -273,33 +262,6 @@ pub(crate) async fn give(
     keep(grant, ctx, &selections, status, expires_at, now)
         .await
         .map_err(GiveError::Failed)
-}
-
-/// Access is in place: pause what the policy names, record, and look again at expiry.
-pub(super) async fn keep(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-    selections: &[Selection],
-    mut status: BreakGlassGrantStatus,
-    expires_at: Timestamp,
-    now: &Time,
-) -> Result<Action, Error> {
-    // Pausing comes after access: the person can act even if a target cannot be paused.
-    let paused = pause_targets(grant, ctx, selections, &mut status, now).await;
-    if grant.status.as_ref() != Some(&status) {
-        write_status(grant, ctx, &status).await?;
-    }
-    paused?;
-    ctx.confirm(
-        &instance(grant),
-        grant.metadata.resource_version.clone(),
-        expires_at,
-    );
-    // From the clock, not `now`: AWS calls took time, and expiry must not wait for them.
-    Ok(Action::requeue(plan::requeue_after(
-        expires_at,
-        Timestamp::now(),
-    )))
 }
 
 /// Before any AWS change: when a `required` pause target does not exist, the grant waits

@@ -4,16 +4,19 @@
 mod assign;
 mod end;
 mod give;
+mod keep;
 mod lookup;
 mod pause;
 mod status;
+mod unassign;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::{Api, ResourceExt, runtime::controller::Action};
 
 use self::{
     end::{deny, end},
-    give::{GiveError, give},
+    give::give,
+    keep::GiveError,
 };
 use super::{context::Context, error::Error};
 use crate::{

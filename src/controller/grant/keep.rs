@@ -1,0 +1,56 @@
+//! What giving access comes to, whatever the access kind: denied after a look-up, failed,
+//! or in place — then pauses are applied and the grant is looked at again at expiry.
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use kube::runtime::controller::Action;
+
+use super::{pause::pause_targets, status::write_status};
+use crate::{
+    api::{BreakGlassGrant, BreakGlassGrantStatus},
+    controller::{
+        context::{Context, instance},
+        error::Error,
+    },
+    pause::Selection,
+    plan,
+    policy::Denial,
+};
+
+pub(crate) enum GiveError {
+    /// A look-up showed the grant is not allowed (eligibility by group membership).
+    Denied(Denial),
+    Failed(Error),
+}
+
+impl From<Error> for GiveError {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// Access is in place: pause what the policy names, record, and look again at expiry.
+pub(super) async fn keep(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    selections: &[Selection],
+    mut status: BreakGlassGrantStatus,
+    expires_at: Timestamp,
+    now: &Time,
+) -> Result<Action, Error> {
+    // Pausing comes after access: the person can act even if a target cannot be paused.
+    let paused = pause_targets(grant, ctx, selections, &mut status, now).await;
+    if grant.status.as_ref() != Some(&status) {
+        write_status(grant, ctx, &status).await?;
+    }
+    paused?;
+    ctx.confirm(
+        &instance(grant),
+        grant.metadata.resource_version.clone(),
+        expires_at,
+    );
+    // From the clock, not `now`: AWS calls took time, and expiry must not wait for them.
+    Ok(Action::requeue(plan::requeue_after(
+        expires_at,
+        Timestamp::now(),
+    )))
+}
