@@ -55,8 +55,6 @@ pub enum Outcome<'a> {
     Denied { reason: &'a str, message: &'a str },
     /// A step failed and is retried with backoff; `reason` names the failure.
     Failed { reason: &'a str, message: &'a str },
-    /// The policy asks for something this release cannot do.
-    Unsupported { message: &'a str },
     /// A `required` pause target is missing: no access until it exists.
     WaitingForRequiredTarget { message: &'a str },
 }
@@ -95,7 +93,6 @@ pub fn apply(
             put(READY, false, reason, message);
             put(STALLED, true, reason, message);
         }
-        Outcome::Unsupported { message } => put(STALLED, true, "Unsupported", message),
         Outcome::WaitingForRequiredTarget { message } => {
             put(
                 AUTOMATION_PAUSED,
@@ -131,7 +128,7 @@ mod tests {
     #[test]
     fn each_outcome_reads_the_same_on_every_grant() {
         let now = t("2026-01-01T00:00:00Z");
-        let cases: [(Outcome, &[Row]); 7] = [
+        let cases: [(Outcome, &[Row]); 6] = [
             (
                 Outcome::Granting { message: "m" },
                 &[
@@ -178,10 +175,6 @@ mod tests {
                     ("Ready", "False", "AssumeRoleFailed"),
                     ("Stalled", "True", "AssumeRoleFailed"),
                 ],
-            ),
-            (
-                Outcome::Unsupported { message: "m" },
-                &[("Stalled", "True", "Unsupported")],
             ),
             (
                 Outcome::WaitingForRequiredTarget { message: "m" },
