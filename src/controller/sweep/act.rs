@@ -111,7 +111,16 @@ pub(super) async fn act(
             end_revoked(ctx, t, user_id, key, policies).await?;
         }
     }
+    if !drift.settled.is_empty() && fresh.is_none() {
+        *fresh = Some(fresh_holders(ctx, settings).await?);
+    }
+    // The cache may not show a grant's record yet (it is written before the ledger entry):
+    // an entry is forgotten only when a fresh read shows no grant holding it either.
+    let held = fresh.as_ref().and_then(|h| h.get(t));
     for user_id in &drift.settled {
+        if held.is_some_and(|h| h.contains_key(user_id)) {
+            continue;
+        }
         if let Some(entry) = entries.get(user_id) {
             ctx.ledger
                 .forget(entry)
