@@ -454,7 +454,12 @@ async fn a_grant_deleted_without_its_finalizer_loses_every_account() {
     )
     .await;
     t.expect_on(A2, &[], "and A2").await;
-    let orphans = scrape(&metrics, "breakglass_access_drift_total{kind=\"orphan\"}").await;
+    let orphans = scrape_reaching(
+        &metrics,
+        "breakglass_access_drift_total{kind=\"orphan\"}",
+        2.0,
+    )
+    .await;
     assert!(orphans >= 2.0, "both counted: {orphans}");
 }
 

@@ -77,7 +77,12 @@ async fn a_grant_deleted_without_its_finalizer_loses_its_access_within_a_sweep()
             "the ledger says the operator added alice: taken back",
         )
         .await;
-        let orphans = scrape(&metrics, "breakglass_access_drift_total{kind=\"orphan\"}").await;
+        let orphans = scrape_reaching(
+            &metrics,
+            "breakglass_access_drift_total{kind=\"orphan\"}",
+            1.0,
+        )
+        .await;
         assert!(orphans >= 1.0, "orphan counted: {orphans}");
     }
 }
@@ -105,7 +110,12 @@ async fn deleting_a_grant_that_holds_access_sweeps_its_group_at_once() {
     );
     strip_and_delete(&s).await;
     members_become(&s, &[], "the deletion swept the group").await;
-    let orphans = scrape(&metrics, "breakglass_access_drift_total{kind=\"orphan\"}").await;
+    let orphans = scrape_reaching(
+        &metrics,
+        "breakglass_access_drift_total{kind=\"orphan\"}",
+        1.0,
+    )
+    .await;
     assert_eq!(orphans, 1.0, "orphan counted once");
     let triggered = eventually(SOON, || async {
         (scrape(&metrics, sweeps).await == 2.0).then_some(())
@@ -205,7 +215,12 @@ async fn access_removed_on_aws_ends_the_grant_and_is_not_put_back() {
     // Several sweeps later, still not added back.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(s.members().await.is_empty());
-    let removed = scrape(&metrics, "breakglass_access_drift_total{kind=\"removed\"}").await;
+    let removed = scrape_reaching(
+        &metrics,
+        "breakglass_access_drift_total{kind=\"removed\"}",
+        1.0,
+    )
+    .await;
     assert_eq!(removed, 1.0);
 }
 

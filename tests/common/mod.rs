@@ -349,6 +349,19 @@ pub async fn scrape(url: &str, series: &str) -> f64 {
     found.unwrap_or_else(|| panic!("{series} not served at {url}"))
 }
 
+/// A counter's value once it reaches `want` (counters are bumped after the AWS change is
+/// confirmed, so the change can be visible a moment before its count); the last value seen
+/// otherwise, which the caller's assertion then reports.
+pub async fn scrape_reaching(url: &str, series: &str, want: f64) -> f64 {
+    let last = std::cell::Cell::new(0.0);
+    let reached = eventually(SOON, || async {
+        last.set(scrape(url, series).await);
+        (last.get() >= want).then_some(last.get())
+    })
+    .await;
+    reached.unwrap_or(last.get())
+}
+
 /// `service:Operation` actions allowed by IAM policy documents.
 pub fn iam_actions(files: &[&str]) -> Vec<String> {
     let mut actions = Vec::new();
