@@ -22,10 +22,7 @@ use prometheus_client::{
 };
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-use crate::{
-    api::{BreakGlassGrant, GrantPhase},
-    pause::grant::state,
-};
+use crate::api::{BreakGlassGrant, GrantPhase};
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -307,7 +304,7 @@ pub fn tally<'a>(
             continue;
         }
         for t in &status.paused_targets {
-            if t.state == state::PAUSED {
+            if t.state == crate::api::PauseState::Paused {
                 paused.insert((t.kind.clone(), t.namespace.clone(), t.name.clone()));
             }
         }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use breakglass::api::{GrantPhase, PausedTarget};
+use breakglass::api::{GrantPhase, PauseMethod, PauseState, PausedTarget};
 use common::*;
 use kube::{
     Api, Client,
@@ -115,7 +115,7 @@ fn states(g: &breakglass::api::BreakGlassGrant) -> Vec<(String, String)> {
         .map(|s| {
             s.paused_targets
                 .iter()
-                .map(|t| (t.name.clone(), t.state.clone()))
+                .map(|t| (t.name.clone(), format!("{:?}", t.state)))
                 .collect()
         })
         .unwrap_or_default();
@@ -183,7 +183,7 @@ async fn wait_entry_state(
     s: &Scenario,
     grant: &str,
     name: &str,
-    state: &str,
+    state: PauseState,
 ) -> breakglass::api::BreakGlassGrant {
     let grants = s.grants();
     let found = eventually(SOON, || async {
@@ -196,7 +196,7 @@ async fn wait_entry_state(
             .then_some(g)
     })
     .await;
-    found.unwrap_or_else(|| panic!("{name} never reached {state}"))
+    found.unwrap_or_else(|| panic!("{name} never reached {state:?}"))
 }
 
 #[tokio::test]
@@ -243,7 +243,7 @@ async fn argo_application_auto_sync_is_disabled_and_restored_exactly() {
     );
 
     s.create_grant("g", |_| {}).await;
-    let g = wait_entry_state(&s, "g", "empty", "Paused").await;
+    let g = wait_entry_state(&s, "g", "empty", PauseState::Paused).await;
     let g = match g.status.as_ref().and_then(|st| st.phase) {
         Some(GrantPhase::Active) => g,
         _ => s.wait_phase("g", GrantPhase::Active, SOON).await,
@@ -268,8 +268,8 @@ async fn argo_application_auto_sync_is_disabled_and_restored_exactly() {
     );
     let e = entry(&g, "payments");
     assert_eq!(
-        (e.method.as_str(), e.original.as_deref()),
-        ("DisableAutoSync", None)
+        (e.method, e.original.as_deref()),
+        (PauseMethod::DisableAutoSync, None)
     );
     assert!(
         entry(&g, "manual")
@@ -353,7 +353,7 @@ async fn flux_crossplane_skip_reconcile_and_annotation_targets_round_trip() {
     let ignored = create(c, &ns, KUSTOMIZATION, "staging", ks).await;
     let _controller = ControllerProcess::start(&s.ns, &[]);
     s.create_grant("g", |_| {}).await;
-    let g = wait_entry_state(&s, "g", "knobs", "Paused").await;
+    let g = wait_entry_state(&s, "g", "knobs", PauseState::Paused).await;
     assert_eq!(
         states(&g),
         pairs(&[
@@ -437,9 +437,9 @@ async fn overlapping_grants_share_a_pause_and_the_last_one_restores() {
     let c = &s.client;
     let _controller = ControllerProcess::start(&s.ns, &[]);
     s.create_grant("first", |_| {}).await;
-    wait_entry_state(&s, "first", "payments", "Paused").await;
+    wait_entry_state(&s, "first", "payments", PauseState::Paused).await;
     s.create_grant("second", |_| {}).await;
-    let second = wait_entry_state(&s, "second", "payments", "Paused").await;
+    let second = wait_entry_state(&s, "second", "payments", PauseState::Paused).await;
     assert!(
         entry(&second, "payments")
             .message
@@ -455,7 +455,7 @@ async fn overlapping_grants_share_a_pause_and_the_last_one_restores() {
 
     s.resolve("first").await;
     let first = s.wait_phase("first", GrantPhase::Ended, SOON).await;
-    assert_eq!(entry(&first, "payments").state, "Released");
+    assert_eq!(entry(&first, "payments").state, PauseState::Released);
     let live = get(c, &ns, APPLICATION, "payments").await;
     assert_eq!(
         live.pointer("/spec/syncPolicy/automated/enabled"),
@@ -469,7 +469,7 @@ async fn overlapping_grants_share_a_pause_and_the_last_one_restores() {
 
     s.resolve("second").await;
     let second = s.wait_phase("second", GrantPhase::Ended, SOON).await;
-    assert_eq!(entry(&second, "payments").state, "Restored");
+    assert_eq!(entry(&second, "payments").state, PauseState::Restored);
     let after = get(c, &ns, APPLICATION, "payments").await;
     assert_eq!(after["spec"], before["spec"]);
     assert_eq!(our_annotations(&after), Vec::<String>::new());
@@ -481,7 +481,7 @@ async fn a_human_edit_during_the_grant_is_kept_and_reported() {
     let c = &s.client;
     let _controller = ControllerProcess::start(&s.ns, &[]);
     s.create_grant("g", |_| {}).await;
-    wait_entry_state(&s, "g", "payments", "Paused").await;
+    wait_entry_state(&s, "g", "payments", PauseState::Paused).await;
 
     // Someone turns auto-sync back on by hand while the grant is active.
     api(c, &ns, APPLICATION)
@@ -493,7 +493,7 @@ async fn a_human_edit_during_the_grant_is_kept_and_reported() {
         .await
         .expect("human edit");
     touch(&s, "g").await;
-    let g = wait_entry_state(&s, "g", "payments", "ChangedByOthers").await;
+    let g = wait_entry_state(&s, "g", "payments", PauseState::ChangedByOthers).await;
     assert!(
         entry(&g, "payments")
             .message
@@ -505,7 +505,7 @@ async fn a_human_edit_during_the_grant_is_kept_and_reported() {
     s.resolve("g").await;
     let g = s.wait_phase("g", GrantPhase::Ended, SOON).await;
     let e = entry(&g, "payments");
-    assert_eq!(e.state, "ChangedByOthers");
+    assert_eq!(e.state, PauseState::ChangedByOthers);
     assert!(
         e.message
             .as_deref()
@@ -544,7 +544,7 @@ async fn missing_targets_are_reported_and_required_ones_make_the_grant_wait() {
     let g = s.wait_phase("optional", GrantPhase::Active, SOON).await;
     let g = match states(&g).len() {
         2 => g,
-        _ => wait_entry_state(&s, "optional", "network", "NotFound").await,
+        _ => wait_entry_state(&s, "optional", "network", PauseState::NotFound).await,
     };
     assert_eq!(
         states(&g),
@@ -603,7 +603,7 @@ async fn missing_targets_are_reported_and_required_ones_make_the_grant_wait() {
     );
 
     create(c, &ns, KUSTOMIZATION, "later", json!({"spec": {"interval": "1m", "prune": false, "sourceRef": {"kind": "GitRepository", "name": "x"}}})).await;
-    let g = wait_entry_state(&s, "waits", "later", "Paused").await;
+    let g = wait_entry_state(&s, "waits", "later", PauseState::Paused).await;
     assert_eq!(
         g.status.as_ref().and_then(|st| st.phase),
         Some(GrantPhase::Active)
@@ -623,7 +623,7 @@ async fn crash_between_recording_and_patching_leaves_nothing_paused() {
     let controller =
         ControllerProcess::start(&s.ns, &[("BREAKGLASS_FAILPOINT", "after-record-pause")]);
     s.create_grant("g", |_| {}).await;
-    wait_entry_state(&s, "g", "payments", "Pausing").await;
+    wait_entry_state(&s, "g", "payments", PauseState::Pausing).await;
     controller.wait_for_failpoint().await;
     assert_eq!(
         get(c, &ns, APPLICATION, "payments").await["metadata"]["resourceVersion"],
@@ -636,7 +636,7 @@ async fn crash_between_recording_and_patching_leaves_nothing_paused() {
     s.resolve("g").await;
     let _restarted = ControllerProcess::start(&s.ns, &[]);
     let g = s.wait_phase("g", GrantPhase::Ended, SOON).await;
-    assert_eq!(entry(&g, "payments").state, "NotPaused");
+    assert_eq!(entry(&g, "payments").state, PauseState::NotPaused);
     let after = get(c, &ns, APPLICATION, "payments").await;
     assert_eq!(after["spec"], before["spec"]);
     assert_eq!(our_annotations(&after), Vec::<String>::new());
@@ -655,12 +655,12 @@ async fn crash_after_recording_converges_to_paused_then_restored() {
     let controller =
         ControllerProcess::start(&s.ns, &[("BREAKGLASS_FAILPOINT", "after-record-pause")]);
     s.create_grant("g", |_| {}).await;
-    wait_entry_state(&s, "g", "ingress", "Pausing").await;
+    wait_entry_state(&s, "g", "ingress", PauseState::Pausing).await;
     controller.wait_for_failpoint().await;
     controller.kill();
 
     let _restarted = ControllerProcess::start(&s.ns, &[]);
-    wait_entry_state(&s, "g", "ingress", "Paused").await;
+    wait_entry_state(&s, "g", "ingress", PauseState::Paused).await;
     assert_eq!(
         get(c, &ns, HELM_RELEASE, "ingress").await["spec"]["suspend"],
         json!(true)
@@ -693,7 +693,7 @@ async fn the_app_of_apps_is_paused_with_its_child() {
     let child = create(c, &ns, APPLICATION, "payments", child_body).await;
     let _controller = ControllerProcess::start(&s.ns, &[]);
     s.create_grant("g", |_| {}).await;
-    let g = wait_entry_state(&s, "g", "root", "Paused").await;
+    let g = wait_entry_state(&s, "g", "root", PauseState::Paused).await;
     assert!(
         entry(&g, "root")
             .message

@@ -9,7 +9,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::validation::{at_most_a_day, immutable, not_blank, positive_go_duration};
+use super::{
+    PausedTarget,
+    validation::{at_most_a_day, immutable, not_blank, positive_go_duration},
+};
 
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -246,23 +249,4 @@ pub struct AwsSession {
     /// ExternalId used with the role (not a secret); needed to revoke after the policy is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
-}
-
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PausedTarget {
-    pub api_version: String,
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-    /// How it was paused, e.g. DisableAutoSync, Suspend, Annotation.
-    pub method: String,
-    /// The value before pausing, as JSON (absent when the field was unset).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original: Option<String>,
-    /// Paused, Restored, Skipped, Failed, ChangedByOthers.
-    pub state: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
 }

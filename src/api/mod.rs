@@ -3,11 +3,13 @@
 
 mod duration;
 mod grant;
+mod pause;
 mod policy;
 mod validation;
 
 pub use duration::{DurationError, GoDuration, MAX_GRANT_DURATION};
 pub use grant::*;
+pub use pause::*;
 pub use policy::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

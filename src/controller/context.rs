@@ -32,6 +32,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Account-assignment look-ups and AWS's in-progress creations.
     pub(crate) sso: super::sso_state::SsoState,
+    /// Discovery answers for the kinds policies pause, shared by every grant's checks.
+    pub(crate) kinds: crate::pause::cluster::Kinds,
     /// Consecutive failures per grant, for capped exponential backoff.
     pub(crate) failures: std::sync::Mutex<HashMap<String, u32>>,
     /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
@@ -95,6 +97,7 @@ impl Context {
             user_locks: Default::default(),
             own: Default::default(),
             sso: Default::default(),
+            kinds: Default::default(),
             own_pruned: std::sync::Mutex::new(Instant::now()),
             group_ids: Default::default(),
         }

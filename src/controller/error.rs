@@ -72,7 +72,7 @@ pub enum Error {
     Pause {
         grant: String,
         #[source]
-        source: pause::apply::Error,
+        source: pause::executor::Error,
     },
 }
 

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::*;
-use crate::api::BreakGlassPolicy;
+use super::{plan::argo_parent, *};
+use crate::api::{BreakGlassPolicy, PauseMethod};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/pause/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -28,7 +28,7 @@ fn send(obj: &Value, ops: &[Value]) -> Value {
 }
 
 fn pause(obj: &Value, method: &Method, me: &str, enabled: bool) -> Value {
-    match plan_pause(obj, method, me, enabled).expect("plan") {
+    match plan_pause(obj, method, me, enabled, None).expect("plan") {
         PausePlan::Pause { ops, .. } | PausePlan::Join { ops, .. } => send(obj, &ops),
         other => panic!("expected a patch, got {other:?}"),
     }
@@ -36,7 +36,7 @@ fn pause(obj: &Value, method: &Method, me: &str, enabled: bool) -> Value {
 
 fn restore(obj: &Value, me: &str, others: &[&str]) -> (RestorePlan, Value) {
     let others: Vec<String> = others.iter().map(|s| s.to_string()).collect();
-    let plan = plan_restore(obj, me, &others, NOW).expect("plan");
+    let plan = plan_restore(obj, me, &others, NOW, None).expect("plan");
     let out = match &plan {
         RestorePlan::Release { ops, .. }
         | RestorePlan::Restore { ops, .. }
@@ -87,14 +87,14 @@ fn without_the_enabled_field_the_whole_automated_block_comes_back() {
 #[test]
 fn nothing_to_pause_is_skipped() {
     let manual = fixture("application-manual.yaml");
-    let skip = |obj: &Value, m: &Method| match plan_pause(obj, m, A, true) {
-        Ok(PausePlan::Skip(why)) => why,
+    let skip = |obj: &Value, m: &Method| match plan_pause(obj, m, A, true, None) {
+        Ok(PausePlan::Skip(why)) => why.to_string(),
         other => panic!("expected Skip, got {other:?}"),
     };
     assert!(skip(&manual, &Method::DisableAutoSync).contains("not enabled"));
     let mut disabled = fixture("application-automated.yaml");
     disabled["spec"]["syncPolicy"]["automated"]["enabled"] = json!(false);
-    assert!(skip(&disabled, &Method::DisableAutoSync).contains("already disabled"));
+    assert!(skip(&disabled, &Method::DisableAutoSync).contains("already paused"));
     let mut suspended = fixture("kustomization.yaml");
     suspended["spec"]["suspend"] = json!(true);
     assert!(skip(&suspended, &Method::Suspend).contains("already paused"));
@@ -107,7 +107,7 @@ fn nothing_to_pause_is_skipped() {
 fn shared_pause_is_restored_by_the_last_holder_only() {
     let app = fixture("application-automated.yaml");
     let by_a = pause(&app, &Method::DisableAutoSync, A, true);
-    let plan = plan_pause(&by_a, &Method::DisableAutoSync, B, true).expect("plan");
+    let plan = plan_pause(&by_a, &Method::DisableAutoSync, B, true, None).expect("plan");
     let PausePlan::Join {
         record, holders, ..
     } = &plan
@@ -156,7 +156,7 @@ fn a_human_change_during_the_grant_is_kept_and_reported() {
     let mut paused = pause(&app, &Method::DisableAutoSync, A, true);
     paused["spec"]["syncPolicy"]["automated"]["enabled"] = json!(true);
     assert!(matches!(
-        plan_pause(&paused, &Method::DisableAutoSync, A, true),
+        plan_pause(&paused, &Method::DisableAutoSync, A, true, None),
         Ok(PausePlan::Held { changed: true, .. })
     ));
     let (plan, after) = restore(&paused, A, &[]);
@@ -234,7 +234,8 @@ fn annotation_methods_work_without_an_annotations_map() {
 #[test]
 fn a_concurrent_write_fails_the_patch() {
     let app = fixture("application-automated.yaml");
-    let Ok(PausePlan::Pause { ops, .. }) = plan_pause(&app, &Method::DisableAutoSync, A, true)
+    let Ok(PausePlan::Pause { ops, .. }) =
+        plan_pause(&app, &Method::DisableAutoSync, A, true, None)
     else {
         panic!("expected Pause")
     };
@@ -247,7 +248,7 @@ fn a_concurrent_write_fails_the_patch() {
 fn an_unreadable_record_is_an_error() {
     let mut app = fixture("application-automated.yaml");
     app["metadata"]["annotations"] = json!({PAUSED_BY: B, PAUSE_RECORD: "{not json"});
-    let err = plan_pause(&app, &Method::DisableAutoSync, A, true).expect_err("bad record");
+    let err = plan_pause(&app, &Method::DisableAutoSync, A, true, None).expect_err("bad record");
     assert!(err.to_string().contains("argocd/payments"), "{err}");
 }
 
@@ -277,14 +278,14 @@ fn selections_follow_the_policy() {
     .expect("fixture");
     let policy: BreakGlassPolicy = serde_yaml::from_str(&text).expect("policy");
     let sels = selections(&policy.spec);
-    let summary: Vec<(String, String, Option<String>, &str, bool)> = sels
+    let summary: Vec<(String, String, Option<String>, PauseMethod, bool)> = sels
         .iter()
         .map(|s| {
             (
                 s.api_version.clone(),
                 s.kind.clone(),
                 s.namespace.clone(),
-                s.method.name(),
+                s.method.kind(),
                 s.required,
             )
         })
@@ -297,42 +298,42 @@ fn selections_follow_the_policy() {
                 "argoproj.io/v1alpha1".into(),
                 "Application".into(),
                 ns("argocd"),
-                "DisableAutoSync",
+                PauseMethod::DisableAutoSync,
                 false
             ),
             (
                 "argoproj.io/v1alpha1".into(),
                 "Application".into(),
                 ns("apps"),
-                "SkipReconcile",
+                PauseMethod::SkipReconcile,
                 false
             ),
             (
                 "helm.toolkit.fluxcd.io/v2".into(),
                 "HelmRelease".into(),
                 ns("flux-system"),
-                "Suspend",
+                PauseMethod::Suspend,
                 true
             ),
             (
                 "rds.aws.upbound.io/v1beta1".into(),
                 "Instance".into(),
                 None,
-                "CrossplanePause",
+                PauseMethod::CrossplanePause,
                 false
             ),
             (
                 "infra.contrib.fluxcd.io/v1alpha2".into(),
                 "Terraform".into(),
                 ns("infra"),
-                "PlanOnly",
+                PauseMethod::PlanOnly,
                 false
             ),
             (
                 "v1".into(),
                 "ConfigMap".into(),
                 ns("default"),
-                "Annotation",
+                PauseMethod::Annotation,
                 false
             ),
         ]

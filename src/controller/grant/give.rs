@@ -25,7 +25,7 @@ use crate::{
         error::Error,
         ledger,
     },
-    pause::{self, Selection, grant as pausing},
+    pause::{self, Selection, executor as pausing},
     plan,
     policy::{Denial, Eligibility},
     targets::{GroupTarget, Target},
@@ -48,17 +48,24 @@ pub(crate) async fn give(
     let now = &at;
     let first = status.expires_at.is_none();
 
+    let selections = pause::selections(policy);
     if ctx.is_echo(
         &instance(grant),
         grant.metadata.resource_version.as_deref(),
         expires_at,
     ) {
+        // Access needs no look (the sweep compares AWS); pauses are checked on every pass,
+        // so a person re-enabling automation shows within the re-check interval.
+        if !selections.is_empty() || !status.paused_targets.is_empty() {
+            return keep(grant, ctx, &selections, status, expires_at, now)
+                .await
+                .map_err(GiveError::Failed);
+        }
         return Ok(Action::requeue(plan::requeue_after(
             expires_at,
             Timestamp::now(),
         )));
     }
-    let selections = pause::selections(policy);
     if first
         && let Some(wait) = wait_for_required(grant, ctx, &selections, &mut status, now).await?
     {
@@ -277,18 +284,21 @@ pub(crate) async fn wait_for_required(
     if required.is_empty() {
         return Ok(None);
     }
-    let work = pausing::survey(&ctx.client, &required, &key(grant), FIELD_MANAGER)
-        .await
-        .map_err(|source| Error::Pause {
-            grant: key(grant),
-            source,
-        })?;
+    let work = pausing::survey(
+        &ctx.client,
+        &ctx.kinds,
+        &required,
+        &key(grant),
+        &status.paused_targets,
+        FIELD_MANAGER,
+    )
+    .await;
     let Some(msg) = pausing::missing_required(&work) else {
         return Ok(None);
     };
     let missing: Vec<pausing::Work> = work
         .into_iter()
-        .filter(|w| w.found.object.is_err())
+        .filter(|w| w.found.object.as_ref().is_err_and(|p| p.is_missing()))
         .collect();
     pausing::record_intent(&mut status.paused_targets, &missing);
     status.phase = Some(GrantPhase::Pending);

@@ -16,6 +16,10 @@ use crate::{
     policy::Denial,
 };
 
+/// How often an Active grant's pauses are looked at again: a person re-enabling automation,
+/// lost annotations or a target that failed show within this.
+const PAUSE_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub(crate) enum GiveError {
     /// A look-up showed the grant is not allowed (eligibility by group membership).
     Denied(Denial),
@@ -49,8 +53,11 @@ pub(super) async fn keep(
         expires_at,
     );
     // From the clock, not `now`: AWS calls took time, and expiry must not wait for them.
-    Ok(Action::requeue(plan::requeue_after(
-        expires_at,
-        Timestamp::now(),
-    )))
+    let next = plan::requeue_after(expires_at, Timestamp::now());
+    let pauses = !selections.is_empty() || !status.paused_targets.is_empty();
+    Ok(Action::requeue(if pauses {
+        next.min(PAUSE_RECHECK)
+    } else {
+        next
+    }))
 }

@@ -16,7 +16,7 @@ use crate::{
         context::{Context, FIELD_MANAGER, instance},
         error::Error,
     },
-    pause::grant as pausing,
+    pause::executor as pausing,
 };
 
 pub(crate) fn aws_error(grant: &BreakGlassGrant, source: aws::Error) -> Error {

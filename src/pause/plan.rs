@@ -1,0 +1,488 @@
+//! Pause plans, pure: which field each method owns, and the exact JSON patches (RFC 6902,
+//! each starting with a `resourceVersion` test) that pause, join, release and restore one
+//! object. Restoring uses the object's annotations first and the grant's own record when
+//! they are gone (see the parent module).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{Method, PAUSE_RECORD, PAUSED_BY};
+use crate::api::{PauseMethod, PauseState, PausedTarget};
+
+const ARGO_SKIP_RECONCILE: &str = "argocd.argoproj.io/skip-reconcile";
+const ARGO_REFRESH: &str = "argocd.argoproj.io/refresh";
+const ARGO_TRACKING_ID: &str = "argocd.argoproj.io/tracking-id";
+const ARGO_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+const FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+const CROSSPLANE_PAUSED: &str = "crossplane.io/paused";
+const AUTOMATED: &str = "/spec/syncPolicy/automated";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("{kind} {name}: annotation {PAUSE_RECORD} is missing or unreadable ({why})")]
+    BadRecord {
+        kind: String,
+        name: String,
+        why: String,
+    },
+}
+
+/// What the first holder changed on the object; stored on it as [`PAUSE_RECORD`], and on
+/// the grant as its `pausedTargets[]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub method: PauseMethod,
+    /// JSON pointer of the one field the pause owns.
+    pub path: String,
+    /// What the field was set to while paused; absent when the pause removed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Value>,
+    /// The field before the pause; absent when it was unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Value>,
+}
+
+impl Record {
+    /// The grant's own record of a pause it holds: only for an entry that reached the object
+    /// (`Paused`, `ChangedByOthers`) and records the field (entries written before `path`
+    /// was recorded have none, and restore from the annotations only).
+    pub fn of_entry(entry: &PausedTarget) -> Option<Record> {
+        if !matches!(
+            entry.state,
+            PauseState::Paused | PauseState::ChangedByOthers
+        ) {
+            return None;
+        }
+        let parse = |v: &Option<String>| -> Option<Option<Value>> {
+            match v {
+                None => Some(None),
+                Some(text) => serde_json::from_str(text).ok().map(Some),
+            }
+        };
+        Some(Record {
+            method: entry.method,
+            path: entry.path.clone()?,
+            paused: parse(&entry.paused)?,
+            original: parse(&entry.original)?,
+        })
+    }
+
+    /// Whether `obj`'s field still holds the value this pause set.
+    pub fn still_paused(&self, obj: &Value) -> bool {
+        obj.pointer(&self.path) == self.paused.as_ref()
+    }
+}
+
+/// Why there is nothing to pause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Nothing the method would change (auto-sync off, plan-only already, …).
+    NothingToPause(String),
+    /// The field already holds the paused value and no annotation says which grant set it:
+    /// paused by a person, or by a grant whose annotations were lost (see
+    /// [`join_recorded`]).
+    AlreadyPaused,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::NothingToPause(why) => f.write_str(why),
+            SkipReason::AlreadyPaused => f.write_str("already paused by someone else; left alone"),
+        }
+    }
+}
+
+/// Which record a plan is built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The object's own annotations.
+    Annotations,
+    /// The grant's `pausedTargets[]` entry: the annotations are gone.
+    Grant,
+}
+
+/// The next change for one object when a grant wants it paused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PausePlan {
+    /// Nothing to pause, and nothing will be restored.
+    Skip(SkipReason),
+    /// First holder: set the owned field and record the original. `ops` is the JSON patch.
+    Pause { record: Record, ops: Vec<Value> },
+    /// Already paused for other grants: add this grant to the holders.
+    Join {
+        record: Record,
+        holders: Vec<String>,
+        ops: Vec<Value>,
+    },
+    /// Paused by other grants whose records say so, with the annotations gone: hold it with
+    /// them (no patch; the last holder restores from its record).
+    JoinRecorded {
+        record: Record,
+        holders: Vec<String>,
+    },
+    /// This grant already holds it. `changed` when someone else has since changed the field.
+    Held {
+        record: Record,
+        changed: bool,
+        source: Source,
+    },
+}
+
+/// The next change for one object when a grant that may hold its pause ends. An empty
+/// `ops` means there is nothing to send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RestorePlan {
+    /// This grant does not hold it (never patched, or already released).
+    NotHeld,
+    /// Other grants still hold it: only remove this grant from the holders.
+    Release {
+        others: Vec<String>,
+        ops: Vec<Value>,
+    },
+    /// Last holder: put the field back, drop our annotations, ask the tool to reconcile.
+    Restore {
+        record: Record,
+        ops: Vec<Value>,
+        source: Source,
+    },
+    /// Last holder, but someone changed the field meanwhile: leave it, drop our annotations.
+    KeepChange {
+        record: Record,
+        current: Option<Value>,
+        ops: Vec<Value>,
+    },
+}
+
+/// Escapes a map key for a JSON pointer (RFC 6901).
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn annotation_path(key: &str) -> String {
+    format!("/metadata/annotations/{}", escape(key))
+}
+
+fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.pointer(&annotation_path(key)).and_then(Value::as_str)
+}
+
+fn display_name(obj: &Value) -> String {
+    let get = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    match get("/metadata/namespace") {
+        "" => get("/metadata/name").to_owned(),
+        ns => format!("{ns}/{}", get("/metadata/name")),
+    }
+}
+
+/// Grants recorded as holding the pause of `obj`.
+pub fn holders(obj: &Value) -> Vec<String> {
+    annotation(obj, PAUSED_BY)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn record(obj: &Value) -> Result<Record, Error> {
+    let bad = |why: String| Error::BadRecord {
+        kind: obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        name: display_name(obj),
+        why,
+    };
+    let raw = annotation(obj, PAUSE_RECORD).ok_or_else(|| bad("missing".into()))?;
+    serde_json::from_str(raw).map_err(|e| bad(e.to_string()))
+}
+
+/// The field `method` owns on `obj` and the value it takes while paused, or why there is
+/// nothing to pause. `enabled_supported`: the Application CRD has `automated.enabled`.
+fn field(method: &Method, obj: &Value, enabled_supported: bool) -> Result<Record, SkipReason> {
+    let nothing = |why: &str| Err(SkipReason::NothingToPause(why.to_owned()));
+    let (path, paused) = match method {
+        Method::DisableAutoSync => {
+            let automated = obj.pointer(AUTOMATED).filter(|v| !v.is_null());
+            let Some(automated) = automated else {
+                return nothing("auto-sync is not enabled; nothing to pause");
+            };
+            if enabled_supported {
+                if automated.get("enabled") == Some(&Value::Bool(false)) {
+                    // The paused value is in place: a person's pause, or a grant's whose
+                    // annotations are gone (its record tells).
+                    return Err(SkipReason::AlreadyPaused);
+                }
+                (format!("{AUTOMATED}/enabled"), Some(Value::Bool(false)))
+            } else {
+                (AUTOMATED.to_owned(), None)
+            }
+        }
+        Method::SkipReconcile => (
+            annotation_path(ARGO_SKIP_RECONCILE),
+            Some(Value::from("true")),
+        ),
+        Method::Suspend => ("/spec/suspend".to_owned(), Some(Value::Bool(true))),
+        Method::CrossplanePause => (
+            annotation_path(CROSSPLANE_PAUSED),
+            Some(Value::from("true")),
+        ),
+        Method::PlanOnly => {
+            let current = obj.pointer("/spec/approvePlan").and_then(Value::as_str);
+            if current.unwrap_or_default().is_empty() {
+                return nothing("approvePlan is already empty (plan only); nothing to pause");
+            }
+            ("/spec/approvePlan".to_owned(), Some(Value::from("")))
+        }
+        Method::Annotation { key, value } => {
+            (annotation_path(key), Some(Value::from(value.as_str())))
+        }
+    };
+    let original = obj.pointer(&path).cloned();
+    if original == paused {
+        return Err(SkipReason::AlreadyPaused);
+    }
+    Ok(Record {
+        method: method.kind(),
+        path,
+        paused,
+        original,
+    })
+}
+
+/// Builds a JSON patch that is applied only if `obj` is unchanged since it was read.
+struct Ops {
+    ops: Vec<Value>,
+    has_annotations: bool,
+}
+
+impl Ops {
+    fn new(obj: &Value) -> Self {
+        let rv = obj
+            .pointer("/metadata/resourceVersion")
+            .cloned()
+            .unwrap_or(Value::Null);
+        Self {
+            ops: vec![json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv})],
+            has_annotations: obj
+                .pointer("/metadata/annotations")
+                .is_some_and(Value::is_object),
+        }
+    }
+
+    fn ensure_annotations(&mut self) {
+        if !self.has_annotations {
+            self.ops
+                .push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
+            self.has_annotations = true;
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) the value at `path`; `current` is what is there now.
+    fn set(&mut self, path: &str, value: Option<Value>, current: Option<&Value>) {
+        if value.is_some() && path.starts_with("/metadata/annotations/") {
+            self.ensure_annotations();
+        }
+        match (value, current) {
+            (Some(v), _) => self
+                .ops
+                .push(json!({"op": "add", "path": path, "value": v})),
+            (None, Some(_)) => self.ops.push(json!({"op": "remove", "path": path})),
+            (None, None) => {}
+        }
+    }
+
+    fn annotate(&mut self, obj: &Value, key: &str, value: Option<String>) {
+        let path = annotation_path(key);
+        let current = obj.pointer(&path);
+        self.set(&path, value.map(Value::from), current);
+    }
+}
+
+fn joined(holders: &[String]) -> String {
+    let mut h = holders.to_vec();
+    h.sort();
+    h.dedup();
+    h.join(",")
+}
+
+/// Plans pausing `obj` for grant `me` (`namespace/name`). `mine`: this grant's own record
+/// of a pause it holds ([`Record::of_entry`]), used when the object's annotations are gone.
+pub fn plan_pause(
+    obj: &Value,
+    method: &Method,
+    me: &str,
+    enabled_supported: bool,
+    mine: Option<&Record>,
+) -> Result<PausePlan, Error> {
+    let mut current = holders(obj);
+    let held = current.iter().any(|h| h == me);
+    if !current.is_empty() {
+        let record = match (record(obj), mine) {
+            (Ok(r), _) => r,
+            (Err(_), Some(m)) if held => m.clone(),
+            (Err(e), _) => return Err(e),
+        };
+        if held {
+            let changed = !record.still_paused(obj);
+            return Ok(PausePlan::Held {
+                record,
+                changed,
+                source: Source::Annotations,
+            });
+        }
+        current.push(me.to_owned());
+        let mut ops = Ops::new(obj);
+        ops.annotate(obj, PAUSED_BY, Some(joined(&current)));
+        return Ok(PausePlan::Join {
+            record,
+            holders: current,
+            ops: ops.ops,
+        });
+    }
+    // The annotations are gone but this grant paused it: its own record says what it set,
+    // so the pause stays held (and a change by a person is still noticed).
+    if let Some(mine) = mine {
+        return Ok(PausePlan::Held {
+            record: mine.clone(),
+            changed: !mine.still_paused(obj),
+            source: Source::Grant,
+        });
+    }
+    let record = match field(method, obj, enabled_supported) {
+        Ok(r) => r,
+        Err(why) => return Ok(PausePlan::Skip(why)),
+    };
+    let mut ops = Ops::new(obj);
+    ops.set(
+        &record.path,
+        record.paused.clone(),
+        obj.pointer(&record.path),
+    );
+    ops.annotate(obj, PAUSED_BY, Some(me.to_owned()));
+    let raw = serde_json::to_string(&record).unwrap_or_default();
+    ops.annotate(obj, PAUSE_RECORD, Some(raw));
+    Ok(PausePlan::Pause {
+        record,
+        ops: ops.ops,
+    })
+}
+
+/// When `obj` is already paused and carries no holder annotation: joins the grants whose
+/// records say they paused it (their field value still in place), or `None` when no such
+/// record explains the paused value (a person paused it).
+pub fn join_recorded(obj: &Value, recorded: &[(String, Record)]) -> Option<PausePlan> {
+    if !holders(obj).is_empty() {
+        return None;
+    }
+    let still: Vec<&(String, Record)> = recorded
+        .iter()
+        .filter(|(_, r)| r.still_paused(obj))
+        .collect();
+    let (_, record) = still.first()?;
+    Some(PausePlan::JoinRecorded {
+        record: record.clone(),
+        holders: still.iter().map(|(k, _)| k.clone()).collect(),
+    })
+}
+
+/// Plans ending `me`'s hold on `obj`. `others_live`: the other grants that still hold it
+/// and are still live (from the annotations or from their own records; stale holders are
+/// dropped, so a lost grant cannot pin a pause). `mine`: this grant's own record, used when
+/// the annotations are gone or unreadable. `now` (RFC 3339) goes into Flux's reconcile
+/// request.
+pub fn plan_restore(
+    obj: &Value,
+    me: &str,
+    others_live: &[String],
+    now: &str,
+    mine: Option<&Record>,
+) -> Result<RestorePlan, Error> {
+    let current = holders(obj);
+    let by_annotations = current.iter().any(|h| h == me);
+    if !by_annotations && (!current.is_empty() || mine.is_none()) {
+        // Held by others only (this grant released it or never joined), or never held.
+        return Ok(RestorePlan::NotHeld);
+    }
+    let source = if by_annotations {
+        Source::Annotations
+    } else {
+        Source::Grant
+    };
+    let mut ops = Ops::new(obj);
+    if !others_live.is_empty() {
+        if by_annotations {
+            ops.annotate(obj, PAUSED_BY, Some(joined(others_live)));
+        }
+        return Ok(RestorePlan::Release {
+            others: others_live.to_vec(),
+            ops: if by_annotations { ops.ops } else { vec![] },
+        });
+    }
+    let record = match (record(obj), mine) {
+        (Ok(r), _) if by_annotations => r,
+        (_, Some(m)) => m.clone(),
+        (Err(e), None) => return Err(e),
+        (Ok(r), None) => r,
+    };
+    let now_value = obj.pointer(&record.path).cloned();
+    let changed = now_value != record.paused;
+    if !changed {
+        ops.set(&record.path, record.original.clone(), now_value.as_ref());
+    }
+    ops.annotate(obj, PAUSED_BY, None);
+    ops.annotate(obj, PAUSE_RECORD, None);
+    if changed {
+        return Ok(RestorePlan::KeepChange {
+            record,
+            current: now_value,
+            ops: if ops.ops.len() > 1 { ops.ops } else { vec![] },
+        });
+    }
+    match record.method {
+        PauseMethod::DisableAutoSync | PauseMethod::SkipReconcile => {
+            ops.annotate(obj, ARGO_REFRESH, Some("normal".into()));
+        }
+        PauseMethod::Suspend | PauseMethod::PlanOnly => {
+            ops.annotate(obj, FLUX_REQUESTED_AT, Some(now.to_owned()));
+        }
+        PauseMethod::CrossplanePause | PauseMethod::Annotation => {}
+    }
+    Ok(RestorePlan::Restore {
+        record,
+        ops: ops.ops,
+        source,
+    })
+}
+
+/// The app-of-apps that manages an Argo CD Application: `(namespace, name)`, with the
+/// namespace only when the tracking id names one (apps in any namespace).
+pub fn argo_parent(app: &Value) -> Option<(Option<String>, String)> {
+    let from_tracking = annotation(app, ARGO_TRACKING_ID)
+        .and_then(|id| id.split(':').next())
+        .filter(|s| !s.is_empty());
+    let from_label = app
+        .pointer(&format!("/metadata/labels/{}", escape(ARGO_INSTANCE_LABEL)))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let app_name = from_tracking.or(from_label)?;
+    Some(match app_name.split_once('_') {
+        Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
+        None => (None, app_name.to_owned()),
+    })
+}
+
+/// Applies JSON patch `ops` to `obj` in memory, as the API server would (for tests and for
+/// checking a plan before sending it).
+pub fn apply_ops(obj: &Value, ops: &[Value]) -> Result<Value, String> {
+    let patch: json_patch::Patch =
+        serde_json::from_value(Value::Array(ops.to_vec())).map_err(|e| e.to_string())?;
+    let mut out = obj.clone();
+    json_patch::patch(&mut out, &patch).map_err(|e| e.to_string())?;
+    Ok(out)
+}

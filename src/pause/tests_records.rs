@@ -1,0 +1,234 @@
+//! Restoring from either record: the object's annotations, or the grant's own entry when
+//! the annotations are gone. Objects from `tests/fixtures/pause/`, patches applied in memory.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::{PauseMethod, PauseState, PausedTarget};
+
+const NOW: &str = "2026-01-01T12:00:00Z";
+const A: &str = "incidents/inc-1-alice";
+const B: &str = "incidents/inc-2-bob";
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/pause/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Pauses `obj` as grant A and returns the object and A's entry, as the status records it.
+fn paused_by_a(obj: &Value, method: &Method, enabled: bool) -> (Value, PausedTarget) {
+    let Ok(PausePlan::Pause { record, ops }) = plan_pause(obj, method, A, enabled, None) else {
+        panic!("expected a pause");
+    };
+    let entry = PausedTarget {
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: "Application".into(),
+        namespace: Some("argocd".into()),
+        name: "payments".into(),
+        method: record.method,
+        path: Some(record.path.clone()),
+        original: record.original.as_ref().map(Value::to_string),
+        paused: record.paused.as_ref().map(Value::to_string),
+        state: PauseState::Paused,
+        reason: None,
+        message: None,
+    };
+    (apply_ops(obj, &ops).expect("patch applies"), entry)
+}
+
+/// What `kubectl replace` of the object without our annotations leaves.
+fn strip(obj: &Value) -> Value {
+    let mut out = obj.clone();
+    if let Some(a) = out
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        a.remove(PAUSED_BY);
+        a.remove(PAUSE_RECORD);
+    }
+    out
+}
+
+fn record(entry: &PausedTarget) -> Record {
+    Record::of_entry(entry).expect("a complete record")
+}
+
+#[test]
+fn a_grant_entry_is_a_record_only_once_the_pause_reached_the_object() {
+    let app = fixture("application-automated.yaml");
+    let (_, entry) = paused_by_a(&app, &Method::DisableAutoSync, true);
+    let r = record(&entry);
+    assert_eq!(r.method, PauseMethod::DisableAutoSync);
+    assert_eq!(r.path, "/spec/syncPolicy/automated/enabled");
+    assert_eq!(r.paused, Some(json!(false)));
+    assert_eq!(r.original, None);
+    for state in [
+        PauseState::Pausing,
+        PauseState::Skipped,
+        PauseState::Restored,
+    ] {
+        let e = PausedTarget {
+            state,
+            ..entry.clone()
+        };
+        assert_eq!(Record::of_entry(&e), None, "{state:?}");
+    }
+    let old = PausedTarget {
+        path: None,
+        ..entry.clone()
+    };
+    assert_eq!(Record::of_entry(&old), None, "no path: annotations only");
+    let bad = PausedTarget {
+        original: Some("{not json".into()),
+        ..entry
+    };
+    assert_eq!(Record::of_entry(&bad), None);
+}
+
+#[test]
+fn stripped_annotations_keep_the_pause_held_and_restore_from_the_grant() {
+    let app = fixture("application-automated.yaml");
+    let (paused, entry) = paused_by_a(&app, &Method::DisableAutoSync, true);
+    let stripped = strip(&paused);
+    let mine = record(&entry);
+    // Without the grant's record, the next look would take it for someone else's pause.
+    assert_eq!(
+        plan_pause(&stripped, &Method::DisableAutoSync, A, true, None),
+        Ok(PausePlan::Skip(SkipReason::AlreadyPaused))
+    );
+    assert_eq!(
+        plan_pause(&stripped, &Method::DisableAutoSync, A, true, Some(&mine)),
+        Ok(PausePlan::Held {
+            record: mine.clone(),
+            changed: false,
+            source: Source::Grant
+        })
+    );
+    assert_eq!(
+        plan_restore(&stripped, A, &[], NOW, None),
+        Ok(RestorePlan::NotHeld),
+        "annotations alone: nothing to restore (the bug this fixes)"
+    );
+    let plan = plan_restore(&stripped, A, &[], NOW, Some(&mine)).expect("plan");
+    let RestorePlan::Restore { ops, source, .. } = &plan else {
+        panic!("expected a restore, got {plan:?}");
+    };
+    assert_eq!(*source, Source::Grant);
+    let restored = apply_ops(&stripped, ops).expect("patch applies");
+    assert_eq!(restored["spec"], app["spec"], "auto-sync back exactly");
+}
+
+#[test]
+fn with_both_records_the_annotations_come_first() {
+    let app = fixture("application-automated.yaml");
+    let (paused, entry) = paused_by_a(&app, &Method::DisableAutoSync, true);
+    let mut mine = record(&entry);
+    // A grant record that disagrees (it cannot, but the precedence must be visible).
+    mine.original = Some(json!(true));
+    let plan = plan_restore(&paused, A, &[], NOW, Some(&mine)).expect("plan");
+    let RestorePlan::Restore {
+        ops,
+        source,
+        record,
+    } = &plan
+    else {
+        panic!("expected a restore, got {plan:?}");
+    };
+    assert_eq!(*source, Source::Annotations);
+    assert_eq!(record.original, None);
+    let restored = apply_ops(&paused, ops).expect("patch applies");
+    assert_eq!(restored["spec"], app["spec"]);
+    assert_eq!(
+        restored["metadata"]["annotations"],
+        json!({"argocd.argoproj.io/refresh": "normal"})
+    );
+}
+
+#[test]
+fn an_unreadable_annotation_record_falls_back_to_the_grant() {
+    let app = fixture("kustomization.yaml");
+    let (paused, entry) = paused_by_a(&app, &Method::Suspend, false);
+    let mut broken = paused.clone();
+    broken["metadata"]["annotations"][PAUSE_RECORD] = json!("{garbage");
+    assert!(plan_restore(&broken, A, &[], NOW, None).is_err());
+    let plan = plan_restore(&broken, A, &[], NOW, Some(&record(&entry))).expect("plan");
+    let RestorePlan::Restore { ops, .. } = &plan else {
+        panic!("expected a restore, got {plan:?}");
+    };
+    let restored = apply_ops(&broken, ops).expect("patch applies");
+    assert_eq!(restored["spec"], app["spec"]);
+    assert!(
+        restored["metadata"]["annotations"]
+            .get(PAUSE_RECORD)
+            .is_none()
+    );
+}
+
+#[test]
+fn a_person_re_enabling_after_the_strip_is_left_alone() {
+    let app = fixture("application-automated.yaml");
+    let (paused, entry) = paused_by_a(&app, &Method::DisableAutoSync, true);
+    let mut edited = strip(&paused);
+    edited["spec"]["syncPolicy"]["automated"]["enabled"] = json!(true);
+    let mine = record(&entry);
+    assert!(matches!(
+        plan_pause(&edited, &Method::DisableAutoSync, A, true, Some(&mine)),
+        Ok(PausePlan::Held { changed: true, .. })
+    ));
+    let plan = plan_restore(&edited, A, &[], NOW, Some(&mine)).expect("plan");
+    assert_eq!(
+        plan,
+        RestorePlan::KeepChange {
+            record: mine,
+            current: Some(json!(true)),
+            ops: vec![],
+        },
+        "nothing to send: no annotations to drop, the person's value stays"
+    );
+}
+
+#[test]
+fn a_later_grant_joins_by_record_and_the_last_holder_restores() {
+    let app = fixture("application-automated.yaml");
+    let (paused, entry_a) = paused_by_a(&app, &Method::DisableAutoSync, true);
+    let stripped = strip(&paused);
+    let rec_a = record(&entry_a);
+    let plan_b = plan_pause(&stripped, &Method::DisableAutoSync, B, true, None).expect("plan");
+    assert_eq!(plan_b, PausePlan::Skip(SkipReason::AlreadyPaused));
+    let joined = join_recorded(&stripped, &[(A.to_owned(), rec_a.clone())]);
+    assert_eq!(
+        joined,
+        Some(PausePlan::JoinRecorded {
+            record: rec_a.clone(),
+            holders: vec![A.to_owned()],
+        })
+    );
+    // A person's pause is not explained by a record whose value is not in place.
+    let mut by_person = stripped.clone();
+    by_person["spec"]["syncPolicy"]["automated"]["enabled"] = json!(true);
+    assert_eq!(
+        join_recorded(&by_person, &[(A.to_owned(), rec_a.clone())]),
+        None
+    );
+
+    // A ends first: B still holds it by its record, so nothing is sent.
+    let plan = plan_restore(&stripped, A, &[B.to_owned()], NOW, Some(&rec_a)).expect("plan");
+    assert_eq!(
+        plan,
+        RestorePlan::Release {
+            others: vec![B.to_owned()],
+            ops: vec![],
+        }
+    );
+    // B, the last holder, restores from its own record (a copy of A's).
+    let plan = plan_restore(&stripped, B, &[], NOW, Some(&rec_a)).expect("plan");
+    let RestorePlan::Restore { ops, source, .. } = &plan else {
+        panic!("expected a restore, got {plan:?}");
+    };
+    assert_eq!(*source, Source::Grant);
+    assert_eq!(
+        apply_ops(&stripped, ops).expect("applies")["spec"],
+        app["spec"]
+    );
+}
