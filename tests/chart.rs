@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use breakglass::api::GrantPhase;
+use breakglass::api::{GrantPhase, PauseProblem, PauseState};
 use common::*;
 use k8s_openapi::api::{
     authentication::v1::TokenRequest,
@@ -346,7 +346,9 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
         other => panic!("the operator's identity can list Secrets: {other:?}"),
     }
 
-    // A policy that pauses an Argo CD Application and answers an alert.
+    // A policy that pauses an Argo CD Application, and a Secret the chart's RBAC does not
+    // cover (a forbidden target must not keep the Application from being paused), and
+    // answers an alert.
     let alertname = format!("RbacTest{}", s.ns.replace('-', ""));
     let (ok, out) = kubectl(&["apply", "-f", "-"], &application_yaml(&s.ns));
     assert!(ok, "{out}");
@@ -355,7 +357,11 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
             &s.policy,
             &kube::api::PatchParams::default(),
             &kube::api::Patch::Merge(json!({"spec": {
-                "pause": [{"argoCD": {"namespace": s.ns, "names": ["payments"]}}],
+                "pause": [
+                    {"annotation": {"apiVersion": "v1", "kind": "Secret", "namespace": s.ns,
+                                    "names": ["db-creds"], "key": "example.com/frozen", "value": "true"}},
+                    {"argoCD": {"namespace": s.ns, "names": ["payments"]}},
+                ],
                 "alerts": [{"matchers": [format!("alertname=\"{alertname}\"")],
                             "userLabel": "breakglass_user", "namespace": s.ns}],
             }})),
@@ -421,9 +427,42 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
 
     // A grant by hand: access, pause, events; then resolved: revoked and restored.
     s.create_grant("by-hand", |_| {}).await;
-    s.wait_phase("by-hand", GrantPhase::Active, SOON).await;
+    let active = s.wait_phase("by-hand", GrantPhase::Active, SOON).await;
     assert_eq!(s.members().await, vec![s.alice.clone()]);
     assert_eq!(app_automated(&s.ns)["enabled"], false);
+    let status = active.status.as_ref().expect("status");
+    let secret = status
+        .paused_targets
+        .iter()
+        .find(|t| t.name == "db-creds")
+        .expect("the forbidden target has its own entry");
+    assert_eq!(
+        (secret.state, secret.reason),
+        (PauseState::Failed, Some(PauseProblem::Forbidden)),
+        "{secret:?}"
+    );
+    let why = secret.message.as_deref().unwrap_or_default();
+    assert!(
+        why.contains(r#"{apiGroups: [""], resources: ["secrets"]}"#)
+            && why.contains("rbac.pauseTargets"),
+        "the message names the missing rule: {why}"
+    );
+    let paused = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "AutomationPaused")
+        .expect("AutomationPaused");
+    assert_eq!(
+        (paused.status.as_str(), paused.reason.as_str()),
+        ("True", "PauseFailed")
+    );
+    assert!(
+        paused
+            .message
+            .starts_with("1 paused, 0 skipped, 0 not found, 0 changed by others, 1 failed"),
+        "{}",
+        paused.message
+    );
     event_reasons(&s.client, &s.ns, "by-hand", &["Granted", "Paused"])
         .await
         .expect("events recorded under the chart's RBAC");
@@ -442,8 +481,18 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
         "{during}"
     );
     s.resolve("by-hand").await;
-    s.wait_phase("by-hand", GrantPhase::Ended, SOON).await;
+    let ended = s.wait_phase("by-hand", GrantPhase::Ended, SOON).await;
     assert!(s.members().await.is_empty());
+    let never = ended
+        .status
+        .as_ref()
+        .and_then(|st| st.paused_targets.iter().find(|t| t.name == "db-creds"))
+        .map(|t| t.state);
+    assert_eq!(
+        never,
+        Some(PauseState::NotPaused),
+        "nothing to restore there"
+    );
     assert_eq!(
         app_automated(&s.ns),
         json!({"prune": true, "selfHeal": true})

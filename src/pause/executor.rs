@@ -24,6 +24,8 @@ pub enum Error {
     NotRestored { count: usize, first: Problem },
 }
 
+const ANNOTATIONS_GONE: &str = "the object's pause annotations are gone";
+
 /// Something worth an Event on the grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
@@ -278,7 +280,7 @@ pub async fn execute(
                     e.message = parent_note(
                         &w.found,
                         format!(
-                            "already paused by {} (their record: the object's annotations are gone); held with them",
+                            "already paused by {} (by their record: {ANNOTATIONS_GONE}); held with them",
                             holders.join(", ")
                         ),
                     );
@@ -327,20 +329,25 @@ fn held(
         }
         return;
     }
+    // The message changes only when the state or the record in use does (a join's "held
+    // with …" stays), so a steady pause writes no status.
+    let says_lost = e
+        .message
+        .as_deref()
+        .is_some_and(|m| m.contains(ANNOTATIONS_GONE));
     let how = match source {
-        Source::Annotations => change(&record.path, &record.paused),
-        Source::Grant => format!(
-            "{}; the object's pause annotations are gone, this grant's record will restore it",
+        Source::Annotations if was != PauseState::Paused || says_lost => {
+            change(&record.path, &record.paused)
+        }
+        Source::Grant if was != PauseState::Paused || !says_lost => format!(
+            "{}; {ANNOTATIONS_GONE}, this grant's record will restore it",
             change(&record.path, &record.paused)
         ),
+        _ => return,
     };
-    if was != PauseState::Paused
-        || e.message.as_deref() != parent_note(&w.found, how.clone()).as_deref()
-    {
-        e.state = PauseState::Paused;
-        e.reason = None;
-        e.message = parent_note(&w.found, how);
-    }
+    e.state = PauseState::Paused;
+    e.reason = None;
+    e.message = parent_note(&w.found, how);
 }
 
 fn shown(v: &Option<Value>) -> String {
@@ -407,6 +414,15 @@ pub async fn restore(
     let mut notes = vec![];
     let mut failed: Vec<Problem> = vec![];
     for e in entries.iter_mut().filter(|e| e.state.may_hold()) {
+        if e.state == PauseState::Failed && e.path.is_none() {
+            // It failed before any patch was planned (a read, a dry run): never paused.
+            e.state = PauseState::NotPaused;
+            e.message = Some(format!(
+                "never paused: {}",
+                e.message.as_deref().unwrap_or("it could not be read")
+            ));
+            continue;
+        }
         let target = e.target();
         let (obj, found) = match cluster::reread(client, kinds, &target).await {
             Ok(Some(got)) => got,

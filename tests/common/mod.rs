@@ -22,6 +22,7 @@ use kube::{
 use serde_json::{Value, json};
 
 pub mod faults;
+pub mod objects;
 pub mod scenario;
 pub mod sso;
 #[allow(unused_imports)] // not every test binary uses the scenario
