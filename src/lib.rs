@@ -3,7 +3,8 @@
 //!
 //! Layout: `api` (types and CRDs) → `policy` and `plan` (pure decisions) → `aws` (the only
 //! AWS I/O) → `controller` (Kubernetes wiring); `pause` holds the automation pausing (pure
-//! planning, with its Kubernetes I/O in `pause::apply` and `pause::grant`); `conditions` and
+//! `select` and `plan`, with its Kubernetes I/O in `pause::cluster` and one grant's pauses in
+//! `pause::executor`); `conditions` and
 //! `telemetry` support them. `webhook` turns Alertmanager notifications into grants (pure
 //! mapping in `webhook::alertmanager`); `admin` serves metrics and health; `leader` runs
 //! the controller only while this replica holds the leader Lease.

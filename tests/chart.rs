@@ -393,7 +393,7 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
     );
     let metrics = || get_text(&format!("http://127.0.0.1:{admin_port}/metrics"));
     eventually(SOON, || async {
-        (metric(&metrics(), "breakglass_leader") == 1.0).then_some(())
+        (try_metric(&metrics(), "breakglass_leader") == Some(1.0)).then_some(())
     })
     .await
     .unwrap_or_else(|| panic!("never led; log: {}", controller.log_text()));

@@ -64,7 +64,7 @@ impl Replica {
 
     async fn wait_metric(&self, series: &str, want: impl Fn(f64) -> bool) -> f64 {
         eventually(SOON, || async {
-            let v = self.metric(series);
+            let v = try_metric(&get_text(&format!("{}/metrics", self.admin)), series)?;
             want(v).then_some(v)
         })
         .await

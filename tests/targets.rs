@@ -212,8 +212,11 @@ async fn access_removed_on_aws_ends_the_grant_and_is_not_put_back() {
         ended.status.as_ref().and_then(|st| st.end_reason),
         Some(EndReason::RevokedOnAws)
     );
-    // Several sweeps later, still not added back.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Two whole sweeps later, still not added back.
+    let sweeps = "breakglass_sweeps_total{outcome=\"ok\"}";
+    let ended_at = scrape(&metrics, sweeps).await;
+    let later = scrape_reaching(&metrics, sweeps, ended_at + 2.0).await;
+    assert!(later >= ended_at + 2.0, "two more sweeps ran: {later}");
     assert!(s.members().await.is_empty());
     let removed = scrape_reaching(
         &metrics,

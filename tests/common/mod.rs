@@ -339,11 +339,12 @@ pub fn metered_controller(ns: &str, env: &[(&str, &str)]) -> (ControllerProcess,
     (p, format!("http://{addr}/metrics"))
 }
 
-/// A series' value; a missing series or a failed scrape fails the test (never a silent 0).
+/// A series' value once it is served (a labelled counter appears with its first count); a
+/// series that never appears or a failed scrape fails the test (never a silent 0).
 pub async fn scrape(url: &str, series: &str) -> f64 {
     let found = eventually(SOON, || async {
-        let text = get_text(url);
-        text.lines()
+        get_text(url)
+            .lines()
             .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
     })
     .await;
@@ -515,11 +516,34 @@ pub fn alert_payload(status: &str, alertname: &str, fingerprint: &str) -> Value 
     })
 }
 
-/// A metric's value from an OpenMetrics text, 0 when absent.
-pub fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
+/// A series' value in an OpenMetrics scrape. `None` when the scrape failed or the metric's
+/// family is not served at all (a renamed metric must fail a test, never read as 0); 0 for
+/// a labelled series its family has not counted yet.
+pub fn try_metric(text: &str, series: &str) -> Option<f64> {
+    if let Some(v) = text
+        .lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
+    {
+        return Some(v);
+    }
+    let name = series.split('{').next().unwrap_or(series);
+    let family = name.strip_suffix("_total").unwrap_or(name);
+    let served = text.lines().any(|l| {
+        l.strip_prefix("# TYPE ")
+            .and_then(|t| t.split_whitespace().next())
+            .is_some_and(|f| f == family || f == name)
+    });
+    (served && series.contains('{')).then_some(0.0)
+}
+
+/// [`try_metric`], failing the test when the scrape failed or the series is not served.
+pub fn metric(text: &str, series: &str) -> f64 {
+    try_metric(text, series).unwrap_or_else(|| {
+        panic!(
+            "{series} is not served (failed scrape or unknown metric); the scrape was:\n{}",
+            text.chars().take(4000).collect::<String>()
+        )
+    })
 }
 
 /// The AWS side of one test, isolated in its own (moto) account and Identity Store.
