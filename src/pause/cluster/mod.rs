@@ -5,155 +5,26 @@
 //! with a `resourceVersion` test, so a concurrent writer makes it fail instead of being
 //! overwritten.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    future::Future,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+mod kinds;
+mod problem;
+
+pub use kinds::Kinds;
+pub use problem::Problem;
+
+use std::collections::BTreeSet;
 
 use kube::{
     Api, Client,
     api::{DynamicObject, ListParams, Patch, PatchParams},
-    core::{GroupVersionKind, Selector},
-    discovery::{self, ApiResource, Scope},
+    core::Selector,
+    discovery::{ApiResource, Scope},
 };
+
+use self::problem::timed;
 use serde_json::Value;
 
 use super::{Method, Selection};
 use crate::api::{PauseProblem, TargetRef};
-
-/// One API call on a target may take this long; then the target is `Failed` (`Timeout`).
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a served kind is remembered: every grant re-checks its targets every 30 s.
-const KIND_TTL: Duration = Duration::from_secs(60);
-/// How long a kind that is not served is remembered: a CRD installed meanwhile is seen soon.
-const MISSING_KIND_TTL: Duration = Duration::from_secs(10);
-
-/// Why one target could not be read, checked or patched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub reason: PauseProblem,
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}: {}", self.reason, self.message)
-    }
-}
-
-impl Problem {
-    pub fn new(reason: PauseProblem, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-        }
-    }
-
-    /// The object or its kind is missing (state `NotFound`), rather than failing.
-    pub fn is_missing(&self) -> bool {
-        matches!(
-            self.reason,
-            PauseProblem::NotFound | PauseProblem::KindNotInstalled
-        )
-    }
-
-    /// From an API error while `verb`-ing `what`; a 403 names the RBAC rule to add.
-    fn api(verb: &str, what: &str, resource: Option<&ApiResource>, e: kube::Error) -> Self {
-        match &e {
-            kube::Error::Api(s) if s.is_forbidden() => {
-                let rule = resource
-                    .map(|ar| {
-                        format!(
-                            "; the operator's ServiceAccount needs get, list and patch on {{apiGroups: [\"{}\"], resources: [\"{}\"]}} (chart value rbac.pauseTargets)",
-                            ar.group, ar.plural
-                        )
-                    })
-                    .unwrap_or_default();
-                Self::new(
-                    PauseProblem::Forbidden,
-                    format!("may not {verb} {what}{rule}"),
-                )
-            }
-            kube::Error::Api(s) if s.is_conflict() => Self::new(
-                PauseProblem::Conflict,
-                format!("{what} changed while {verb}ing it"),
-            ),
-            kube::Error::Api(s) if s.is_invalid() => Self::new(
-                PauseProblem::Invalid,
-                format!("{verb} {what} refused: {}", s.message),
-            ),
-            _ => Self::new(PauseProblem::KubernetesError, format!("{verb} {what}: {e}")),
-        }
-    }
-}
-
-/// Runs one API call with [`CALL_TIMEOUT`].
-async fn timed<T>(
-    what: impl FnOnce() -> String,
-    call: impl Future<Output = Result<T, Problem>>,
-) -> Result<T, Problem> {
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Ok(r) => r,
-        Err(_) => Err(Problem::new(
-            PauseProblem::Timeout,
-            format!(
-                "{} did not answer within {}s",
-                what(),
-                CALL_TIMEOUT.as_secs()
-            ),
-        )),
-    }
-}
-
-type Kind = Option<(ApiResource, Scope)>;
-
-/// Discovery answers by `(apiVersion, kind)`, shared by every grant's checks.
-#[derive(Default)]
-pub struct Kinds {
-    cache: Mutex<HashMap<(String, String), (Instant, Kind)>>,
-}
-
-impl Kinds {
-    /// The API resource for a kind, `Ok(None)` when the kind is not served (CRD not
-    /// installed).
-    async fn resource(
-        &self,
-        client: &Client,
-        api_version: &str,
-        kind: &str,
-    ) -> Result<Kind, Problem> {
-        let key = (api_version.to_owned(), kind.to_owned());
-        if let Ok(cache) = self.cache.lock()
-            && let Some((at, found)) = cache.get(&key)
-        {
-            let ttl = if found.is_some() {
-                KIND_TTL
-            } else {
-                MISSING_KIND_TTL
-            };
-            if at.elapsed() < ttl {
-                return Ok(found.clone());
-            }
-        }
-        let what = || format!("discovery of {kind} {api_version}");
-        let found = timed(what, async {
-            match discovery::pinned_kind(client, &gvk(api_version, kind)).await {
-                Ok((ar, caps)) => Ok(Some((ar, caps.scope))),
-                Err(kube::Error::Discovery(_)) => Ok(None),
-                // A group that is not served answers with a plain-text 404, not a Status.
-                Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-                Err(e) => Err(Problem::api("discover", &what(), None, e)),
-            }
-        })
-        .await?;
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, (Instant::now(), found.clone()));
-        }
-        Ok(found)
-    }
-}
 
 /// One object a selection names, as found in the cluster.
 #[derive(Debug, Clone)]
@@ -176,11 +47,6 @@ impl Found {
             None => Api::all_with(client.clone(), ar),
         })
     }
-}
-
-fn gvk(api_version: &str, kind: &str) -> GroupVersionKind {
-    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    GroupVersionKind::gvk(group, version, kind)
 }
 
 fn to_value(obj: &DynamicObject) -> Value {

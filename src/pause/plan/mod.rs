@@ -4,15 +4,18 @@
 //! they are gone (see the parent module).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+mod object;
+
+pub use object::{apply_ops, argo_parent, holders};
+
+use self::object::{Ops, annotation_path, joined, record};
 use super::{Method, PAUSE_RECORD, PAUSED_BY};
 use crate::api::{PauseMethod, PauseState, PausedTarget};
 
 const ARGO_SKIP_RECONCILE: &str = "argocd.argoproj.io/skip-reconcile";
 const ARGO_REFRESH: &str = "argocd.argoproj.io/refresh";
-const ARGO_TRACKING_ID: &str = "argocd.argoproj.io/tracking-id";
-const ARGO_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 const FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 const CROSSPLANE_PAUSED: &str = "crossplane.io/paused";
 const AUTOMATED: &str = "/spec/syncPolicy/automated";
@@ -154,54 +157,6 @@ pub enum RestorePlan {
     },
 }
 
-/// Escapes a map key for a JSON pointer (RFC 6901).
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
-fn annotation_path(key: &str) -> String {
-    format!("/metadata/annotations/{}", escape(key))
-}
-
-fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    obj.pointer(&annotation_path(key)).and_then(Value::as_str)
-}
-
-fn display_name(obj: &Value) -> String {
-    let get = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
-    match get("/metadata/namespace") {
-        "" => get("/metadata/name").to_owned(),
-        ns => format!("{ns}/{}", get("/metadata/name")),
-    }
-}
-
-/// Grants recorded as holding the pause of `obj`.
-pub fn holders(obj: &Value) -> Vec<String> {
-    annotation(obj, PAUSED_BY)
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn record(obj: &Value) -> Result<Record, Error> {
-    let bad = |why: String| Error::BadRecord {
-        kind: obj
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        name: display_name(obj),
-        why,
-    };
-    let raw = annotation(obj, PAUSE_RECORD).ok_or_else(|| bad("missing".into()))?;
-    serde_json::from_str(raw).map_err(|e| bad(e.to_string()))
-}
-
 /// The field `method` owns on `obj` and the value it takes while paused, or why there is
 /// nothing to pause. `enabled_supported`: the Application CRD has `automated.enabled`.
 fn field(method: &Method, obj: &Value, enabled_supported: bool) -> Result<Record, SkipReason> {
@@ -253,62 +208,6 @@ fn field(method: &Method, obj: &Value, enabled_supported: bool) -> Result<Record
         paused,
         original,
     })
-}
-
-/// Builds a JSON patch that is applied only if `obj` is unchanged since it was read.
-struct Ops {
-    ops: Vec<Value>,
-    has_annotations: bool,
-}
-
-impl Ops {
-    fn new(obj: &Value) -> Self {
-        let rv = obj
-            .pointer("/metadata/resourceVersion")
-            .cloned()
-            .unwrap_or(Value::Null);
-        Self {
-            ops: vec![json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv})],
-            has_annotations: obj
-                .pointer("/metadata/annotations")
-                .is_some_and(Value::is_object),
-        }
-    }
-
-    fn ensure_annotations(&mut self) {
-        if !self.has_annotations {
-            self.ops
-                .push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
-            self.has_annotations = true;
-        }
-    }
-
-    /// Sets (`Some`) or removes (`None`) the value at `path`; `current` is what is there now.
-    fn set(&mut self, path: &str, value: Option<Value>, current: Option<&Value>) {
-        if value.is_some() && path.starts_with("/metadata/annotations/") {
-            self.ensure_annotations();
-        }
-        match (value, current) {
-            (Some(v), _) => self
-                .ops
-                .push(json!({"op": "add", "path": path, "value": v})),
-            (None, Some(_)) => self.ops.push(json!({"op": "remove", "path": path})),
-            (None, None) => {}
-        }
-    }
-
-    fn annotate(&mut self, obj: &Value, key: &str, value: Option<String>) {
-        let path = annotation_path(key);
-        let current = obj.pointer(&path);
-        self.set(&path, value.map(Value::from), current);
-    }
-}
-
-fn joined(holders: &[String]) -> String {
-    let mut h = holders.to_vec();
-    h.sort();
-    h.dedup();
-    h.join(",")
 }
 
 /// Plans pausing `obj` for grant `me` (`namespace/name`). `mine`: this grant's own record
@@ -458,31 +357,4 @@ pub fn plan_restore(
         ops: ops.ops,
         source,
     })
-}
-
-/// The app-of-apps that manages an Argo CD Application: `(namespace, name)`, with the
-/// namespace only when the tracking id names one (apps in any namespace).
-pub fn argo_parent(app: &Value) -> Option<(Option<String>, String)> {
-    let from_tracking = annotation(app, ARGO_TRACKING_ID)
-        .and_then(|id| id.split(':').next())
-        .filter(|s| !s.is_empty());
-    let from_label = app
-        .pointer(&format!("/metadata/labels/{}", escape(ARGO_INSTANCE_LABEL)))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    let app_name = from_tracking.or(from_label)?;
-    Some(match app_name.split_once('_') {
-        Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
-        None => (None, app_name.to_owned()),
-    })
-}
-
-/// Applies JSON patch `ops` to `obj` in memory, as the API server would (for tests and for
-/// checking a plan before sending it).
-pub fn apply_ops(obj: &Value, ops: &[Value]) -> Result<Value, String> {
-    let patch: json_patch::Patch =
-        serde_json::from_value(Value::Array(ops.to_vec())).map_err(|e| e.to_string())?;
-    let mut out = obj.clone();
-    json_patch::patch(&mut out, &patch).map_err(|e| e.to_string())?;
-    Ok(out)
 }

@@ -1,0 +1,141 @@
+//! What the operator's annotations on an object say (holders, record), and the JSON patch
+//! builder every plan uses.
+
+use serde_json::{Value, json};
+
+use super::{Error, Record};
+use crate::pause::{PAUSE_RECORD, PAUSED_BY};
+
+const ARGO_TRACKING_ID: &str = "argocd.argoproj.io/tracking-id";
+const ARGO_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+
+/// Escapes a map key for a JSON pointer (RFC 6901).
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+pub(super) fn annotation_path(key: &str) -> String {
+    format!("/metadata/annotations/{}", escape(key))
+}
+
+fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
+    obj.pointer(&annotation_path(key)).and_then(Value::as_str)
+}
+
+fn display_name(obj: &Value) -> String {
+    let get = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    match get("/metadata/namespace") {
+        "" => get("/metadata/name").to_owned(),
+        ns => format!("{ns}/{}", get("/metadata/name")),
+    }
+}
+
+/// Grants recorded as holding the pause of `obj`.
+pub fn holders(obj: &Value) -> Vec<String> {
+    annotation(obj, PAUSED_BY)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn record(obj: &Value) -> Result<Record, Error> {
+    let bad = |why: String| Error::BadRecord {
+        kind: obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        name: display_name(obj),
+        why,
+    };
+    let raw = annotation(obj, PAUSE_RECORD).ok_or_else(|| bad("missing".into()))?;
+    serde_json::from_str(raw).map_err(|e| bad(e.to_string()))
+}
+
+/// Builds a JSON patch that is applied only if `obj` is unchanged since it was read.
+pub(super) struct Ops {
+    pub(super) ops: Vec<Value>,
+    has_annotations: bool,
+}
+
+impl Ops {
+    pub(super) fn new(obj: &Value) -> Self {
+        let rv = obj
+            .pointer("/metadata/resourceVersion")
+            .cloned()
+            .unwrap_or(Value::Null);
+        Self {
+            ops: vec![json!({"op": "test", "path": "/metadata/resourceVersion", "value": rv})],
+            has_annotations: obj
+                .pointer("/metadata/annotations")
+                .is_some_and(Value::is_object),
+        }
+    }
+
+    fn ensure_annotations(&mut self) {
+        if !self.has_annotations {
+            self.ops
+                .push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
+            self.has_annotations = true;
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) the value at `path`; `current` is what is there now.
+    pub(super) fn set(&mut self, path: &str, value: Option<Value>, current: Option<&Value>) {
+        if value.is_some() && path.starts_with("/metadata/annotations/") {
+            self.ensure_annotations();
+        }
+        match (value, current) {
+            (Some(v), _) => self
+                .ops
+                .push(json!({"op": "add", "path": path, "value": v})),
+            (None, Some(_)) => self.ops.push(json!({"op": "remove", "path": path})),
+            (None, None) => {}
+        }
+    }
+
+    pub(super) fn annotate(&mut self, obj: &Value, key: &str, value: Option<String>) {
+        let path = annotation_path(key);
+        let current = obj.pointer(&path);
+        self.set(&path, value.map(Value::from), current);
+    }
+}
+
+pub(super) fn joined(holders: &[String]) -> String {
+    let mut h = holders.to_vec();
+    h.sort();
+    h.dedup();
+    h.join(",")
+}
+
+/// The app-of-apps that manages an Argo CD Application: `(namespace, name)`, with the
+/// namespace only when the tracking id names one (apps in any namespace).
+pub fn argo_parent(app: &Value) -> Option<(Option<String>, String)> {
+    let from_tracking = annotation(app, ARGO_TRACKING_ID)
+        .and_then(|id| id.split(':').next())
+        .filter(|s| !s.is_empty());
+    let from_label = app
+        .pointer(&format!("/metadata/labels/{}", escape(ARGO_INSTANCE_LABEL)))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let app_name = from_tracking.or(from_label)?;
+    Some(match app_name.split_once('_') {
+        Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
+        None => (None, app_name.to_owned()),
+    })
+}
+
+/// Applies JSON patch `ops` to `obj` in memory, as the API server would (for tests and for
+/// checking a plan before sending it).
+pub fn apply_ops(obj: &Value, ops: &[Value]) -> Result<Value, String> {
+    let patch: json_patch::Patch =
+        serde_json::from_value(Value::Array(ops.to_vec())).map_err(|e| e.to_string())?;
+    let mut out = obj.clone();
+    json_patch::patch(&mut out, &patch).map_err(|e| e.to_string())?;
+    Ok(out)
+}
