@@ -293,12 +293,19 @@ pub fn tally<'a>(
 ) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
     let mut active = BTreeMap::new();
     let mut paused = BTreeSet::new();
+    // Every policy and kind a grant names is served, at 0 when nothing is active or paused:
+    // a dashboard shows 0, not "no data", after an incident ends.
+    let mut by_kind = BTreeMap::new();
     for grant in grants {
+        let count = active.entry(grant.spec.policy.clone()).or_insert(0);
         let Some(status) = &grant.status else {
             continue;
         };
         if status.phase == Some(GrantPhase::Active) {
-            *active.entry(grant.spec.policy.clone()).or_insert(0) += 1;
+            *count += 1;
+        }
+        for t in &status.paused_targets {
+            by_kind.entry(t.kind.clone()).or_insert(0);
         }
         if matches!(status.phase, Some(GrantPhase::Ended | GrantPhase::Denied)) {
             continue;
@@ -309,7 +316,6 @@ pub fn tally<'a>(
             }
         }
     }
-    let mut by_kind = BTreeMap::new();
     for (kind, _, _) in paused {
         *by_kind.entry(kind).or_insert(0) += 1;
     }
@@ -339,7 +345,11 @@ mod tests {
             "apiVersion: breakglass.dev/v1alpha1\nkind: BreakGlassGrant\nmetadata: {{name: c, namespace: t}}\nspec: {{user: carol, policy: dev, reason: r}}\nstatus:\n    phase: Ended{target}"
         ));
         let (active, paused) = tally([&a, &b, &ended].into_iter());
-        assert_eq!(active, BTreeMap::from([("prod".to_owned(), 2)]));
+        assert_eq!(
+            active,
+            BTreeMap::from([("dev".to_owned(), 0), ("prod".to_owned(), 2)]),
+            "a policy whose grants all ended is served at 0"
+        );
         assert_eq!(paused, BTreeMap::from([("Application".to_owned(), 1)]));
     }
 
