@@ -19,6 +19,7 @@ pub mod leader;
 pub mod pause;
 pub mod plan;
 pub mod policy;
+pub mod requester;
 pub mod targets;
 pub mod telemetry;
 pub mod webhook;

@@ -17,6 +17,16 @@ enum Command {
     Crds,
     /// Run the operator. AWS settings come from the standard AWS environment.
     Controller(Box<ControllerArgs>),
+    /// Print the ValidatingAdmissionPolicy and binding that check who asks for a grant (for
+    /// installs without Helm; the chart ships the same policy).
+    AdmissionPolicy {
+        /// Name of the policy and its binding.
+        #[arg(long, default_value = breakglass::requester::admission::NAME)]
+        name: String,
+        /// Dropped from Kubernetes usernames before comparing with spec.user, e.g. `oidc:`.
+        #[arg(long, default_value = "")]
+        username_prefix: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -151,6 +161,30 @@ fn main() -> ExitCode {
             }
         },
         Command::Controller(args) => controller(*args),
+        Command::AdmissionPolicy {
+            name,
+            username_prefix,
+        } => {
+            let options = breakglass::requester::admission::Options {
+                name,
+                username_prefix,
+                namespace_selector: None,
+            };
+            let printed = breakglass::requester::admission::yaml(&options)
+                .map_err(|e| e.to_string())
+                .and_then(|y| {
+                    std::io::stdout()
+                        .write_all(y.as_bytes())
+                        .map_err(|e| format!("writing the admission policy: {e}"))
+                });
+            match printed {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

@@ -39,6 +39,8 @@ pub enum Denial {
     AccountsNotApplicable {
         policy: String,
     },
+    /// No `spec.requestedBy`: nobody can say who asked.
+    RequesterUnknown,
 }
 
 impl Denial {
@@ -53,6 +55,7 @@ impl Denial {
             Self::InvalidDuration(_) => "InvalidDuration",
             Self::AccountNotAllowed { .. } => "AccountNotAllowed",
             Self::AccountsNotApplicable { .. } => "AccountsNotApplicable",
+            Self::RequesterUnknown => "RequesterUnknown",
         }
     }
 }
@@ -104,6 +107,10 @@ impl fmt::Display for Denial {
                 f,
                 "policy {policy:?} grants group membership, not account assignments: remove spec.accountIds"
             ),
+            Self::RequesterUnknown => write!(
+                f,
+                "spec.requestedBy is missing, so nobody can tell who asked: create the grant again with spec.requestedBy set to your Kubernetes username (kubectl breakglass request fills it in)"
+            ),
         }
     }
 }
@@ -132,6 +139,13 @@ pub fn evaluate(
     policy: &BreakGlassPolicySpec,
 ) -> Result<Accepted, Denial> {
     let policy_name = policy_name.to_owned();
+    if grant
+        .requested_by
+        .as_deref()
+        .is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(Denial::RequesterUnknown);
+    }
     if !policy.grant_namespaces.is_empty()
         && !policy.grant_namespaces.iter().any(|n| n == namespace)
     {
@@ -292,7 +306,7 @@ mod check_tests {
 
     fn grant(accounts: Option<&[&str]>) -> BreakGlassGrantSpec {
         let mut g: BreakGlassGrantSpec = serde_yaml::from_str(
-            "{policy: prod-admin, user: alice@example.com, reason: outage, incident: {id: INC-1}}",
+            "{policy: prod-admin, user: alice@example.com, requestedBy: alice@example.com, reason: outage, incident: {id: INC-1}}",
         )
         .expect("grant");
         g.account_ids = accounts.map(|a| a.iter().map(|s| s.to_string()).collect());

@@ -22,6 +22,7 @@ fn valid_grant_spec(policy: &str) -> Value {
     json!({
         "policy": policy,
         "user": "alice@example.com",
+        "requestedBy": "alice@example.com",
         "reason": "Checkout 5xx spike",
         "duration": "2h",
         "incident": {"id": "INC-1", "url": "https://incidents.example.com/INC-1"},
@@ -443,6 +444,23 @@ async fn user_policy_and_resolution_cannot_be_changed_back() {
     );
     assert_field_error(&status, "spec.policy", "policy is immutable");
 
+    let status = expect_invalid(
+        api.patch(
+            "g",
+            &params,
+            &merge(json!({"requestedBy": "mallory@example.com"})),
+        )
+        .await,
+        "changing requestedBy",
+    );
+    assert_field_error(&status, "spec.requestedBy", "requestedBy is immutable");
+    let status = expect_invalid(
+        api.patch("g", &params, &merge(json!({"requestedBy": null})))
+            .await,
+        "removing requestedBy",
+    );
+    assert_field_error(&status, "spec", "cannot be added or removed");
+
     // Other fields stay editable: ending a grant early is the normal path.
     api.patch("g", &params, &merge(json!({"resolved": true})))
         .await
@@ -460,6 +478,10 @@ async fn user_policy_and_resolution_cannot_be_changed_back() {
         .expect("grant");
     assert_eq!(grant.spec.user, "alice@example.com");
     assert_eq!(grant.spec.policy, "prod-admin");
+    assert_eq!(
+        grant.spec.requested_by.as_deref(),
+        Some("alice@example.com")
+    );
     assert!(grant.spec.resolved);
 }
 

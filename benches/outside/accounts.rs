@@ -102,7 +102,7 @@ pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
             let (grants, policy, ns) = (&grants, &policy, &ns);
             async move {
                 let name = format!("acct-{i}");
-                let spec = json!({"policy": policy, "user": u, "reason": "bench"});
+                let spec = json!({"policy": policy, "user": u, "requestedBy": world.me, "reason": "bench"});
                 let t = Instant::now();
                 grants
                     .create(

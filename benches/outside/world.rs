@@ -23,6 +23,8 @@ pub struct World {
     pub alert_users: Vec<String>,
     /// For each ordinary user: the policy to grant under.
     assignment: Vec<(String, String)>,
+    /// The bench's own Kubernetes username, for `spec.requestedBy`.
+    pub me: String,
 }
 
 pub fn user(kind: &str, i: usize) -> String {
@@ -49,7 +51,11 @@ impl World {
             .await;
 
         let alertname = format!("BreakGlassBench-{ns}");
+        let me = breakglass::requester::whoami(&client)
+            .await
+            .expect("SelfSubjectReview");
         let mut world = Self {
+            me,
             client,
             ns,
             aws,
@@ -126,6 +132,7 @@ impl World {
         let mut spec = json!({
             "policy": policy,
             "user": user,
+            "requestedBy": self.me,
             "reason": "bench",
             "incident": {"id": format!("BENCH-{name}")},
         });

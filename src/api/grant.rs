@@ -44,6 +44,12 @@ use super::{
         priority = 1
     ),
     printcolumn(
+        name = "Requested By",
+        type_ = "string",
+        json_path = ".spec.requestedBy",
+        priority = 1
+    ),
+    printcolumn(
         name = "Incident",
         type_ = "string",
         json_path = ".spec.incident.id",
@@ -51,6 +57,7 @@ use super::{
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.requestedBy) == has(oldSelf.requestedBy)").message("requestedBy cannot be added or removed after creation"))]
 pub struct BreakGlassGrantSpec {
     /// Name of the BreakGlassPolicy this grant is made under.
     #[schemars(length(min = 1, max = 253))]
@@ -85,6 +92,14 @@ pub struct BreakGlassGrantSpec {
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     #[x_kube(validation = immutable("accountIds"))]
     pub account_ids: Option<Vec<String>>,
+
+    /// The Kubernetes username of whoever created the grant. Checked at admission by the
+    /// chart's ValidatingAdmissionPolicy (it must be the creating user) and immutable; the
+    /// operator denies a grant without it (`RequesterUnknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = immutable("requestedBy"))]
+    pub requested_by: Option<String>,
 
     /// Set to true to end the grant early. A resolved grant cannot be reopened.
     #[serde(default)]

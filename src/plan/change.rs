@@ -13,7 +13,11 @@ use crate::{
 pub fn policy_change(grant: &BreakGlassGrant, policy: &BreakGlassPolicySpec) -> Option<String> {
     let namespace = grant.metadata.namespace.as_deref().unwrap_or_default();
     match policy::evaluate(namespace, &grant.spec, &grant.spec.policy, policy) {
-        Err(Denial::DurationTooLong { .. } | Denial::InvalidDuration(_)) | Ok(_) => {}
+        // A grant given before requestedBy existed is not ended by an unrelated policy edit.
+        Err(
+            Denial::DurationTooLong { .. } | Denial::InvalidDuration(_) | Denial::RequesterUnknown,
+        )
+        | Ok(_) => {}
         Err(denial) => return Some(denial.to_string()),
     }
     let access = grant.status.as_ref()?.access.as_ref()?;

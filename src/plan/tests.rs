@@ -98,6 +98,10 @@ fn policy_changes_end_active_grants_that_no_longer_fit() {
     assert!(kept(after(|p| p.eligible_users.clear())));
     // A lower max shortens the window; it is no reason to end.
     assert!(kept(after(|p| p.duration.max = "2h".into())));
+    // Given before requestedBy existed: an unrelated policy edit does not end it.
+    let mut old = g.clone();
+    old.spec.requested_by = None;
+    assert!(kept(plan(&old, Some(&policy()), false, at(NOW))));
 }
 
 #[test]
@@ -109,6 +113,17 @@ fn each_denial_is_planned_without_aws() {
         };
     let p = policy();
     assert_eq!(deny(new_grant(|_| {}), None), "PolicyNotFound");
+    assert_eq!(
+        deny(new_grant(|g| g.spec.requested_by = None), Some(&p)),
+        "RequesterUnknown"
+    );
+    assert_eq!(
+        deny(
+            new_grant(|g| g.spec.requested_by = Some("  ".into())),
+            Some(&p)
+        ),
+        "RequesterUnknown"
+    );
     assert_eq!(
         deny(
             new_grant(|g| g.metadata.namespace = Some("dev".into())),

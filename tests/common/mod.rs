@@ -68,6 +68,22 @@ pub async fn client() -> Client {
     Client::try_from(config).expect("client for the test environment")
 }
 
+/// A client of the test environment acting as another person (impersonation: `--as`,
+/// `--as-group`), so the API server's authorization and admission see that person.
+pub async fn client_as(user: &str, groups: &[&str]) -> Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let path = kubeconfig_path();
+    let kubeconfig = Kubeconfig::read_from(&path)
+        .unwrap_or_else(|e| panic!("reading kubeconfig {}: {e}", path.display()));
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig of the test environment");
+    config.auth_info.impersonate = Some(user.to_owned());
+    config.auth_info.impersonate_groups =
+        (!groups.is_empty()).then(|| groups.iter().map(|g| g.to_string()).collect());
+    Client::try_from(config).expect("impersonating client")
+}
+
 /// Installs (server-side apply) the CRDs printed by `breakglass crds` and waits until the API
 /// server serves them. Safe to call from every test.
 pub async fn install_crds(client: &Client) {

@@ -22,6 +22,8 @@ pub struct Scenario {
     pub policy: String,
     pub group_id: String,
     pub alice: String,
+    /// The test's own Kubernetes username: what `spec.requestedBy` must say.
+    pub me: String,
 }
 
 impl Scenario {
@@ -36,7 +38,11 @@ impl Scenario {
         let group_id = aws.create_group(GROUP).await;
         let alice = aws.create_user(ALICE).await;
         let policy = unique_name("policy", &ns);
+        let me = breakglass::requester::whoami(&client)
+            .await
+            .expect("SelfSubjectReview");
         let s = Self {
+            me,
             client,
             ns,
             aws,
@@ -81,6 +87,7 @@ impl Scenario {
         let mut spec = json!({
             "policy": self.policy,
             "user": ALICE,
+            "requestedBy": self.me,
             "reason": "testing",
             "incident": {"id": "INC-1"},
         });
