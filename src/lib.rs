@@ -13,6 +13,7 @@ pub mod admin;
 pub mod api;
 pub mod assignments;
 pub mod aws;
+pub mod cli;
 pub mod conditions;
 pub mod controller;
 pub mod leader;

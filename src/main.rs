@@ -145,6 +145,15 @@ impl ControllerArgs {
 }
 
 fn main() -> ExitCode {
+    // Installed as `kubectl-breakglass`, the binary is the kubectl plugin.
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    if invoked_as.starts_with("kubectl-breakglass") {
+        return breakglass::cli::run(std::env::args_os());
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Crds => match breakglass::api::crds_yaml() {

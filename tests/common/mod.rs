@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 pub mod faults;
 pub mod objects;
+pub mod people;
 pub mod scenario;
 pub mod sso;
 #[allow(unused_imports)] // not every test binary uses the scenario
