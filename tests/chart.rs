@@ -60,6 +60,53 @@ fn kubectl(args: &[&str], stdin: &str) -> (bool, String) {
     run_with_input(cmd, stdin)
 }
 
+/// The chart's admission policy is the one `breakglass admission-policy` prints (one source
+/// of truth for the CEL), for the default and for a username prefix.
+#[test]
+fn the_charts_admission_policy_is_the_binarys() {
+    use breakglass::requester::admission::{Options, binding, policy};
+    for prefix in ["", "oidc:"] {
+        let set = format!("admissionPolicy.usernamePrefix={prefix}");
+        let rendered = render(
+            "r",
+            "default",
+            &[
+                "--show-only",
+                "templates/admission-policy.yaml",
+                "--set",
+                &set,
+            ],
+        );
+        let mut rendered = docs(&rendered);
+        for d in &mut rendered {
+            d["metadata"].as_object_mut().map(|m| m.remove("labels"));
+        }
+        let options = Options {
+            name: "r-breakglass-operator-requester".into(),
+            username_prefix: prefix.into(),
+            namespace_selector: None,
+        };
+        let ours = vec![
+            serde_json::to_value(policy(&options).expect("policy")).expect("json"),
+            serde_json::to_value(binding(&options)).expect("json"),
+        ];
+        assert_eq!(rendered, ours, "prefix {prefix:?}");
+    }
+    let (ok, out) = helm(&[
+        "template",
+        "r",
+        CHART,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "admissionPolicy.usernamePrefix=x' || true || '",
+    ]);
+    assert!(
+        !ok && out.contains("usernamePrefix"),
+        "a prefix that would break the CEL is refused: {out}"
+    );
+}
+
 #[test]
 fn the_chart_lints_and_its_schema_refuses_bad_values() {
     for values in [None, Some("charts/breakglass-operator/ci/full-values.yaml")] {
@@ -136,6 +183,8 @@ async fn rendered_manifests_are_accepted_by_the_api_server() {
             "Deployment",
             "NetworkPolicy",
             "PodDisruptionBudget",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ] {
             assert!(kinds.iter().any(|k| k == want), "{want} missing: {kinds:?}");
         }
