@@ -2,9 +2,10 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help test demo bench env-up env-down build release chart crds lint clean
+.PHONY: help test demo bench env-up env-down build release install chart crds lint clean
 
 N ?= 1000
+PREFIX ?= $(HOME)/.local
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +28,13 @@ env-down: ## Stop what env-up started and remove its state
 
 build: ## Build the breakglass binary
 	cargo build --locked
+
+install: ## Install breakglass and the kubectl plugin (kubectl-breakglass) into PREFIX/bin (default ~/.local)
+	cargo build --locked --release
+	install -d "$(PREFIX)/bin"
+	install -m 0755 target/release/breakglass "$(PREFIX)/bin/breakglass"
+	ln -sf breakglass "$(PREFIX)/bin/kubectl-breakglass"
+	@echo "installed: $(PREFIX)/bin/breakglass and kubectl-breakglass (try: kubectl breakglass --help)"
 
 release: ## Run the Dockerfile's build command (locked release build) and check the binary
 	@cmd=$$(sed -n 's/^RUN \(cargo build .*\)$$/\1/p' Dockerfile); \

@@ -17,14 +17,21 @@ step "Starting the local control plane (etcd + kube-apiserver) and the AWS emula
 # shellcheck disable=SC1091
 . "$env_dir/env.sh"
 
-step "Building breakglass"
+step "Building breakglass (and kubectl-breakglass, the same binary, as a kubectl plugin)"
 cargo build --locked --quiet
+ln -sf breakglass target/debug/kubectl-breakglass
+export PATH=$repo/target/debug:$PATH
 
 step "Installing the CRDs"
 printf '$ breakglass crds | kubectl apply --server-side -f -\n'
 ./target/debug/breakglass crds | kubectl apply --server-side -f -
 show kubectl wait --for condition=Established --timeout 60s \
   crd/breakglassgrants.breakglass.dev crd/breakglasspolicies.breakglass.dev
+
+step "Who may ask: the admission policy (the API server checks requestedBy and user) and RBAC for people"
+printf '$ breakglass admission-policy | kubectl apply --server-side -f -\n'
+./target/debug/breakglass admission-policy | kubectl apply --server-side -f -
+show kubectl apply -f examples/namespace.yaml -f examples/people.yaml
 
 . "$here/env/versions.env"
 aws_side() { "${BREAKGLASS_CACHE:-$HOME/.cache/breakglass}/moto-$MOTO_VERSION/bin/python" "$here/env/aws_side.py" "$1" \
@@ -60,9 +67,9 @@ kubectl delete bgg -n incidents inc-4211-alice --ignore-not-found --wait=true >/
 show kubectl apply --server-side --force-conflicts -f examples/automation.yaml
 auto_sync
 
-step "Applying the examples: two policies and a grant for alice"
-show kubectl apply -f examples/namespace.yaml
-show kubectl apply -f examples/policies/prod-admin.yaml -f examples/policy-account-assignment.yaml -f examples/grant.yaml
+step "Applying the examples: two policies, and alice asks for a grant (as herself: --as)"
+show kubectl apply -f examples/policies/prod-admin.yaml -f examples/policy-account-assignment.yaml
+show kubectl apply --as alice@example.com -f examples/grant.yaml
 show kubectl wait -n incidents bgg/inc-4211-alice --for jsonpath='{.status.phase}'=Active --timeout 60s
 show kubectl wait -n incidents bgg/inc-4211-alice --for condition=AutomationPaused --timeout 60s
 show kubectl get bgg -n incidents -o wide
@@ -84,15 +91,30 @@ show kubectl get kustomization -n flux-system infra -o jsonpath='{"suspend: "}{.
 paused_targets
 show kubectl get events -n incidents --field-selector involvedObject.name=inc-4211-alice
 
-step "Account assignments: the audit-readonly policy assigns a permission set on two accounts"
-kubectl delete bgg -n incidents sec-311-alice --ignore-not-found --wait=true >/dev/null 2>&1 || true
-show kubectl apply -f examples/grant-account-assignment.yaml
-show kubectl wait -n incidents bgg/sec-311-alice --for jsonpath='{.status.phase}'=Active --timeout 60s
-show kubectl get bgg -n incidents sec-311-alice -o jsonpath='{range .status.access.accountAssignments[*]}{.accountId}{"\t"}{.state}{"\t"}{.permissionSetArn}{"\n"}{end}'
+step "The record: kubectl breakglass report (Markdown for the post-mortem)"
+show kubectl breakglass report -n incidents inc-4211-alice
+
+step "Account assignments with the kubectl plugin: alice asks for read-only on two accounts and waits"
+show kubectl breakglass request -n incidents --as alice@example.com --policy audit-readonly \
+  --reason "GuardDuty finding on the audit trail bucket" --incident SEC-311 \
+  --account 222222222222 --account 333333333333 --wait
+sec=$(kubectl get bgg -n incidents -o jsonpath='{range .items[?(@.spec.policy=="audit-readonly")]}{.metadata.name}{"\n"}{end}' | tail -1)
+show kubectl breakglass list -n incidents
+show kubectl get bgg -n incidents "$sec" -o jsonpath='{range .status.access.accountAssignments[*]}{.accountId}{"\t"}{.state}{"\t"}{.permissionSetArn}{"\n"}{end}'
 aws_assignments
-show kubectl patch bgg -n incidents sec-311-alice --type merge -p '{"spec":{"resolved":true}}'
-show kubectl wait -n incidents bgg/sec-311-alice --for jsonpath='{.status.phase}'=Ended --timeout 60s
-show kubectl get bgg -n incidents sec-311-alice -o jsonpath='{range .status.access.accountAssignments[*]}{.accountId}{"\t"}{.state}{"\n"}{end}'
+step "Bob may not ask for alice (the admission policy says why); carol, the incident commander, may"
+if kubectl breakglass request -n incidents --as bob@example.com --policy prod-admin --reason "for alice" --for alice@example.com; then
+  echo "unexpected: bob asked for alice" >&2
+  exit 1
+fi
+show kubectl breakglass request -n incidents --as carol@example.com --policy prod-admin \
+  --reason "rolling back for alice" --for alice@example.com --incident INC-4212 --wait
+onbehalf=$(kubectl get bgg -n incidents -o jsonpath='{range .items[?(@.spec.requestedBy=="carol@example.com")]}{.metadata.name}{"\n"}{end}' | tail -1)
+show kubectl breakglass resolve -n incidents --as carol@example.com "$onbehalf"
+show kubectl wait -n incidents "bgg/$onbehalf" --for jsonpath='{.status.phase}'=Ended --timeout 60s
+show kubectl breakglass resolve -n incidents --as alice@example.com "$sec"
+show kubectl wait -n incidents "bgg/$sec" --for jsonpath='{.status.phase}'=Ended --timeout 60s
+show kubectl get bgg -n incidents "$sec" -o jsonpath='{range .status.access.accountAssignments[*]}{.accountId}{"\t"}{.state}{"\n"}{end}'
 aws_assignments
 
 step "An incident opened by an alert: Alertmanager -> webhook -> grant -> AWS"
@@ -163,11 +185,11 @@ show kubectl get breakglasspolicies prod-admin audit-readonly
 
 step "The API server refuses an invalid grant (no reason, 36h)"
 printf '$ kubectl apply -f - <<< "...spec: {policy: prod-admin, user: alice@example.com, reason: \\"\\", duration: 36h}"\n'
-if kubectl apply -f - <<'YAML'
+if kubectl apply --as alice@example.com -f - <<'YAML'
 apiVersion: breakglass.dev/v1alpha1
 kind: BreakGlassGrant
 metadata: {name: too-long, namespace: incidents}
-spec: {policy: prod-admin, user: alice@example.com, reason: "", duration: 36h}
+spec: {policy: prod-admin, user: alice@example.com, requestedBy: alice@example.com, reason: "", duration: 36h}
 YAML
 then
   echo "unexpected: the invalid grant was accepted" >&2
