@@ -65,6 +65,8 @@ pub struct Metrics {
     revoke_latency: Family<Labels, Histogram, fn() -> Histogram>,
     active_grants: Family<Labels, Gauge>,
     paused_targets: Family<Labels, Gauge>,
+    held_targets: Family<Labels, Gauge>,
+    held_seconds: Histogram,
     leader: Gauge<i64, AtomicI64>,
     /// The leader's grant cache; the gauges are computed from it at scrape time, so they
     /// cannot drift from what the cluster holds. Empty on a follower.
@@ -94,6 +96,9 @@ impl Metrics {
             revoke_latency: Family::new_with_constructor(latency_histogram),
             active_grants: Family::default(),
             paused_targets: Family::default(),
+            held_targets: Family::default(),
+            // 10 s … ~2 days: a review takes minutes to hours.
+            held_seconds: Histogram::new(exponential_buckets(10.0, 3.0, 10)),
             leader: Gauge::default(),
             grants: RwLock::new(None),
             registry: Registry::default(),
@@ -171,6 +176,16 @@ impl Metrics {
             m.paused_targets.clone(),
         );
         registry.register(
+            "held_targets",
+            "Automation objects kept paused for review after their grant ended (restore WhenInSync or Manual), by kind (reported by the leader)",
+            m.held_targets.clone(),
+        );
+        registry.register(
+            "held_seconds",
+            "How long targets were kept paused for review after their grant ended, observed when the last is given back",
+            m.held_seconds.clone(),
+        );
+        registry.register(
             "leader",
             "1 while this replica holds the leader lease (or runs without leader election)",
             m.leader.clone(),
@@ -244,6 +259,10 @@ impl Metrics {
             .observe(seconds.max(0.0));
     }
 
+    pub fn held_for(&self, seconds: f64) {
+        self.held_seconds.observe(seconds.max(0.0));
+    }
+
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
     }
@@ -260,18 +279,16 @@ impl Metrics {
             Ok(slot) => slot.as_ref().map(|s| s.state()).unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        let (active, paused) = tally(grants.iter().map(|g| g.as_ref()));
-        self.active_grants.clear();
-        for (policy, n) in active {
-            self.active_grants
-                .get_or_create(&labels(&[("policy", &policy)]))
-                .set(n);
-        }
-        self.paused_targets.clear();
-        for (kind, n) in paused {
-            self.paused_targets
-                .get_or_create(&labels(&[("kind", &kind)]))
-                .set(n);
+        let t = tally(grants.iter().map(|g| g.as_ref()));
+        for (family, values, label) in [
+            (&self.active_grants, t.active, "policy"),
+            (&self.paused_targets, t.paused, "kind"),
+            (&self.held_targets, t.held, "kind"),
+        ] {
+            family.clear();
+            for (value, n) in values {
+                family.get_or_create(&labels(&[(label, &value)])).set(n);
+            }
         }
     }
 
@@ -286,40 +303,51 @@ impl Metrics {
     }
 }
 
-/// Active grants per policy, and distinct paused objects per kind (a target shared by two
-/// grants counts once).
-pub fn tally<'a>(
-    grants: impl Iterator<Item = &'a BreakGlassGrant>,
-) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
-    let mut active = BTreeMap::new();
+/// What the gauges show, from the grant cache.
+#[derive(Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Active grants per policy.
+    pub active: BTreeMap<String, i64>,
+    /// Distinct objects paused by live grants, per kind (shared targets count once).
+    pub paused: BTreeMap<String, i64>,
+    /// Distinct objects kept paused for review by ended grants, per kind.
+    pub held: BTreeMap<String, i64>,
+}
+
+/// Counts the cache. Every policy and kind a grant names is served, at 0 when nothing is
+/// active, paused or held: a dashboard shows 0, not "no data", after an incident ends.
+pub fn tally<'a>(grants: impl Iterator<Item = &'a BreakGlassGrant>) -> Tally {
+    use crate::api::PauseState;
+    let mut t = Tally::default();
     let mut paused = BTreeSet::new();
-    // Every policy and kind a grant names is served, at 0 when nothing is active or paused:
-    // a dashboard shows 0, not "no data", after an incident ends.
-    let mut by_kind = BTreeMap::new();
+    let mut held = BTreeSet::new();
     for grant in grants {
-        let count = active.entry(grant.spec.policy.clone()).or_insert(0);
+        let count = t.active.entry(grant.spec.policy.clone()).or_insert(0);
         let Some(status) = &grant.status else {
             continue;
         };
         if status.phase == Some(GrantPhase::Active) {
             *count += 1;
         }
-        for t in &status.paused_targets {
-            by_kind.entry(t.kind.clone()).or_insert(0);
-        }
-        if matches!(status.phase, Some(GrantPhase::Ended | GrantPhase::Denied)) {
-            continue;
-        }
-        for t in &status.paused_targets {
-            if t.state == crate::api::PauseState::Paused {
-                paused.insert((t.kind.clone(), t.namespace.clone(), t.name.clone()));
+        let live = !matches!(status.phase, Some(GrantPhase::Ended | GrantPhase::Denied));
+        for p in &status.paused_targets {
+            t.paused.entry(p.kind.clone()).or_insert(0);
+            t.held.entry(p.kind.clone()).or_insert(0);
+            let id = (p.kind.clone(), p.namespace.clone(), p.name.clone());
+            if live && p.state == PauseState::Paused {
+                paused.insert(id);
+            } else if p.state == PauseState::Held {
+                held.insert(id);
             }
         }
     }
     for (kind, _, _) in paused {
-        *by_kind.entry(kind).or_insert(0) += 1;
+        *t.paused.entry(kind).or_insert(0) += 1;
     }
-    (active, by_kind)
+    for (kind, _, _) in held {
+        *t.held.entry(kind).or_insert(0) += 1;
+    }
+    t
 }
 
 #[cfg(test)]
@@ -344,7 +372,7 @@ mod tests {
         let ended = grant(&format!(
             "apiVersion: breakglass.dev/v1alpha1\nkind: BreakGlassGrant\nmetadata: {{name: c, namespace: t}}\nspec: {{user: carol, policy: dev, reason: r}}\nstatus:\n    phase: Ended{target}"
         ));
-        let (active, paused) = tally([&a, &b, &ended].into_iter());
+        let Tally { active, paused, .. } = tally([&a, &b, &ended].into_iter());
         assert_eq!(
             active,
             BTreeMap::from([("dev".to_owned(), 0), ("prod".to_owned(), 2)]),

@@ -48,6 +48,9 @@ pub enum PauseState {
     NotPaused,
     /// The object was deleted during the grant.
     Gone,
+    /// The grant ended but the target stays paused for review (`restore: WhenInSync` with
+    /// drift left, or `Manual`); see `drift`.
+    Held,
 }
 
 impl PauseState {
@@ -59,6 +62,7 @@ impl PauseState {
                 | PauseState::Paused
                 | PauseState::ChangedByOthers
                 | PauseState::Failed
+                | PauseState::Held
         )
     }
 }
@@ -102,6 +106,12 @@ pub struct PausedTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<String>,
     pub state: PauseState,
+    /// When automation is given back (from the policy's entry when it was paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreMode>,
+    /// What the automation would change when given back, recorded before restoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
     /// Why a `Failed` or `NotFound` entry is so; `message` says more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<PauseProblem>,
@@ -139,4 +149,45 @@ pub enum PauseProblem {
     BadRecord,
     /// Any other API error.
     KubernetesError,
+}
+
+/// When a paused target is given back after its grant ends.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RestoreMode {
+    /// At once (the drift is recorded first).
+    #[default]
+    Auto,
+    /// Once the target reports no drift: the repair was codified in Git or reverted.
+    WhenInSync,
+    /// When a person says so: `kubectl breakglass restore` or annotation
+    /// `breakglass.dev/restore: now` on the grant.
+    Manual,
+}
+
+/// What a target's automation would change if given back now.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Drift {
+    /// One line: in sync, what differs, or why it could not be assessed.
+    pub summary: String,
+    /// `true`: nothing to change; `false`: the automation would change something; absent:
+    /// not assessed (no status the operator can read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_sync: Option<bool>,
+    /// The resources that differ, as the tool reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<DriftResource>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftResource {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The tool's word for it, e.g. OutOfSync, or a pending plan's name.
+    pub status: String,
 }

@@ -246,6 +246,10 @@ pub struct PauseTarget {
     /// Any other kind: set an annotation while paused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotation: Option<AnnotationPause>,
+    /// When to give the automation back after the grant ends: `Auto` (at once, default),
+    /// `WhenInSync` (once the target reports no drift), `Manual` (when a person says so).
+    #[serde(default)]
+    pub restore: super::RestoreMode,
 }
 
 const NAMES_OR_SELECTOR: &str = "(has(self.names) && size(self.names) > 0) || has(self.selector)";

@@ -71,6 +71,9 @@ enum Command {
     Request(request::Args),
     /// End a grant early: access is removed and automation given back.
     Resolve { name: String },
+    /// Give back the automation an ended grant holds for review (restore: WhenInSync or
+    /// Manual), whatever its drift.
+    Restore { name: String },
     /// Grants: name, user, policy, phase, expiry, who asked.
     List {
         #[arg(short = 'o', long)]
@@ -174,6 +177,7 @@ async fn dispatch(p: &Plugin) -> Result<(), Error> {
     match &p.command {
         Command::Request(args) => request::request(&s, args).await,
         Command::Resolve { name } => request::resolve(&s, name).await,
+        Command::Restore { name } => request::restore(&s, name).await,
         Command::List { output } => show::list(&s, p.all_namespaces, *output).await,
         Command::Status { name, output } => show::status(&s, name, *output).await,
         Command::Report { name, output } => {

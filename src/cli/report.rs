@@ -33,6 +33,16 @@ pub struct Report {
     /// The STS session that made the AWS changes: what to search CloudTrail for.
     pub cloudtrail_session: Option<String>,
     pub timeline: Vec<Entry>,
+    /// What each paused target's automation would have changed when given back.
+    pub drift: Vec<TargetDrift>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetDrift {
+    pub target: String,
+    pub state: String,
+    pub drift: crate::api::Drift,
 }
 
 /// An Event as the report needs it: when, why, what it said, whether a warning.
@@ -107,6 +117,17 @@ pub fn build(g: &BreakGlassGrant, events: Vec<Seen>) -> Report {
         incident: g.spec.incident.as_ref().map(|i| i.id.clone()),
         cloudtrail_session: status.aws.map(|a| a.session_name),
         timeline,
+        drift: status
+            .paused_targets
+            .iter()
+            .filter_map(|t| {
+                Some(TargetDrift {
+                    target: t.target().to_string(),
+                    state: format!("{:?}", t.state),
+                    drift: t.drift.clone()?,
+                })
+            })
+            .collect(),
     }
 }
 
@@ -142,6 +163,25 @@ pub fn markdown(r: &Report) -> String {
             e.event,
             e.detail.replace('|', "\\|").replace('\n', " ")
         ));
+    }
+    if !r.drift.is_empty() {
+        out.push(String::new());
+        out.push("### End state: what the automation would change".into());
+        out.push(String::new());
+        for d in &r.drift {
+            out.push(format!(
+                "- **{}** ({}): {}",
+                d.target, d.state, d.drift.summary
+            ));
+            for res in &d.drift.resources {
+                let ns = res
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default();
+                out.push(format!("  - {} {ns}{}: {}", res.kind, res.name, res.status));
+            }
+        }
     }
     out.join("\n")
 }

@@ -185,6 +185,25 @@ pub async fn resolve(s: &Session, name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+pub async fn restore(s: &Session, name: &str) -> Result<(), Error> {
+    let api: Api<BreakGlassGrant> = Api::namespaced(s.client.clone(), &s.namespace);
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(
+            serde_json::json!({"metadata": {"annotations": {"breakglass.dev/restore": "now"}}}),
+        ),
+    )
+    .await
+    .map_err(kube_error(format!(
+        "asking grant {name} to give its automation back"
+    )))?;
+    super::say(format_args!(
+        "breakglassgrant/{name}: automation held for review is being given back"
+    ));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::name_prefix;

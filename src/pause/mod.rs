@@ -17,6 +17,7 @@
 //! rewriting its Applications, an annotation-pruning tool) the grant's record is used.
 
 pub mod cluster;
+pub mod drift;
 pub mod executor;
 pub mod plan;
 pub mod select;

@@ -2,7 +2,9 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use crate::api::{ArgoCdMethod, BreakGlassPolicySpec, FluxKind, PauseMethod, PauseTarget};
+use crate::api::{
+    ArgoCdMethod, BreakGlassPolicySpec, FluxKind, PauseMethod, PauseTarget, RestoreMode,
+};
 
 /// How an object is paused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,8 @@ pub struct Selection {
     pub method: Method,
     pub required: bool,
     pub pause_parent: bool,
+    /// When to give it back after the grant ends.
+    pub restore: RestoreMode,
 }
 
 impl Selection {
@@ -70,6 +74,7 @@ fn selection(target: &PauseTarget) -> Option<Selection> {
         method,
         required: false,
         pause_parent: false,
+        restore: target.restore,
     };
     if let Some(a) = &target.argo_cd {
         let method = match a.method {

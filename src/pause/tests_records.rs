@@ -31,6 +31,8 @@ fn paused_by_a(obj: &Value, method: &Method, enabled: bool) -> (Value, PausedTar
         original: record.original.as_ref().map(Value::to_string),
         paused: record.paused.as_ref().map(Value::to_string),
         state: PauseState::Paused,
+        restore: None,
+        drift: None,
         reason: None,
         message: None,
     };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use crate::{
-    api::{BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase},
+    api::{BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase, PauseState},
     policy::{self, Accepted, Denial},
 };
 
@@ -22,6 +22,9 @@ pub enum Step {
         started_at: Timestamp,
         expires_at: Timestamp,
     },
+    /// Ended, with targets still held for review: look at them again (give back those now
+    /// in sync, or all of them when a person asked or the grant is being deleted).
+    Review,
     /// Remove access (unless another grant still gives it), then record the end.
     End {
         reason: EndReason,
@@ -62,6 +65,14 @@ pub fn plan(
     now: Timestamp,
 ) -> Step {
     let status = grant.status.clone().unwrap_or_default();
+    if status.phase == Some(GrantPhase::Ended)
+        && status
+            .paused_targets
+            .iter()
+            .any(|t| t.state == PauseState::Held)
+    {
+        return Step::Review;
+    }
     if matches!(status.phase, Some(GrantPhase::Ended | GrantPhase::Denied)) {
         return Step::Idle;
     }

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::{
     lookup::{list_user_grants, other_holders, target, with_role_fallback},
-    pause::restore_targets,
+    pause::{release_asked, restore_targets},
     status::{fail, publish, settle, write_status},
     unassign::{Revoked, revoke_accounts},
 };
@@ -22,6 +22,7 @@ use crate::{
         context::{Context, key, seconds_between, time},
         error::Error,
     },
+    pause::executor as pausing,
     plan,
     policy::Denial,
 };
@@ -104,7 +105,7 @@ pub(crate) async fn end(
         // The cached session is named after this grant: nothing will use it again.
         ctx.aws.forget(&target).await;
     }
-    if let Err(e) = restore_targets(grant, ctx, &mut status, &now).await {
+    if let Err(e) = restore_targets(grant, ctx, &mut status, &now, release_asked(grant)).await {
         // Keep what was already restored, so the retry does not misreport it.
         if let Err(w) = write_status(grant, ctx, &status).await {
             warn!(error = %w, "could not record restore progress on the grant");
@@ -126,7 +127,42 @@ pub(crate) async fn end(
         .revoked_after(&reason_name, seconds_between(due, Timestamp::now()));
     info!(reason = ?reason, "{note}");
     publish(ctx, grant, EventType::Normal, "Ended", "Revoke", &note).await;
-    Ok(Action::await_change())
+    Ok(after_review(&status))
+}
+
+/// How often targets held for review are looked at again (their status may have turned in
+/// sync); a change to the grant (the restore annotation) is seen at once.
+const REVIEW_RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
+
+fn after_review(status: &crate::api::BreakGlassGrantStatus) -> Action {
+    if pausing::held(&status.paused_targets) {
+        Action::requeue(REVIEW_RECHECK)
+    } else {
+        Action::await_change()
+    }
+}
+
+/// An Ended grant that holds targets for review: give back those now in sync, or all of
+/// them when a person asked or the grant is being deleted.
+pub(crate) async fn review(
+    grant: &BreakGlassGrant,
+    ctx: &Context,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let mut status = grant.status.clone().unwrap_or_default();
+    let now = time(now);
+    let restored = restore_targets(grant, ctx, &mut status, &now, release_asked(grant)).await;
+    if grant.status.as_ref() != Some(&status) {
+        write_status(grant, ctx, &status).await?;
+    }
+    if let Some(ended) = status.ended_at.as_ref()
+        && !pausing::held(&status.paused_targets)
+    {
+        ctx.metrics
+            .held_for(seconds_between(ended.0, Timestamp::now()));
+    }
+    restored?;
+    Ok(after_review(&status))
 }
 
 /// Removes the membership (as the recorded role, else the policy's current one).

@@ -14,7 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Api, ResourceExt, runtime::controller::Action};
 
 use self::{
-    end::{deny, end},
+    end::{deny, end, review},
     give::give,
     keep::GiveError,
 };
@@ -76,5 +76,6 @@ pub(crate) async fn apply(
             }
         }
         Step::End { reason, revoke } => end(grant, ctx, policy_spec, reason, revoke, now).await,
+        Step::Review => review(grant, ctx, now).await,
     }
 }

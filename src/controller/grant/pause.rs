@@ -83,31 +83,37 @@ pub(crate) async fn pause_targets(
     }
 }
 
-/// After access is removed: give back every pause this grant holds.
+/// After access is removed: give back every pause this grant holds, or hold it for review
+/// (`restore: WhenInSync` with drift left, `Manual`) unless `release_held` (a person asked,
+/// or the grant is being deleted).
 pub(crate) async fn restore_targets(
     grant: &BreakGlassGrant,
     ctx: &Context,
     status: &mut BreakGlassGrantStatus,
     now: &Time,
+    release_held: bool,
 ) -> Result<(), Error> {
     if status.paused_targets.is_empty() {
         return Ok(());
     }
     let me = key(grant);
     let grants = list_grants(grant, ctx, None).await?;
-    let live = live_grants(&grants);
+    // A grant holding a target for review still holds it: another grant ending does not
+    // give it back early.
+    let mut live = live_grants(&grants);
+    live.extend(grants.iter().filter(|g| holds_for_review(g)).map(key));
     let recorded = pausing::recorded_holders(&grants, &me, &live);
-    let (notes, restored) = pausing::restore(
-        &ctx.client,
-        &ctx.kinds,
-        &mut status.paused_targets,
-        &me,
-        &live,
-        &recorded,
-        &now.0.to_string(),
-        FIELD_MANAGER,
-    )
-    .await;
+    let now_text = now.0.to_string();
+    let ending = pausing::Ending {
+        me: &me,
+        live: &live,
+        recorded: &recorded,
+        now: &now_text,
+        field_manager: FIELD_MANAGER,
+        release_held,
+    };
+    let (notes, restored) =
+        pausing::restore(&ctx.client, &ctx.kinds, &mut status.paused_targets, &ending).await;
     for note in pausing::merge(notes) {
         publish_note(ctx, grant, &note, "Restore").await;
     }
@@ -123,14 +129,50 @@ pub(crate) async fn restore_targets(
         );
         return Err(Error::Pause { grant: me, source });
     }
+    let (on, reason, message) = if pausing::held(&status.paused_targets) {
+        (
+            true,
+            "HeldForReview",
+            pausing::held_summary(&status.paused_targets),
+        )
+    } else {
+        (
+            false,
+            "Restored",
+            pausing::restored_summary(&status.paused_targets),
+        )
+    };
     conditions::set(
         &mut status.conditions,
         AUTOMATION_PAUSED,
-        false,
-        "Restored",
-        pausing::restored_summary(&status.paused_targets),
+        on,
+        reason,
+        message,
         grant.metadata.generation,
         now,
     );
     Ok(())
+}
+
+/// Annotation on a grant: give back every target held for review now.
+pub(crate) const RESTORE_ANNOTATION: &str = "breakglass.dev/restore";
+
+/// Whether held targets go back now: a person asked (`breakglass.dev/restore: now`), or the
+/// grant is being deleted (nothing would be left to give them back later).
+pub(crate) fn release_asked(grant: &BreakGlassGrant) -> bool {
+    grant.metadata.deletion_timestamp.is_some()
+        || grant
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(RESTORE_ANNOTATION))
+            .is_some_and(|v| v == "now")
+}
+
+/// Whether the grant keeps a target paused for review after it ended.
+pub(crate) fn holds_for_review(grant: &BreakGlassGrant) -> bool {
+    grant
+        .status
+        .as_ref()
+        .is_some_and(|s| pausing::held(&s.paused_targets))
 }

@@ -24,7 +24,7 @@ use self::problem::timed;
 use serde_json::Value;
 
 use super::{Method, Selection};
-use crate::api::{PauseProblem, TargetRef};
+use crate::api::{PauseProblem, RestoreMode, TargetRef};
 
 /// One object a selection names, as found in the cluster.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct Found {
     pub target: TargetRef,
     pub method: Method,
     pub required: bool,
+    /// When to give it back after the grant ends (the selection's).
+    pub restore: RestoreMode,
     /// The object, or why there is none.
     pub object: Result<Value, Problem>,
     /// Set for an app-of-apps paused because of a child: the child's name.
@@ -86,6 +88,7 @@ pub async fn resolve(client: &Client, kinds: &Kinds, sel: &Selection) -> Vec<Fou
         target: target(name, namespace),
         method: sel.method.clone(),
         required: sel.required,
+        restore: sel.restore,
         object,
         parent_of: None,
         resource: None,
@@ -244,6 +247,7 @@ async fn parents(
             target,
             method: sel.method.clone(),
             required: false,
+            restore: sel.restore,
             object,
             parent_of: Some(child.target.name.clone()),
             resource: None,
@@ -273,6 +277,7 @@ pub async fn reread(
         // Restoring follows the records, not a method.
         method: Method::Suspend,
         required: false,
+        restore: RestoreMode::Auto,
         object: Err(Problem::new(PauseProblem::NotFound, "")),
         parent_of: None,
         resource: Some(ar.clone()),
@@ -355,4 +360,46 @@ pub async fn patch(
         }
     })
     .await
+}
+
+/// Asks Argo CD to refresh an Application (`argocd.argoproj.io/refresh: normal`) and waits
+/// up to `wait` for `status.reconciledAt` to move. Returns the object as last read and
+/// whether Argo CD refreshed it in time.
+pub async fn refresh_argo(
+    client: &Client,
+    found: &Found,
+    before: &Value,
+    wait: std::time::Duration,
+    field_manager: &str,
+) -> Result<(Value, bool), Problem> {
+    let Some(api) = found.api(client) else {
+        return Ok((before.clone(), false));
+    };
+    let target = found.target.to_string();
+    let was = before.pointer("/status/reconciledAt").cloned();
+    let params = PatchParams {
+        field_manager: Some(field_manager.to_owned()),
+        ..PatchParams::default()
+    };
+    let ask =
+        serde_json::json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}});
+    timed(|| target.clone(), async {
+        api.patch(&found.target.name, &params, &Patch::Merge(&ask))
+            .await
+            .map_err(|e| Problem::api("patch", &target, found.resource.as_ref(), e))
+    })
+    .await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let ar = found.resource.clone();
+    loop {
+        let now = match &ar {
+            Some(ar) => get(&api, ar, &found.target).await?,
+            None => return Ok((before.clone(), false)),
+        };
+        let moved = now.pointer("/status/reconciledAt").cloned() != was;
+        if moved || tokio::time::Instant::now() >= deadline {
+            return Ok((now, moved));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }

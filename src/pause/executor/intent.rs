@@ -3,7 +3,7 @@
 
 use super::{ANNOTATIONS_GONE, Note, Work, change, entry_for, parent_note, remember, set_problem};
 use crate::{
-    api::{PauseProblem, PauseState, PausedTarget},
+    api::{PauseProblem, PauseState, PausedTarget, RestoreMode},
     pause::{
         PausePlan, Record, Source,
         cluster::{self, Problem},
@@ -19,6 +19,8 @@ pub fn record_intent(entries: &mut Vec<PausedTarget>, work: &[Work]) -> bool {
     for w in work {
         // An object this grant paused earlier keeps its entry (and original) as it is.
         let e = entry_for(entries, &w.found);
+        // The policy's current choice; kept on the entry, so it holds after the grant ends.
+        e.restore = (w.found.restore != RestoreMode::Auto).then_some(w.found.restore);
         match &w.plan {
             Err(problem) => {
                 if !matches!(e.state, PauseState::Paused | PauseState::ChangedByOthers) {

@@ -8,7 +8,7 @@ mod intent;
 mod restore;
 
 pub use intent::{Executed, execute, record_intent};
-pub use restore::{restore, restored_summary};
+pub use restore::{Ending, held, held_summary, restore, restored_summary};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +20,7 @@ use super::{
     cluster::{self, Found, Kinds, Problem},
     plan::{holders, join_recorded as join_one, plan_pause},
 };
-use crate::api::{BreakGlassGrant, PauseProblem, PauseState, PausedTarget, TargetRef};
+use crate::api::{BreakGlassGrant, PauseProblem, PauseState, PausedTarget, RestoreMode, TargetRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -164,6 +164,8 @@ pub(super) fn entry_for<'a>(
             original: None,
             paused: None,
             state: PauseState::Pausing,
+            restore: (found.restore != RestoreMode::Auto).then_some(found.restore),
+            drift: None,
             reason: None,
             message: None,
         });

@@ -2,36 +2,64 @@
 //! the grant's own record), or leave a person's change; one target's failure never stops
 //! the others.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use kube::Client;
 
 use super::{Error, Note, shown};
 use crate::{
-    api::{PauseProblem, PauseState, PausedTarget, TargetRef},
+    api::{PauseMethod, PauseProblem, PauseState, PausedTarget, RestoreMode, TargetRef},
     pause::{
         Record, RestorePlan, Source,
         cluster::{self, Found, Kinds, Problem},
+        drift::{self, Decision},
         plan::{holders, plan_restore},
     },
 };
 
-/// Ends grant `me`'s holds. `live`: keys of grants that still count as holders (not Ended or
-/// Denied); `recorded`: the pauses other live grants record holding. `now` is RFC 3339.
-/// Entries are updated as each object is dealt with; a target that cannot be dealt with
-/// keeps its state, says why, and is tried again (the others are restored meanwhile).
+/// How long Argo CD gets to refresh an Application before its drift is recorded (only for
+/// targets that are not given back at once).
+const ARGO_REFRESH_WAIT: Duration = Duration::from_secs(5);
+
+/// What ending needs to know besides the entries.
+pub struct Ending<'a> {
+    /// This grant (`namespace/name`).
+    pub me: &'a str,
+    /// Grants that still count as holders: not Ended or Denied, or holding a target for
+    /// review.
+    pub live: &'a BTreeSet<String>,
+    /// The pauses other live grants record holding.
+    pub recorded: &'a BTreeMap<TargetRef, Vec<(String, Record)>>,
+    /// RFC 3339.
+    pub now: &'a str,
+    pub field_manager: &'a str,
+    /// A person asked for everything back now (annotation `breakglass.dev/restore: now`,
+    /// `kubectl breakglass restore`, or the grant is being deleted).
+    pub release_held: bool,
+}
+
+/// Ends this grant's holds. Before the last holder gives a target back, its drift is
+/// recorded, and its `restore` mode decides whether it is given back now or held for
+/// review. Entries are updated as each object is dealt with; a target that cannot be dealt
+/// with keeps its state, says why, and is tried again (the others are restored meanwhile).
 /// Returns the Events worth publishing either way.
-#[allow(clippy::too_many_arguments)]
 pub async fn restore(
     client: &Client,
     kinds: &Kinds,
     entries: &mut [PausedTarget],
-    me: &str,
-    live: &BTreeSet<String>,
-    recorded: &BTreeMap<TargetRef, Vec<(String, Record)>>,
-    now: &str,
-    field_manager: &str,
+    end: &Ending<'_>,
 ) -> (Vec<Note>, Result<(), Error>) {
+    let Ending {
+        me,
+        live,
+        recorded,
+        now,
+        field_manager,
+        ..
+    } = *end;
     let mut notes = vec![];
     let mut failed: Vec<Problem> = vec![];
     for e in entries.iter_mut().filter(|e| e.state.may_hold()) {
@@ -45,7 +73,7 @@ pub async fn restore(
             continue;
         }
         let target = e.target();
-        let (obj, found) = match cluster::reread(client, kinds, &target).await {
+        let (mut obj, found) = match cluster::reread(client, kinds, &target).await {
             Ok(Some(got)) => got,
             Ok(None) => {
                 e.state = PauseState::Gone;
@@ -59,6 +87,30 @@ pub async fn restore(
                 continue;
             }
         };
+        let mode = e.restore.unwrap_or_default();
+        let mut refreshed = None;
+        if mode != RestoreMode::Auto
+            && e.state != PauseState::Held
+            && matches!(
+                e.method,
+                PauseMethod::DisableAutoSync | PauseMethod::SkipReconcile
+            )
+            && holders(&obj).iter().all(|h| h == me || !live.contains(h))
+        {
+            match cluster::refresh_argo(client, &found, &obj, ARGO_REFRESH_WAIT, field_manager)
+                .await
+            {
+                Ok((fresh, moved)) => {
+                    obj = fresh;
+                    refreshed = Some(moved);
+                }
+                Err(p) => {
+                    fail_restore(e, &p, &mut notes);
+                    failed.push(p);
+                    continue;
+                }
+            }
+        }
         let mut others: Vec<String> = holders(&obj)
             .into_iter()
             .filter(|h| h != me && live.contains(h))
@@ -78,6 +130,44 @@ pub async fn restore(
                 continue;
             }
         };
+        // Held for review while another grant joined the pause: this grant still holds it
+        // (releasing it would leave the other to give it back without a review).
+        if e.state == PauseState::Held
+            && matches!(plan, RestorePlan::Release { .. })
+            && !end.release_held
+        {
+            continue;
+        }
+        if let RestorePlan::Restore { record, .. } = &plan {
+            let mut drift = drift::assess(record.method, &obj);
+            if refreshed == Some(false) {
+                drift.summary.push_str(&format!(
+                    " (Argo CD did not refresh within {}s: this is its last reported status)",
+                    ARGO_REFRESH_WAIT.as_secs()
+                ));
+            }
+            if e.drift.as_ref() != Some(&drift) {
+                notes.push(Note {
+                    warning: drift.in_sync == Some(false),
+                    reason: "DriftRecorded",
+                    message: format!("{target}: {}", drift.summary),
+                });
+                e.drift = Some(drift.clone());
+            }
+            if let Decision::Hold(why) = drift::decide(mode, &drift, end.release_held) {
+                if e.state != PauseState::Held {
+                    notes.push(Note {
+                        warning: true,
+                        reason: "RestoreHeld",
+                        message: format!("{target} stays paused ({mode:?}): {why}"),
+                    });
+                }
+                e.state = PauseState::Held;
+                e.reason = None;
+                e.message = Some(why);
+                continue;
+            }
+        }
         if let Err(p) = send(client, &found, &plan, field_manager).await {
             fail_restore(e, &p, &mut notes);
             failed.push(p);
@@ -174,6 +264,35 @@ fn settle_restore(e: &mut PausedTarget, found: &Found, plan: RestorePlan, notes:
             });
         }
     }
+}
+
+/// Whether a target is held for review after the grant ended.
+pub fn held(entries: &[PausedTarget]) -> bool {
+    entries.iter().any(|e| e.state == PauseState::Held)
+}
+
+/// The `AutomationPaused` message while targets are held: each with its drift.
+pub fn held_summary(entries: &[PausedTarget]) -> String {
+    let held: Vec<String> = entries
+        .iter()
+        .filter(|e| e.state == PauseState::Held)
+        .map(|e| {
+            format!(
+                "{} ({:?}): {}",
+                e.target(),
+                e.restore.unwrap_or_default(),
+                e.drift
+                    .as_ref()
+                    .map(|d| d.summary.as_str())
+                    .unwrap_or("not assessed")
+            )
+        })
+        .collect();
+    format!(
+        "{} held for review after the grant ended: {}; give back with kubectl breakglass restore",
+        held.len(),
+        held.join("; ")
+    )
 }
 
 /// The `AutomationPaused` message after the grant ended.

@@ -52,7 +52,7 @@ impl Record {
     pub fn of_entry(entry: &PausedTarget) -> Option<Record> {
         if !matches!(
             entry.state,
-            PauseState::Paused | PauseState::ChangedByOthers
+            PauseState::Paused | PauseState::ChangedByOthers | PauseState::Held
         ) {
             return None;
         }
