@@ -48,6 +48,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("webhook cannot tell its own Kubernetes username, which alert-opened grants record as spec.requestedBy: {0}")]
+    Whoami(#[source] crate::requester::Error),
     #[error("webhook server on {addr}: {source}")]
     Serve {
         addr: SocketAddr,
@@ -116,6 +118,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 struct AppState {
     client: Client,
+    /// This process's username: the grants it opens say who asked (`spec.requestedBy`).
+    requested_by: String,
     token: Token,
     metrics: Arc<Metrics>,
 }
@@ -135,8 +139,13 @@ pub async fn serve(
     client: Client,
     metrics: Arc<Metrics>,
 ) -> Result<(), Error> {
+    let requested_by = crate::requester::whoami(&client)
+        .await
+        .map_err(Error::Whoami)?;
+    info!(%requested_by, "webhook opens grants as");
     let app = router(Arc::new(AppState {
         client,
+        requested_by,
         token,
         metrics,
     }))
@@ -262,7 +271,8 @@ async fn handle(
     }
     for action in actions {
         match action {
-            Action::Create { namespace, grant } => {
+            Action::Create { namespace, mut grant } => {
+                grant["spec"]["requestedBy"] = json!(state.requested_by);
                 create(state, &namespace, grant, &mut summary).await;
             }
             Action::Resolve {
