@@ -48,7 +48,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("webhook cannot tell its own Kubernetes username, which alert-opened grants record as spec.requestedBy: {0}")]
+    #[error(
+        "webhook cannot tell its own Kubernetes username, which alert-opened grants record as spec.requestedBy: {0}"
+    )]
     Whoami(#[source] crate::requester::Error),
     #[error("webhook server on {addr}: {source}")]
     Serve {
@@ -271,7 +273,10 @@ async fn handle(
     }
     for action in actions {
         match action {
-            Action::Create { namespace, mut grant } => {
+            Action::Create {
+                namespace,
+                mut grant,
+            } => {
                 grant["spec"]["requestedBy"] = json!(state.requested_by);
                 create(state, &namespace, grant, &mut summary).await;
             }
