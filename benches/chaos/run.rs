@@ -36,11 +36,18 @@ pub async fn campaign(config: &Config) -> Result<Report, Error> {
 
     for round in 1..=config.rounds {
         let webhook = replicas.webhook(rng.below(2)).to_owned();
-        work.round(&w, &mut rng, &webhook, &replicas.token).await?;
-        // Faults while the round's grants are being worked on.
-        if !config.full || rng.chance(60) {
-            proxy.set(inject::aws_rules(&mut rng, &mut serial));
+        // AWS faults while the round's grants are worked on. The small round goes through
+        // each kind of answer once, with a grant that meets it.
+        if config.full {
+            if rng.chance(60) {
+                proxy.set(inject::aws_rules(&mut rng, &mut serial));
+            }
+        } else {
+            let (rules, kind) = inject::smoke_rules(round);
+            proxy.set(rules);
+            work.request(&w, &mut rng, Some(kind)).await?;
         }
+        work.round(&w, &mut rng, &webhook, &replicas.token).await?;
         tokio::time::sleep(Duration::from_millis(300 + rng.below(1500) as u64)).await;
         // The small round goes through every kind of fault once; the campaign draws them.
         let fault = if config.full {
