@@ -77,10 +77,11 @@ pub async fn campaign(config: &Config) -> Result<Report, Error> {
                 report.apiserver_restart_seconds.push(took.as_secs_f64());
             }
             6 | 7 => {
+                // Any grant that may hold access or a pause: Pending ones included.
                 let live: Vec<String> = workload::grants(&w)
                     .await?
                     .into_iter()
-                    .filter(|g| g["status"]["phase"] == "Active")
+                    .filter(|g| g["status"]["phase"] != "Ended")
                     .filter_map(|g| g["metadata"]["name"].as_str().map(str::to_owned))
                     .collect();
                 if let Some(name) = rng.pick(&live) {
@@ -160,12 +161,18 @@ async fn settle(
     quiet: bool,
 ) -> (Duration, Findings) {
     let started = Instant::now();
+    let mut said = false;
     loop {
         report.kills.failpoint += replicas.kill_parked();
         let findings = check::check(w, kubectl).await;
         let done = findings.clean() && (!quiet || all_ended(w).await);
         if done || started.elapsed() > config.converge {
             return (started.elapsed(), findings);
+        }
+        // What convergence waits for, once (the figures say how long).
+        if !said && started.elapsed() > Duration::from_secs(10) {
+            said = true;
+            println!("[chaos]   still waiting after 10 s: {findings:?}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
