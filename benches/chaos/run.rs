@@ -114,7 +114,7 @@ pub async fn campaign(config: &Config) -> Result<Report, Error> {
     report.drained(took, &findings);
     report.faults = fired(&proxy);
     report.workload = work.counts.clone();
-    report.grants = workload::grants(&w).await?.len() as u32;
+    report.grants_listed = workload::grants(&w).await?.len() as u32;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
