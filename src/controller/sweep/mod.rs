@@ -27,7 +27,7 @@ use self::act::act;
 pub use self::trigger::Trigger;
 use super::{context::Context, error::Error, ledger::Entry, policies};
 use crate::{
-    api::{BreakGlassGrant, BreakGlassPolicy},
+    api::{BreakGlassGrant, BreakGlassPolicy, TargetRef},
     aws::{self, Role},
     plan,
     targets::{self, AccountTarget, GroupTarget, Observed, Target},
@@ -104,12 +104,14 @@ pub async fn run(
         return;
     }
     let mut seen_unmanaged = BTreeSet::new();
+    let mut known_pauses = BTreeSet::new();
     let mut sweep = async |only: Option<&BTreeSet<Target>>| match once(
         &ctx,
         &grants,
         &settings,
         &unmanaged,
         &mut seen_unmanaged,
+        &mut known_pauses,
         only,
     )
     .await
@@ -208,6 +210,7 @@ async fn once(
     settings: &Settings,
     unmanaged: &policies::Unmanaged,
     seen_unmanaged: &mut BTreeSet<(Target, String)>,
+    known_pauses: &mut BTreeSet<TargetRef>,
     only: Option<&BTreeSet<Target>>,
 ) -> Result<usize, Error> {
     let policies = Api::<BreakGlassPolicy>::all(ctx.client.clone())
@@ -289,7 +292,15 @@ async fn once(
     }
     policies::report_unmanaged(&ctx.client, &policies, unmanaged, report).await;
     if only.is_none() {
-        pauses::sweep(ctx, &policies, settings.namespace.as_deref()).await;
+        // Remembered past the grant: one deleted without its finalizer is gone from the cache.
+        known_pauses.extend(
+            grants
+                .state()
+                .iter()
+                .flat_map(|g| g.status.iter().flat_map(|s| &s.paused_targets))
+                .map(|e| e.target()),
+        );
+        pauses::sweep(ctx, &policies, known_pauses).await;
     }
     match first_error {
         Some(e) => Err(e),

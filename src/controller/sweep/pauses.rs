@@ -20,25 +20,27 @@ use crate::{
     },
 };
 
-/// Restores every orphaned pause the policies name; how many it restored. A controller
-/// that watches one `namespace` judges only pauses held by grants of that namespace.
+/// Restores every orphaned pause among `known` (every target the grants this process
+/// watches have recorded, remembered after the grant is gone); how many it restored.
+/// Only these are read: the cost follows the distinct targets, not the policies or grants,
+/// and a controller that watches one namespace judges only its own grants' pauses.
 pub(super) async fn sweep(
     ctx: &Context,
     policies: &[BreakGlassPolicy],
-    namespace: Option<&str>,
+    known: &BTreeSet<TargetRef>,
 ) -> usize {
-    let mut seen: BTreeSet<TargetRef> = BTreeSet::new();
     let mut restored = 0;
-    for policy in policies {
-        for sel in pause::selections(&policy.spec) {
-            for found in cluster::resolve(&ctx.client, &ctx.kinds, &sel).await {
-                if !seen.insert(found.target.clone()) {
-                    continue;
-                }
-                if restore_if_orphaned(ctx, &found, policies, namespace).await {
-                    restored += 1;
-                }
+    for target in known {
+        let found = match cluster::reread(&ctx.client, &ctx.kinds, target).await {
+            Ok(Some((obj, found))) => (obj, found),
+            Ok(None) => continue,
+            Err(p) => {
+                warn!(target = %target, error = %p, "could not read a paused target");
+                continue;
             }
+        };
+        if restore_if_orphaned(ctx, &found.0, &found.1, policies).await {
+            restored += 1;
         }
     }
     restored
@@ -46,17 +48,12 @@ pub(super) async fn sweep(
 
 async fn restore_if_orphaned(
     ctx: &Context,
+    obj: &serde_json::Value,
     found: &Found,
     policies: &[BreakGlassPolicy],
-    namespace: Option<&str>,
 ) -> bool {
-    let Ok(obj) = &found.object else {
-        return false;
-    };
     let named = holders(obj);
-    let in_scope =
-        |key: &String| namespace.is_none_or(|ns| key.split_once('/').is_some_and(|(n, _)| n == ns));
-    if named.is_empty() || !named.iter().all(in_scope) {
+    if named.is_empty() {
         return false;
     }
     let mut standing = Vec::with_capacity(named.len());
