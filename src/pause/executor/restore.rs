@@ -138,6 +138,16 @@ pub async fn restore(
                     ARGO_REFRESH_WAIT.as_secs()
                 ));
             }
+            // A held target's re-check asks Argo CD nothing: the note that it did not
+            // refresh still holds, and must not flip the recorded drift back and forth.
+            if refreshed.is_none()
+                && let Some(old) = &e.drift
+                && old.in_sync == drift.in_sync
+                && old.resources == drift.resources
+                && old.summary.starts_with(&drift.summary)
+            {
+                drift = old.clone();
+            }
             if e.drift.as_ref() != Some(&drift) {
                 notes.push(Note {
                     warning: drift.in_sync == Some(false),
