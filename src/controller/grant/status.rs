@@ -65,6 +65,16 @@ pub(crate) async fn fail(
     aws_error(grant, err)
 }
 
+/// The status without `alerts`: the webhook owns that field. Left out of the apply, it is
+/// neither claimed nor wiped; sent from a stale cached copy, it would undo the webhook's
+/// last update (server-side apply with force takes whatever it is given).
+fn controller_owned(status: &BreakGlassGrantStatus) -> BreakGlassGrantStatus {
+    BreakGlassGrantStatus {
+        alerts: vec![],
+        ..status.clone()
+    }
+}
+
 pub(crate) async fn write_status(
     grant: &BreakGlassGrant,
     ctx: &Context,
@@ -75,7 +85,7 @@ pub(crate) async fn write_status(
     let patch = serde_json::json!({
         "apiVersion": BreakGlassGrant::api_version(&()),
         "kind": BreakGlassGrant::kind(&()),
-        "status": status,
+        "status": controller_owned(status),
     });
     api.patch_status(
         &grant.name_any(),
