@@ -158,7 +158,10 @@ fn the_payload_and_matcher_parsers_survive_hostile_input() {
     let matchers = matcher_corpus();
     run(
         "mutated corpus payloads",
-        (any::<prop::sample::Index>(), prop::collection::vec(edit(), 1..6)),
+        (
+            any::<prop::sample::Index>(),
+            prop::collection::vec(edit(), 1..6),
+        ),
         |(seed, edits)| {
             check_payload(&mutate(seed.get(&payloads).clone(), &edits));
             Ok(())
@@ -182,7 +185,10 @@ fn the_payload_and_matcher_parsers_survive_hostile_input() {
         ),
         |(seed, edits, label, value)| {
             let bytes = mutate(seed.get(&matchers).clone().into_bytes(), &edits);
-            check_matcher(&String::from_utf8_lossy(&bytes), &BTreeMap::from([(label, value)]));
+            check_matcher(
+                &String::from_utf8_lossy(&bytes),
+                &BTreeMap::from([(label, value)]),
+            );
             Ok(())
         },
     );
@@ -196,7 +202,11 @@ fn the_payload_and_matcher_parsers_survive_hostile_input() {
     );
     run(
         "quoted equality matchers round-trip",
-        ("[a-zA-Z_][a-zA-Z0-9_]{0,20}", any::<String>(), any::<String>()),
+        (
+            "[a-zA-Z_][a-zA-Z0-9_]{0,20}",
+            any::<String>(),
+            any::<String>(),
+        ),
         |(name, value, other)| {
             EXECUTIONS.fetch_add(1, Ordering::Relaxed);
             let m = Matcher::parse(&format!("{name}={}", quote(&value)))

@@ -200,7 +200,7 @@ pub struct BreakGlassGrantStatus {
     /// only by the webhook (the controller's status writes leave it out); the webhook sets
     /// `spec.resolved` once every one of them is resolved.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 1000))]
+    #[schemars(length(max = 5000))]
     pub alerts: Vec<GrantAlert>,
 }
 

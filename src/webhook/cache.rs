@@ -83,7 +83,11 @@ impl Cache {
     }
 
     pub fn policies(&self) -> Vec<BreakGlassPolicy> {
-        self.policies.state().iter().map(|p| (**p).clone()).collect()
+        self.policies
+            .state()
+            .iter()
+            .map(|p| (**p).clone())
+            .collect()
     }
 
     /// Every grant the webhook made, as fresh as this process knows it.
@@ -125,7 +129,10 @@ impl Cache {
     pub fn remember(&self, mut grant: BreakGlassGrant) {
         grant.managed_fields_mut().clear();
         if let Ok(mut recent) = self.recent.lock() {
-            recent.insert((grant.namespace().unwrap_or_default(), grant.name_any()), grant);
+            recent.insert(
+                (grant.namespace().unwrap_or_default(), grant.name_any()),
+                grant,
+            );
         }
     }
 }

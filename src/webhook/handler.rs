@@ -15,7 +15,8 @@ use super::{
     AppState, alertmanager, error,
     storm::{
         aggregate::{Known, decide},
-        write::{Writer, Written},
+        grant::{self, Opening},
+        write::{NewGrant, Writer, Written},
     },
 };
 
@@ -46,12 +47,26 @@ pub async fn handle(state: &AppState, body: &[u8]) -> (&'static str, Response) {
     metrics.webhook_alerts("repeat", decision.repeats as u64);
     metrics.webhook_alerts("already_resolved", decision.late as u64);
     metrics.webhook_alerts("unmatched", decision.unmatched as u64);
+    // Built before any write: typed values, owned, so the writes need nothing borrowed.
+    let creates: Vec<NewGrant> = decision
+        .creates
+        .iter()
+        .map(|c| NewGrant {
+            grant: grant::build(&Opening {
+                group: &c.group,
+                rule: c.rule,
+                alert: c.opener,
+                external_url: &payload.external_url,
+                requested_by: &state.requested_by,
+                resolved: c.resolved(),
+            }),
+            alerts: c.alerts.clone(),
+        })
+        .collect();
     let writer = Writer {
         cache: &state.cache,
-        external_url: &payload.external_url,
-        requested_by: &state.requested_by,
     };
-    let written = writer.run(decision.creates, decision.updates).await;
+    let written = writer.run(creates, decision.updates).await;
     metrics.webhook_alerts(
         "written",
         payload.alerts.len().saturating_sub(answered) as u64,

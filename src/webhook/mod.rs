@@ -27,8 +27,8 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 use tracing::info;
 
-pub use self::{auth::Token, server::router, tls::TlsFiles};
 use self::cache::Cache;
+pub use self::{auth::Token, server::router, tls::TlsFiles};
 use crate::telemetry::Metrics;
 
 /// Largest accepted body; Alertmanager's own notifications are far smaller.

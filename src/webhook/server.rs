@@ -59,7 +59,11 @@ async fn limit(State(state): State<Arc<AppState>>, request: Request, next: Next)
 
 /// The bearer token, from the headers alone: an unauthenticated caller cannot make the
 /// webhook read (up to `MAX_BODY` of) a body.
-async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let token = match state.token.current() {
         Ok(t) => t,
         Err(e) => {

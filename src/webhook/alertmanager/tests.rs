@@ -155,7 +155,10 @@ fn a_firing_alert_becomes_one_typed_grant_per_user() {
     assert_eq!(labels[FINGERPRINT_LABEL], "c6b4d2a1f0e9d8c7");
     assert_eq!(labels[GROUP_LABEL], t.group.id());
     let annotations = grant.metadata.annotations.clone().unwrap_or_default();
-    assert_eq!(annotations[STARTS_AT_ANNOTATION], "2026-11-21T10:00:00.000Z");
+    assert_eq!(
+        annotations[STARTS_AT_ANNOTATION],
+        "2026-11-21T10:00:00.000Z"
+    );
     assert_eq!(annotations[FINGERPRINT_ANNOTATION], "c6b4d2a1f0e9d8c7");
     // The same notification again maps to the same grant: retries find it.
     let (again, _) = targets_of(&p, &policies);
@@ -163,7 +166,10 @@ fn a_firing_alert_becomes_one_typed_grant_per_user() {
     assert!(build_for(&p, t, true).spec.resolved);
 }
 
-fn targets_of<'a>(p: &Payload, policies: &'a [BreakGlassPolicy]) -> (Vec<Target<'a>>, Vec<Skipped>) {
+fn targets_of<'a>(
+    p: &Payload,
+    policies: &'a [BreakGlassPolicy],
+) -> (Vec<Target<'a>>, Vec<Skipped>) {
     targets(p, policies)
 }
 

@@ -138,21 +138,31 @@ fn entry(alert: &Alert, state: AlertState) -> GrantAlert {
 }
 
 /// Decides the writes for `alerts` (with their `targets`) given the `known` grants.
+///
+/// Per group, an alert recorded on one of the group's grants is a repeat (or, recorded as
+/// resolved, a late firing that opens nothing). A resolution reaches every grant that
+/// records the alert firing, whatever its group (the policy may have changed since).
 pub fn decide<'a>(alerts: &'a [Alert], targets: &[Target<'a>], known: &[Known]) -> Decision<'a> {
-    let mut index: HashMap<(&str, &str), Vec<(usize, AlertState)>> = HashMap::new();
+    type Entries = Vec<(usize, AlertState)>;
+    let mut everywhere: HashMap<(&str, &str), Entries> = HashMap::new();
+    let mut in_group: HashMap<(&str, &str, &str), Entries> = HashMap::new();
     let mut open: HashMap<&str, usize> = HashMap::new();
     for (k, grant) in known.iter().enumerate() {
         for a in &grant.alerts {
-            index
-                .entry((&a.fingerprint, &a.starts_at))
-                .or_default()
-                .push((k, a.state));
+            let id = (a.fingerprint.as_str(), a.starts_at.as_str());
+            everywhere.entry(id).or_default().push((k, a.state));
+            if let Some(group) = &grant.group {
+                in_group
+                    .entry((group, id.0, id.1))
+                    .or_default()
+                    .push((k, a.state));
+            }
         }
         if grant.open
             && let Some(group) = &grant.group
         {
-            // Several open grants of one group (made before grouping, or by a race between
-            // replicas): new alerts join the newest.
+            // Several open grants of one group (a race between replicas): new alerts join
+            // the newest.
             let newer = open.get(group.as_str()).is_none_or(|&other| {
                 (&known[other].created, &known[other].name) < (&grant.created, &grant.name)
             });
@@ -173,46 +183,36 @@ pub fn decide<'a>(alerts: &'a [Alert], targets: &[Target<'a>], known: &[Known]) 
             AlertStatus::Firing => AlertState::Firing,
             AlertStatus::Resolved => AlertState::Resolved,
         };
-        let found = index
-            .get(&(alert.fingerprint.as_str(), alert.starts_at.as_str()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        if !found.is_empty() {
-            let firing: Vec<usize> = found
-                .iter()
-                .filter(|(_, s)| *s == AlertState::Firing)
-                .map(|(k, _)| *k)
-                .collect();
-            match state {
-                AlertState::Resolved if !firing.is_empty() => {
-                    for k in firing {
-                        updates.entry(k).or_default().push(entry(alert, state));
-                    }
-                    continue;
-                }
-                _ if firing.len() < found.len() && state == AlertState::Firing => {
-                    decision
-                        .already_resolved
-                        .extend(found.iter().map(|(k, _)| known[*k].id()));
-                    decision.late += 1;
-                }
-                _ => {
-                    decision
-                        .existing
-                        .extend(found.iter().map(|(k, _)| known[*k].id()));
-                    decision.repeats += 1;
+        let id = (alert.fingerprint.as_str(), alert.starts_at.as_str());
+        let e = entry(alert, state);
+        let mut wrote = false;
+        let (mut seen, mut late) = (false, false);
+        if state == AlertState::Resolved {
+            for (k, s) in everywhere.get(&id).map(Vec::as_slice).unwrap_or_default() {
+                seen = true;
+                if *s == AlertState::Firing {
+                    updates.entry(*k).or_default().push(e.clone());
+                    wrote = true;
                 }
             }
-            continue;
         }
-        let Some(matched) = by_alert.get(&i) else {
-            decision.unmatched += 1;
-            continue;
-        };
-        for t in matched {
-            let e = entry(alert, state);
-            if let Some(&k) = open.get(t.group.id().as_str()) {
-                updates.entry(k).or_default().push(e);
+        for t in by_alert.get(&i).map(Vec::as_slice).unwrap_or_default() {
+            let group = t.group.id();
+            if let Some(recorded) = in_group.get(&(group.as_str(), id.0, id.1)) {
+                seen = true;
+                let resolved = recorded.iter().any(|(_, s)| *s == AlertState::Resolved);
+                let ids = recorded.iter().map(|(k, _)| known[*k].id());
+                if state == AlertState::Firing && resolved {
+                    late = true;
+                    decision.already_resolved.extend(ids);
+                } else if state == AlertState::Firing {
+                    decision.existing.extend(ids);
+                }
+                continue;
+            }
+            wrote = true;
+            if let Some(&k) = open.get(group.as_str()) {
+                updates.entry(k).or_default().push(e.clone());
                 continue;
             }
             let create = creates.entry(t.group.clone()).or_insert_with(|| Create {
@@ -221,7 +221,17 @@ pub fn decide<'a>(alerts: &'a [Alert], targets: &[Target<'a>], known: &[Known]) 
                 opener: alert,
                 alerts: vec![],
             });
-            create.alerts = merge(&create.alerts, &[e]);
+            create.alerts = merge(&create.alerts, std::slice::from_ref(&e));
+        }
+        if wrote {
+            continue;
+        }
+        if late {
+            decision.late += 1;
+        } else if seen || everywhere.contains_key(&id) {
+            decision.repeats += 1;
+        } else {
+            decision.unmatched += 1;
         }
     }
     decision.creates = creates.into_values().collect();
@@ -235,10 +245,10 @@ pub fn decide<'a>(alerts: &'a [Alert], targets: &[Target<'a>], known: &[Known]) 
             )
         })
         .collect();
-    decision.existing.sort();
-    decision.existing.dedup();
-    decision.already_resolved.sort();
-    decision.already_resolved.dedup();
+    for ids in [&mut decision.existing, &mut decision.already_resolved] {
+        ids.sort();
+        ids.dedup();
+    }
     decision
 }
 

@@ -83,14 +83,20 @@ pub fn build(opening: &Opening<'_>) -> BreakGlassGrant {
     let labels = BTreeMap::from([
         (SOURCE_LABEL.to_owned(), "alertmanager".to_owned()),
         (GROUP_LABEL.to_owned(), opening.group.id()),
-        (FINGERPRINT_LABEL.to_owned(), label_value(&alert.fingerprint)),
+        (
+            FINGERPRINT_LABEL.to_owned(),
+            label_value(&alert.fingerprint),
+        ),
     ]);
     let annotations = BTreeMap::from([
         (
             FINGERPRINT_ANNOTATION.to_owned(),
             truncate(&alert.fingerprint, 128),
         ),
-        (STARTS_AT_ANNOTATION.to_owned(), truncate(&alert.starts_at, 64)),
+        (
+            STARTS_AT_ANNOTATION.to_owned(),
+            truncate(&alert.starts_at, 64),
+        ),
     ]);
     BreakGlassGrant {
         metadata: ObjectMeta {

@@ -14,10 +14,7 @@ use kube::{
 use serde_json::json;
 use tracing::warn;
 
-use super::{
-    aggregate::{Create, merge},
-    grant::{Opening, build},
-};
+use super::aggregate::merge;
 use crate::{
     api::{AlertState, BreakGlassGrant, GrantAlert},
     webhook::cache::Cache,
@@ -42,45 +39,64 @@ pub enum Written {
     Failed { id: String, why: String },
 }
 
-/// Everything needed to write.
+/// A grant to create (built, typed) and the alerts to record on it.
+pub struct NewGrant {
+    pub grant: BreakGlassGrant,
+    pub alerts: Vec<GrantAlert>,
+}
+
+enum Job {
+    Create(NewGrant),
+    Update(String, String, Vec<GrantAlert>),
+}
+
+fn params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    }
+}
+
+/// Writes through the cache's client, and keeps what it wrote in the cache.
 pub struct Writer<'a> {
     pub cache: &'a Cache,
-    pub external_url: &'a str,
-    pub requested_by: &'a str,
 }
 
 impl Writer<'_> {
     /// Runs every create and update, `WRITE_CONCURRENCY` at a time.
     pub async fn run(
         &self,
-        creates: Vec<Create<'_>>,
+        creates: Vec<NewGrant>,
         updates: Vec<(String, String, Vec<GrantAlert>)>,
     ) -> Vec<Written> {
-        let creates = stream::iter(creates).map(|c| self.create(c)).boxed();
-        let updates = stream::iter(updates)
-            .map(|(ns, name, upserts)| async move {
-                let id = format!("{ns}/{name}");
-                self.update(&ns, &name, &upserts, None)
-                    .await
-                    .unwrap_or_else(|why| Written::Failed { id, why })
-            })
-            .boxed();
-        stream::select(creates, updates)
+        let jobs = creates.into_iter().map(Job::Create).chain(
+            updates
+                .into_iter()
+                .map(|(ns, name, upserts)| Job::Update(ns, name, upserts)),
+        );
+        stream::iter(jobs)
+            .map(|job| self.job(job))
             .buffer_unordered(WRITE_CONCURRENCY)
             .collect()
             .await
     }
 
-    async fn create(&self, c: Create<'_>) -> Written {
-        let grant = build(&Opening {
-            group: &c.group,
-            rule: c.rule,
-            alert: c.opener,
-            external_url: self.external_url,
-            requested_by: self.requested_by,
-            resolved: c.resolved(),
-        });
-        let (ns, name) = (c.group.namespace.clone(), grant.name_any());
+    async fn job(&self, job: Job) -> Written {
+        match job {
+            Job::Create(c) => self.create(c).await,
+            Job::Update(ns, name, upserts) => self
+                .update(&ns, &name, &upserts, None)
+                .await
+                .unwrap_or_else(|why| Written::Failed {
+                    id: format!("{ns}/{name}"),
+                    why,
+                }),
+        }
+    }
+
+    async fn create(&self, c: NewGrant) -> Written {
+        let grant = c.grant;
+        let (ns, name) = (grant.namespace().unwrap_or_default(), grant.name_any());
         let id = format!("{ns}/{name}");
         let api: Api<BreakGlassGrant> = Api::namespaced(self.cache.client.clone(), &ns);
         self.cache.metrics.webhook_write("create");
@@ -152,11 +168,7 @@ impl Writer<'_> {
                 });
                 self.cache.metrics.webhook_write("patch_status");
                 match api
-                    .patch_status(
-                        name,
-                        &PatchParams::default().field_manager(FIELD_MANAGER),
-                        &Patch::Merge(&patch),
-                    )
+                    .patch_status(name, &params(), &Patch::Merge(&patch))
                     .await
                 {
                     Ok(g) => latest = g,
@@ -169,15 +181,15 @@ impl Writer<'_> {
                     Err(e) => return Err(e.to_string()),
                 }
             }
-            let all_resolved = !after.is_empty()
-                && after.iter().all(|a| a.state == AlertState::Resolved);
+            let all_resolved =
+                !after.is_empty() && after.iter().all(|a| a.state == AlertState::Resolved);
             let mut resolved = false;
             if all_resolved && !latest.spec.resolved {
                 self.cache.metrics.webhook_write("patch");
                 latest = api
                     .patch(
                         name,
-                        &PatchParams::default().field_manager(FIELD_MANAGER),
+                        &params(),
                         &Patch::Merge(json!({"spec": {"resolved": true}})),
                     )
                     .await

@@ -80,7 +80,11 @@ fn a_storm_of_1000_alerts_for_10_users_makes_10_grants() {
     let d = decide(&p.alerts, &t, &[]);
     assert_eq!(d.creates.len(), 10);
     assert!(d.updates.is_empty());
-    assert!(d.creates.iter().all(|c| c.alerts.len() == 100 && !c.resolved()));
+    assert!(
+        d.creates
+            .iter()
+            .all(|c| c.alerts.len() == 100 && !c.resolved())
+    );
     let users: std::collections::BTreeSet<_> =
         d.creates.iter().map(|c| c.group.user.clone()).collect();
     assert_eq!(users.len(), 10);
@@ -157,12 +161,18 @@ fn a_resolution_before_its_firing_is_recorded_and_the_late_firing_opens_nothing(
     let [create] = d.creates.as_slice() else {
         panic!("the resolution is recorded on a grant: {d:?}")
     };
-    assert!(create.resolved(), "created already resolved: it never grants");
+    assert!(
+        create.resolved(),
+        "created already resolved: it never grants"
+    );
 
     let known = written(&d.creates);
     let (t, _) = targets(&firing, &policies);
     let late = decide(&firing.alerts, &t, &known);
-    assert!(late.creates.is_empty() && late.updates.is_empty(), "{late:?}");
+    assert!(
+        late.creates.is_empty() && late.updates.is_empty(),
+        "{late:?}"
+    );
     assert_eq!(late.late, 1);
     assert_eq!(late.already_resolved, vec![known[0].id()]);
 
