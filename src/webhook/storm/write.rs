@@ -46,7 +46,7 @@ pub struct NewGrant {
 }
 
 enum Job {
-    Create(NewGrant),
+    Create(Box<NewGrant>),
     Update(String, String, Vec<GrantAlert>),
 }
 
@@ -69,7 +69,7 @@ impl Writer<'_> {
         creates: Vec<NewGrant>,
         updates: Vec<(String, String, Vec<GrantAlert>)>,
     ) -> Vec<Written> {
-        let jobs = creates.into_iter().map(Job::Create).chain(
+        let jobs = creates.into_iter().map(|c| Job::Create(Box::new(c))).chain(
             updates
                 .into_iter()
                 .map(|(ns, name, upserts)| Job::Update(ns, name, upserts)),
@@ -83,7 +83,7 @@ impl Writer<'_> {
 
     async fn job(&self, job: Job) -> Written {
         match job {
-            Job::Create(c) => self.create(c).await,
+            Job::Create(c) => self.create(*c).await,
             Job::Update(ns, name, upserts) => self
                 .update(&ns, &name, &upserts, None)
                 .await
