@@ -51,8 +51,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("webhook identity (who it asks for grants as): {0}")]
-    Identity(#[from] crate::requester::Error),
+    #[error("webhook cannot tell its own Kubernetes username, which alert-opened grants record as spec.requestedBy: {0}")]
+    Whoami(#[source] crate::requester::Error),
 }
 
 /// How much the webhook takes on at once.
@@ -110,7 +110,9 @@ pub async fn serve(
     listener.set_nonblocking(true).map_err(serve_err)?;
     let local = listener.local_addr().map_err(serve_err)?;
     // Asked once: it does not change while the process runs.
-    let requested_by = crate::requester::whoami(&client).await?;
+    let requested_by = crate::requester::whoami(&client)
+        .await
+        .map_err(Error::Whoami)?;
     info!(user = %requested_by, "webhook asks for grants as this user");
     let state = Arc::new(AppState {
         token,

@@ -37,7 +37,7 @@ pub fn repo_path(relative: &str) -> PathBuf {
 }
 
 /// Where `make env-up` keeps the environment's state.
-fn env_dir() -> PathBuf {
+pub fn env_dir() -> PathBuf {
     std::env::var("BREAKGLASS_ENV_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo_path("target/env"))
@@ -373,10 +373,20 @@ pub async fn scrape(url: &str, series: &str) -> f64 {
 /// confirmed, so the change can be visible a moment before its count); the last value seen
 /// otherwise, which the caller's assertion then reports.
 pub async fn scrape_reaching(url: &str, series: &str, want: f64) -> f64 {
+    scrape_until(url, series, |v| v >= want).await
+}
+
+/// A gauge's value once it equals `want` (gauges are computed from the controller's cache,
+/// which can trail what the test just read from the API server); the last value otherwise.
+pub async fn scrape_settled(url: &str, series: &str, want: f64) -> f64 {
+    scrape_until(url, series, |v| v == want).await
+}
+
+async fn scrape_until(url: &str, series: &str, done: impl Fn(f64) -> bool) -> f64 {
     let last = std::cell::Cell::new(0.0);
     let reached = eventually(SOON, || async {
         last.set(scrape(url, series).await);
-        (last.get() >= want).then_some(last.get())
+        done(last.get()).then_some(last.get())
     })
     .await;
     reached.unwrap_or(last.get())
