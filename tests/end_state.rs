@@ -131,7 +131,12 @@ async fn out_of_sync_at_the_end_is_held_until_argo_reports_synced() {
             .is_some()
     );
     assert_eq!(
-        scrape_settled(&metrics, "breakglass_held_targets{kind=\"Application\"}", 1.0).await,
+        scrape_settled(
+            &metrics,
+            "breakglass_held_targets{kind=\"Application\"}",
+            1.0
+        )
+        .await,
         1.0
     );
 
@@ -152,7 +157,12 @@ async fn out_of_sync_at_the_end_is_held_until_argo_reports_synced() {
     );
     assert!(scrape_reaching(&metrics, "breakglass_held_seconds_count", 1.0).await >= 1.0);
     assert_eq!(
-        scrape_settled(&metrics, "breakglass_held_targets{kind=\"Application\"}", 0.0).await,
+        scrape_settled(
+            &metrics,
+            "breakglass_held_targets{kind=\"Application\"}",
+            0.0
+        )
+        .await,
         0.0
     );
 }

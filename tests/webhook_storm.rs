@@ -167,6 +167,10 @@ async fn a_new_alert_joins_its_users_grant_and_the_last_resolution_ends_it() {
         Some(EndReason::Resolved)
     );
     assert!(h.s.members().await.is_empty());
+    // The controller wrote the status several times since (Active, Ended): the webhook's
+    // record of the alerts is intact.
+    let states: Vec<AlertState> = alerts_of(&ended).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(states, vec![AlertState::Resolved; 3]);
 }
 
 #[tokio::test]

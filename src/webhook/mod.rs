@@ -51,7 +51,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("webhook cannot tell its own Kubernetes username, which alert-opened grants record as spec.requestedBy: {0}")]
+    #[error(
+        "webhook cannot tell its own Kubernetes username, which alert-opened grants record as spec.requestedBy: {0}"
+    )]
     Whoami(#[source] crate::requester::Error),
 }
 

@@ -127,3 +127,25 @@ pub(crate) async fn publish(
     ctx.publish(&grant.object_ref(&()), type_, reason, action, note)
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AlertState, GrantAlert, GrantPhase};
+
+    #[test]
+    fn the_controllers_status_apply_leaves_the_webhooks_alerts_out() {
+        let status = BreakGlassGrantStatus {
+            phase: Some(GrantPhase::Active),
+            alerts: vec![GrantAlert {
+                fingerprint: "c6b4d2a1f0e9d8c7".into(),
+                starts_at: "2026-11-21T10:00:00Z".into(),
+                state: AlertState::Firing,
+            }],
+            ..BreakGlassGrantStatus::default()
+        };
+        let applied = serde_json::to_value(controller_owned(&status)).expect("json");
+        assert!(applied.get("alerts").is_none(), "{applied}");
+        assert_eq!(applied["phase"], "Active");
+    }
+}
