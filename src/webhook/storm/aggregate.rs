@@ -25,7 +25,10 @@ use crate::{
 pub struct Known {
     pub namespace: String,
     pub name: String,
+    /// The `breakglass.dev/alert-group` label; absent on grants opened before grouping.
     pub group: Option<String>,
+    pub policy: String,
+    pub user: String,
     /// Neither resolved, ended, denied nor being deleted: new alerts of its group join it.
     pub open: bool,
     pub alerts: Vec<GrantAlert>,
@@ -66,6 +69,8 @@ impl Known {
             namespace: grant.namespace().unwrap_or_default(),
             name: grant.name_any(),
             group: grant.labels().get(GROUP_LABEL).cloned(),
+            policy: grant.spec.policy.clone(),
+            user: grant.spec.user.clone(),
             open: !closed,
             alerts,
             created: grant.metadata.creation_timestamp.clone(),
@@ -198,7 +203,26 @@ pub fn decide<'a>(alerts: &'a [Alert], targets: &[Target<'a>], known: &[Known]) 
         }
         for t in by_alert.get(&i).map(Vec::as_slice).unwrap_or_default() {
             let group = t.group.id();
-            if let Some(recorded) = in_group.get(&(group.as_str(), id.0, id.1)) {
+            // Grants opened before grouping have no group label: the same namespace,
+            // policy and user stand for it.
+            let legacy: Entries = everywhere
+                .get(&id)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|(k, _)| {
+                    let g = &known[*k];
+                    g.group.is_none()
+                        && g.namespace == t.group.namespace
+                        && g.policy == t.group.policy
+                        && g.user == t.group.user
+                })
+                .copied()
+                .collect();
+            let recorded = in_group
+                .get(&(group.as_str(), id.0, id.1))
+                .or((!legacy.is_empty()).then_some(&legacy));
+            if let Some(recorded) = recorded {
                 seen = true;
                 let resolved = recorded.iter().any(|(_, s)| *s == AlertState::Resolved);
                 let ids = recorded.iter().map(|(k, _)| known[*k].id());

@@ -64,6 +64,8 @@ fn written(creates: &[Create<'_>]) -> Vec<Known> {
             namespace: c.group.namespace.clone(),
             name: format!("g-{}", c.group.id()),
             group: Some(c.group.id()),
+            policy: c.group.policy.clone(),
+            user: c.group.user.clone(),
             open: !c.resolved(),
             alerts: c.alerts.clone(),
             created: None,
@@ -253,4 +255,29 @@ fn known_grants_carry_their_opening_alert_before_status_is_written() {
             state: AlertState::Resolved,
         }]
     );
+}
+
+#[test]
+fn a_repeat_finds_a_grant_opened_before_grouping() {
+    let p = fixture("firing.json");
+    let policies = [prod_admin()];
+    let (t, _) = targets(&p, &policies);
+    // What the previous webhook made: no group label, the alert in its annotations only.
+    let legacy = Known {
+        namespace: "incidents".into(),
+        name: "alert-higherrorrate-0123456789abcdef".into(),
+        group: None,
+        policy: "prod-admin".into(),
+        user: "alice@example.com".into(),
+        open: true,
+        alerts: vec![GrantAlert {
+            fingerprint: p.alerts[0].fingerprint.clone(),
+            starts_at: p.alerts[0].starts_at.clone(),
+            state: AlertState::Firing,
+        }],
+        created: None,
+    };
+    let d = decide(&p.alerts, &t, std::slice::from_ref(&legacy));
+    assert!(d.creates.is_empty() && d.updates.is_empty(), "{d:?}");
+    assert_eq!(d.existing, vec![legacy.id()]);
 }
