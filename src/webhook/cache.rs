@@ -6,7 +6,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::StreamExt;
@@ -27,9 +27,14 @@ pub struct Cache {
     pub metrics: Arc<Metrics>,
     grants: Store<BreakGlassGrant>,
     policies: Store<BreakGlassPolicy>,
-    /// Grants this process wrote, by namespace/name, until the watch catches up.
-    recent: Mutex<HashMap<(String, String), BreakGlassGrant>>,
+    /// Grants this process wrote, by namespace/name, until the watch catches up (or, for
+    /// one deleted meanwhile, until `REMEMBER_FOR` has passed).
+    recent: Mutex<HashMap<(String, String), (Instant, BreakGlassGrant)>>,
 }
+
+/// How long an own write is kept when the watch has not delivered it: far longer than a
+/// watch event takes, short enough that a grant deleted meanwhile is soon forgotten.
+const REMEMBER_FOR: Duration = Duration::from_secs(60);
 
 /// `resourceVersion`s are opaque, but etcd's are increasing integers; they are compared
 /// only to pick the fresher of two copies of one object, never for correctness (writes are
@@ -99,9 +104,10 @@ impl Cache {
             .map(|g| ((g.namespace().unwrap_or_default(), g.name_any()), g))
             .collect();
         if let Ok(mut recent) = self.recent.lock() {
-            recent.retain(|key, mine| match all.get(key) {
+            recent.retain(|key, (at, mine)| match all.get(key) {
                 // The watch has delivered this write or a later one: it is no longer needed.
                 Some(watched) if version(watched) >= version(mine) => false,
+                _ if at.elapsed() > REMEMBER_FOR => false,
                 _ => {
                     all.insert(key.clone(), Arc::new(mine.clone()));
                     true
@@ -114,7 +120,11 @@ impl Cache {
     /// One grant, from the cache.
     pub fn get(&self, namespace: &str, name: &str) -> Option<BreakGlassGrant> {
         let key = (namespace.to_owned(), name.to_owned());
-        let recent = self.recent.lock().ok().and_then(|r| r.get(&key).cloned());
+        let recent = self
+            .recent
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&key).map(|(_, g)| g.clone()));
         let watched = self
             .grants
             .get(&reflector::ObjectRef::new(name).within(namespace))
