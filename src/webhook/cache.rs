@@ -141,7 +141,7 @@ impl Cache {
         if let Ok(mut recent) = self.recent.lock() {
             recent.insert(
                 (grant.namespace().unwrap_or_default(), grant.name_any()),
-                grant,
+                (Instant::now(), grant),
             );
         }
     }
