@@ -2,9 +2,11 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help test demo bench env-up env-down build release install chart crds lint clean
+.PHONY: help test demo bench chaos env-up env-down build release install chart crds lint clean
 
 N ?= 1000
+ROUNDS ?= 20
+SEED ?=
 PREFIX ?= $(HOME)/.local
 
 help: ## List the targets
@@ -18,6 +20,9 @@ demo: ## Local environment + controller: walk a grant from Active to Ended, AWS 
 
 bench: ## Outside-in benchmark, release build, N grants (N=1000; N=10000 works): target/bench/latest.json
 	N=$(N) bash tests/bench.sh
+
+chaos: ## Fault campaign, release build, ROUNDS rounds (SEED=n replays one): target/chaos/latest.json
+	ROUNDS=$(ROUNDS) SEED=$(SEED) bash tests/chaos.sh
 
 env-up: ## Start etcd, kube-apiserver and moto on 127.0.0.1; writes target/env/env.sh
 	bash tests/env/deps.sh

@@ -484,7 +484,15 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
 
     // A grant by hand: access, pause, events; then resolved: revoked and restored.
     s.create_grant("by-hand", |_| {}).await;
-    let active = s.wait_phase("by-hand", GrantPhase::Active, SOON).await;
+    s.wait_phase("by-hand", GrantPhase::Active, SOON).await;
+    // The pause intent is recorded (already Active) before the patches; the condition
+    // follows them.
+    let active = eventually(SOON, || async {
+        let g = s.grants().get("by-hand").await.ok()?;
+        condition(&g, "AutomationPaused").is_some().then_some(g)
+    })
+    .await
+    .expect("AutomationPaused set");
     assert_eq!(s.members().await, vec![s.alice.clone()]);
     assert_eq!(app_automated(&s.ns)["enabled"], false);
     let status = active.status.as_ref().expect("status");

@@ -68,6 +68,7 @@ pub(crate) async fn end(
         let _guard = lock.lock().await;
         let same_user = list_user_grants(grant, ctx).await?;
         match revoke_accounts(grant, ctx, policy, &target, &mut status, &same_user, &now).await? {
+            Revoked::Done(removed) if removed.is_empty() => {}
             Revoked::Done(removed) => note = format!("{note}; {removed}"),
             Revoked::Waiting(delay) => return Ok(Action::requeue(delay)),
         }

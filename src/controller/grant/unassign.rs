@@ -111,11 +111,17 @@ pub(super) async fn revoke_accounts(
                 .filter(|e| e.message.is_none())
                 .map(|e| e.account_id.as_str())
                 .collect();
-            let mut note = format!("removed the permission set on {}", removed.join(", "));
-            if !kept.is_empty() {
-                note = format!("{note}; kept on {}", kept.join(", "));
+            let mut parts = vec![];
+            if !removed.is_empty() {
+                parts.push(format!(
+                    "removed the permission set on {}",
+                    removed.join(", ")
+                ));
             }
-            Ok(Revoked::Done(note))
+            if !kept.is_empty() {
+                parts.push(format!("kept on {}", kept.join(", ")));
+            }
+            Ok(Revoked::Done(parts.join("; ")))
         }
         _ => {
             write_status(grant, ctx, status).await?;

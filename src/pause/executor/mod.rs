@@ -8,7 +8,7 @@ mod intent;
 mod restore;
 
 pub use intent::{Executed, execute, record_intent};
-pub use restore::{Ending, held, held_summary, restore, restored_summary};
+pub use restore::{Ending, held, held_summary, others_holding, restore, restored_summary};
 
 use std::collections::{BTreeMap, BTreeSet};
 

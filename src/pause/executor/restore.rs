@@ -111,15 +111,7 @@ pub async fn restore(
                 }
             }
         }
-        let mut others: Vec<String> = holders(&obj)
-            .into_iter()
-            .filter(|h| h != me && live.contains(h))
-            .collect();
-        for (key, record) in recorded.get(&target).into_iter().flatten() {
-            if record.still_paused(&obj) && !others.contains(key) {
-                others.push(key.clone());
-            }
-        }
+        let others = others_holding(&obj, me, live, recorded.get(&target));
         let mine = Record::of_entry(e);
         let plan = match plan_restore(&obj, me, &others, now, mine.as_ref()) {
             Ok(p) => p,
@@ -184,6 +176,35 @@ pub async fn restore(
         }),
     };
     (notes, outcome)
+}
+
+/// The live grants other than `me` that hold the pause on `obj`. Pure.
+///
+/// While the object carries `paused-by`, that annotation alone says who holds it: every
+/// change to it is a resourceVersion-tested patch, so concurrent endings serialize on it and
+/// the last holder sees only itself. Grant records are consulted only when the annotations
+/// are gone; consulting them otherwise would write back holders that already released it
+/// (their records lag in the cache), and the pause would outlive every grant.
+pub fn others_holding(
+    obj: &serde_json::Value,
+    me: &str,
+    live: &BTreeSet<String>,
+    recorded: Option<&Vec<(String, Record)>>,
+) -> Vec<String> {
+    let annotated = holders(obj);
+    if !annotated.is_empty() {
+        return annotated
+            .into_iter()
+            .filter(|h| h != me && live.contains(h))
+            .collect();
+    }
+    let mut others: Vec<String> = vec![];
+    for (key, record) in recorded.into_iter().flatten() {
+        if key != me && record.still_paused(obj) && !others.contains(key) {
+            others.push(key.clone());
+        }
+    }
+    others
 }
 
 async fn send(

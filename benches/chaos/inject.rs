@@ -1,0 +1,165 @@
+//! The faults: AWS answers from the fault proxy (throttling, 5xx, dropped connections,
+//! IN_PROGRESS and FAILED assignment statuses), kube-apiserver killed and started again on
+//! the same etcd, and finalizers stripped by hand.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{Error, common::*, rng::Rng};
+
+/// Operations the operator makes, and the answers each may get.
+const AWS_FAULTS: &[(&str, &[&str])] = &[
+    (
+        "CreateGroupMembership",
+        &["throttle", "server_error", "drop"],
+    ),
+    (
+        "DeleteGroupMembership",
+        &["throttle", "server_error", "drop"],
+    ),
+    (
+        "ListGroupMemberships",
+        &["throttle", "server_error", "drop"],
+    ),
+    ("GetGroupMembershipId", &["throttle", "server_error"]),
+    ("AssumeRole", &["throttle", "server_error", "drop"]),
+    (
+        "CreateAccountAssignment",
+        &["throttle", "server_error", "drop", "in_progress", "failed"],
+    ),
+    (
+        "DeleteAccountAssignment",
+        &["throttle", "server_error", "in_progress", "failed"],
+    ),
+    (
+        "DescribeAccountAssignmentCreationStatus",
+        &["in_progress", "failed", "throttle"],
+    ),
+    (
+        "DescribeAccountAssignmentDeletionStatus",
+        &["in_progress", "throttle"],
+    ),
+    (
+        "ListAccountAssignments",
+        &["throttle", "server_error", "drop"],
+    ),
+];
+
+/// One to three AWS fault rules, each answering a few requests; named `<answer>-<n>` so the
+/// proxy's log tells which fired.
+pub fn aws_rules(rng: &mut Rng, serial: &mut u32) -> Value {
+    let count = 1 + rng.below(3);
+    let rules: Vec<Value> = (0..count)
+        .filter_map(|_| {
+            let (operation, answers) = rng.pick(AWS_FAULTS)?;
+            let answer = rng.pick(answers)?;
+            *serial += 1;
+            Some(json!({
+                "name": format!("{answer}-{serial}"),
+                "operation": operation,
+                "answer": answer,
+                "times": 1 + rng.below(4),
+                "reason": "chaos: injected FAILED status",
+            }))
+        })
+        .collect();
+    Value::Array(rules)
+}
+
+/// The answer kind of a rule name (`throttle-12` → `throttle`).
+pub fn answer_of(rule: &str) -> &str {
+    rule.rsplit_once('-').map(|(a, _)| a).unwrap_or(rule)
+}
+
+/// Kills kube-apiserver with SIGKILL and starts it again with the same command line (same
+/// port, certificates and etcd, so every object survives); returns when it is ready again.
+pub async fn restart_apiserver() -> Result<Duration, Error> {
+    let env = |why: String| Error::Env {
+        what: "restarting kube-apiserver",
+        why,
+    };
+    let dir = env_dir();
+    let pids_path = dir.join("pids");
+    let pids = std::fs::read_to_string(&pids_path).map_err(|e| env(e.to_string()))?;
+    let pid = pids
+        .lines()
+        .find_map(|l| l.strip_prefix("kube-apiserver "))
+        .map(str::trim)
+        .ok_or_else(|| env("no kube-apiserver in the environment's pids".into()))?
+        .to_owned();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).map_err(|e| env(e.to_string()))?;
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let started = Instant::now();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+    let gone = eventually(SOON, || async {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    })
+    .await;
+    gone.ok_or_else(|| env(format!("pid {pid} still runs after SIGKILL")))?;
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(dir.join("logs/kube-apiserver.log"))
+        .map_err(|e| env(e.to_string()))?;
+    let child = std::process::Command::new("setsid")
+        .args(&argv)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|e| env(e.to_string()))?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| env(format!("starting {}: {e}", argv.join(" "))))?;
+    let new_pid = child.id().to_string();
+    let rewritten: String = pids
+        .lines()
+        .map(|l| {
+            if l.starts_with("kube-apiserver ") {
+                format!("kube-apiserver {new_pid}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&pids_path, rewritten).map_err(|e| env(e.to_string()))?;
+    let kubectl = crate::check::Kubectl::new();
+    let ready = eventually(Duration::from_secs(90), || async {
+        kubectl
+            .run(&["get", "--raw", "/readyz"])
+            .ok()
+            .filter(|out| out.trim() == "ok")
+            .map(|_| ())
+    })
+    .await;
+    ready.ok_or_else(|| env("not ready 90 s after it was started again".into()))?;
+    Ok(started.elapsed())
+}
+
+/// Removes a grant's finalizers and deletes it: what a requester who may patch grants can
+/// do. Its access must still be taken back (the operator's ledger and sweep).
+pub async fn strip_finalizer(client: &kube::Client, ns: &str, name: &str) -> Result<(), Error> {
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    let grants = grants_raw(client, ns);
+    let kube = |source| Error::Kube {
+        what: format!("stripping the finalizer of grant {ns}/{name}"),
+        source,
+    };
+    grants
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .map_err(kube)?;
+    match grants.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(kube(e)),
+    }
+}
