@@ -62,6 +62,7 @@ pub struct Metrics {
     aws_calls: Family<Labels, Counter>,
     aws_throttled: Family<Labels, Counter>,
     access_drift: Family<Labels, Counter>,
+    pauses_orphaned: Family<Labels, Counter>,
     sweeps: Family<Labels, Counter>,
     grant_latency: Histogram,
     revoke_latency: Family<Labels, Histogram, fn() -> Histogram>,
@@ -95,6 +96,7 @@ impl Metrics {
             aws_calls: Family::default(),
             aws_throttled: Family::default(),
             access_drift: Family::default(),
+            pauses_orphaned: Family::default(),
             sweeps: Family::default(),
             grant_latency: latency_histogram(),
             revoke_latency: Family::new_with_constructor(latency_histogram),
@@ -156,6 +158,11 @@ impl Metrics {
             "access_drift",
             "Differences the sweep found between grants and AWS, by kind: orphan (added by the operator, no grant; removed), unmanaged (never added by it, no grant; removed from exclusive groups, else reported), removed (an Active grant's access removed on AWS; the grant ends)",
             m.access_drift.clone(),
+        );
+        registry.register(
+            "pauses_orphaned",
+            "Paused objects the sweep restored because every grant holding them was gone (deleted without its finalizer) or ended without holding them, by kind",
+            m.pauses_orphaned.clone(),
         );
         // Each kind is present from the start: an absent series is an error, never a 0.
         for kind in ["orphan", "unmanaged", "removed"] {
@@ -268,6 +275,12 @@ impl Metrics {
         self.access_drift
             .get_or_create(&labels(&[("kind", kind)]))
             .inc_by(n as u64);
+    }
+
+    pub fn pause_orphaned(&self, kind: &str) {
+        self.pauses_orphaned
+            .get_or_create(&labels(&[("kind", kind)]))
+            .inc();
     }
 
     pub fn swept(&self, outcome: &str) {

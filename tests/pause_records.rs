@@ -184,3 +184,49 @@ async fn a_person_re_enabling_auto_sync_shows_without_touching_the_grant() {
             .is_some()
     );
 }
+
+/// Found by `make chaos`: a grant deleted without its finalizer never gives its pause back.
+/// The sweep sees `paused-by` naming only grants that no longer exist and restores the
+/// object from its annotation record, with a Warning Event on the policy and a count.
+#[tokio::test]
+async fn a_pause_whose_grant_was_deleted_without_its_finalizer_is_restored_by_the_sweep() {
+    let (s, ns, before) = payments_app("orphan-pause", json!({"prune": true})).await;
+    let (_controller, metrics) = metered_controller(&s.ns, &[]);
+    s.create_grant("g", |_| {}).await;
+    wait_entry_state(&s, "g", "payments", PauseState::Paused).await;
+    let grants = grants_raw(&s.client, &s.ns);
+    grants
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .expect("finalizer stripped");
+    grants
+        .delete("g", &Default::default())
+        .await
+        .expect("grant deleted");
+    let restored = eventually(SOON, || async {
+        let app = get(&s.client, &ns, APPLICATION, "payments").await;
+        our_annotations(&app).is_empty().then_some(app)
+    })
+    .await
+    .expect("the sweep restores the pause nobody holds");
+    assert_eq!(restored["spec"], before["spec"], "auto-sync back exactly");
+    assert!(
+        event_reasons(&s.client, "default", &s.policy, &["RestoredOrphanedPause"])
+            .await
+            .is_some(),
+        "a Warning Event on the policy says so"
+    );
+    assert_eq!(
+        scrape_reaching(
+            &metrics,
+            "breakglass_pauses_orphaned_total{kind=\"Application\"}",
+            1.0
+        )
+        .await,
+        1.0
+    );
+}

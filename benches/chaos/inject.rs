@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{Error, common::*, rng::Rng};
+use crate::{Error, common::*, rng::Rng, world::Kind};
 
 /// Operations the operator makes, and the answers each may get.
 const AWS_FAULTS: &[(&str, &[&str])] = &[
@@ -67,6 +67,57 @@ pub fn aws_rules(rng: &mut Rng, serial: &mut u32) -> Value {
     Value::Array(rules)
 }
 
+/// The small round's faults: round 1 meets IN_PROGRESS, 2 a FAILED creation, 3 throttling
+/// and 4 dropped connections and 5xx, each with a grant of the policy that makes the call.
+pub fn smoke_rules(round: u32) -> (Value, Kind) {
+    let rule = |name: &str, operation: &str, answer: &str, times: u32| {
+        json!({"name": name, "operation": operation, "answer": answer, "times": times,
+               "reason": "chaos: injected FAILED status"})
+    };
+    match round % 4 {
+        1 => (
+            json!([
+                rule(
+                    "in_progress-s1",
+                    "DescribeAccountAssignmentCreationStatus",
+                    "in_progress",
+                    3
+                ),
+                rule(
+                    "in_progress-s2",
+                    "CreateAccountAssignment",
+                    "in_progress",
+                    1
+                )
+            ]),
+            Kind::Accounts,
+        ),
+        2 => (
+            json!([rule("failed-s3", "CreateAccountAssignment", "failed", 1)]),
+            Kind::Accounts,
+        ),
+        3 => (
+            json!([
+                rule("throttle-s4", "CreateGroupMembership", "throttle", 2),
+                rule("throttle-s5", "AssumeRole", "throttle", 1)
+            ]),
+            Kind::Group,
+        ),
+        _ => (
+            json!([
+                rule("drop-s6", "ListGroupMemberships", "drop", 2),
+                rule(
+                    "server_error-s7",
+                    "CreateGroupMembership",
+                    "server_error",
+                    1
+                )
+            ]),
+            Kind::Group,
+        ),
+    }
+}
+
 /// The answer kind of a rule name (`throttle-12` → `throttle`).
 pub fn answer_of(rule: &str) -> &str {
     rule.rsplit_once('-').map(|(a, _)| a).unwrap_or(rule)
@@ -94,22 +145,40 @@ pub async fn restart_apiserver() -> Result<Duration, Error> {
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
+    if argv.is_empty() {
+        return Err(env(format!("pid {pid} has no command line")));
+    }
     let started = Instant::now();
     let _ = std::process::Command::new("kill")
         .args(["-KILL", &pid])
         .status();
-    let gone = eventually(SOON, || async {
-        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    let gone = eventually(SOON, || async { exited(&pid).then_some(()) }).await;
+    gone.ok_or_else(|| env(format!("pid {pid} still runs after SIGKILL")))?;
+    // A multi-threaded process can look gone while its other threads still hold the port.
+    let port: u16 = argv
+        .iter()
+        .position(|a| a == "--secure-port")
+        .and_then(|i| argv.get(i + 1))
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| env("no --secure-port on its command line".into()))?;
+    let free = eventually(SOON, || async {
+        std::net::TcpListener::bind(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
     })
     .await;
-    gone.ok_or_else(|| env(format!("pid {pid} still runs after SIGKILL")))?;
+    free.ok_or_else(|| env(format!("port {port} still taken after SIGKILL")))?;
     let log = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .open(dir.join("logs/kube-apiserver.log"))
         .map_err(|e| env(e.to_string()))?;
-    let child = std::process::Command::new("setsid")
-        .args(&argv)
+    // Its own process group, as `make env-up` starts it: no signal meant for the campaign
+    // reaches it.
+    use std::os::unix::process::CommandExt;
+    let child = std::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .process_group(0)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(|e| env(e.to_string()))?)
         .stderr(log)
@@ -138,6 +207,17 @@ pub async fn restart_apiserver() -> Result<Duration, Error> {
     .await;
     ready.ok_or_else(|| env("not ready 90 s after it was started again".into()))?;
     Ok(started.elapsed())
+}
+
+/// Gone, or a zombie nobody reaped yet (a container's init may never reap it).
+fn exited(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
 }
 
 /// Removes a grant's finalizers and deletes it: what a requester who may patch grants can

@@ -26,7 +26,8 @@ pub struct Report {
     pub seed: u64,
     pub rounds: u32,
     pub seconds: f64,
-    pub grants: u32,
+    /// Grants still listed when the campaign ended (deleted ones are gone).
+    pub grants_listed: u32,
     pub workload: Counts,
     pub kills: Kills,
     pub apiserver_restarts: u32,
@@ -54,7 +55,7 @@ impl Report {
             seed: config.seed,
             rounds: config.rounds,
             seconds: 0.0,
-            grants: 0,
+            grants_listed: 0,
             workload: Counts::default(),
             kills: Kills::default(),
             apiserver_restarts: 0,
@@ -127,7 +128,7 @@ impl Report {
             .collect();
         format!(
             "chaos campaign: seed {}, {} rounds, {:.0} s\n\
-             \x20 grants             {} ({} by kubectl, {} alerts fired, {} resolved)\n\
+             \x20 workload           {} grants by kubectl, {} alerts fired ({} resolved), {} resolves, {} deletes, {} policy edits; {} grants listed at the end\n\
              \x20 kills              {} leader SIGKILL, {} at a failpoint\n\
              \x20 API server         {} restarts\n\
              \x20 finalizers         {} stripped\n\
@@ -141,10 +142,13 @@ impl Report {
             self.seed,
             self.rounds,
             self.seconds,
-            self.grants,
             self.workload.kubectl_grants,
             self.workload.alerts_firing,
             self.workload.alerts_resolved,
+            self.workload.resolves,
+            self.workload.deletes,
+            self.workload.policy_edits,
+            self.grants_listed,
             self.kills.leader_sigkill,
             self.kills.failpoint,
             self.apiserver_restarts,

@@ -36,11 +36,18 @@ pub async fn campaign(config: &Config) -> Result<Report, Error> {
 
     for round in 1..=config.rounds {
         let webhook = replicas.webhook(rng.below(2)).to_owned();
-        work.round(&w, &mut rng, &webhook, &replicas.token).await?;
-        // Faults while the round's grants are being worked on.
-        if !config.full || rng.chance(60) {
-            proxy.set(inject::aws_rules(&mut rng, &mut serial));
+        // AWS faults while the round's grants are worked on. The small round goes through
+        // each kind of answer once, with a grant that meets it.
+        if config.full {
+            if rng.chance(60) {
+                proxy.set(inject::aws_rules(&mut rng, &mut serial));
+            }
+        } else {
+            let (rules, kind) = inject::smoke_rules(round);
+            proxy.set(rules);
+            work.request(&w, &mut rng, Some(kind)).await?;
         }
+        work.round(&w, &mut rng, &webhook, &replicas.token).await?;
         tokio::time::sleep(Duration::from_millis(300 + rng.below(1500) as u64)).await;
         // The small round goes through every kind of fault once; the campaign draws them.
         let fault = if config.full {
@@ -70,10 +77,11 @@ pub async fn campaign(config: &Config) -> Result<Report, Error> {
                 report.apiserver_restart_seconds.push(took.as_secs_f64());
             }
             6 | 7 => {
+                // Any grant that may hold access or a pause: Pending ones included.
                 let live: Vec<String> = workload::grants(&w)
                     .await?
                     .into_iter()
-                    .filter(|g| g["status"]["phase"] == "Active")
+                    .filter(|g| g["status"]["phase"] != "Ended")
                     .filter_map(|g| g["metadata"]["name"].as_str().map(str::to_owned))
                     .collect();
                 if let Some(name) = rng.pick(&live) {
@@ -106,7 +114,7 @@ pub async fn campaign(config: &Config) -> Result<Report, Error> {
     report.drained(took, &findings);
     report.faults = fired(&proxy);
     report.workload = work.counts.clone();
-    report.grants = workload::grants(&w).await?.len() as u32;
+    report.grants_listed = workload::grants(&w).await?.len() as u32;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -153,12 +161,18 @@ async fn settle(
     quiet: bool,
 ) -> (Duration, Findings) {
     let started = Instant::now();
+    let mut said = false;
     loop {
         report.kills.failpoint += replicas.kill_parked();
         let findings = check::check(w, kubectl).await;
         let done = findings.clean() && (!quiet || all_ended(w).await);
         if done || started.elapsed() > config.converge {
             return (started.elapsed(), findings);
+        }
+        // What convergence waits for, once (the figures say how long).
+        if !said && started.elapsed() > Duration::from_secs(10) {
+            said = true;
+            println!("[chaos]   still waiting after 10 s: {findings:?}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -49,7 +49,7 @@ impl Workload {
     ) -> Result<(), Error> {
         for _ in 0..3 + rng.below(4) {
             match rng.below(10) {
-                0..=3 => self.request(w, rng).await?,
+                0..=3 => self.request(w, rng, None).await?,
                 4 => self.resolve_one(w, rng).await?,
                 5 => self.delete_one(w, rng).await?,
                 6 | 7 => self.alert(w, rng, webhook, token, true),
@@ -60,13 +60,19 @@ impl Workload {
         Ok(())
     }
 
-    async fn request(&mut self, w: &World, rng: &mut Rng) -> Result<(), Error> {
+    /// A grant by kubectl for a random user, on `kind`'s policy (random when `None`).
+    pub async fn request(
+        &mut self,
+        w: &World,
+        rng: &mut Rng,
+        kind: Option<Kind>,
+    ) -> Result<(), Error> {
         self.serial += 1;
-        let kind = if rng.chance(50) {
+        let kind = kind.unwrap_or(if rng.chance(50) {
             Kind::Group
         } else {
             Kind::Accounts
-        };
+        });
         let user = USERS[rng.below(USERS.len())];
         let name = format!("k-{}", self.serial);
         let duration = ["20s", "40s", "90s"][rng.below(3)];

@@ -4,7 +4,8 @@
 //! - [`plan`]: the exact JSON patches that pause, join, release and restore an object (pure);
 //! - [`cluster`]: the Kubernetes I/O — discovery, reads, dry runs, patches — with every
 //!   failure kept per object;
-//! - [`executor`]: one grant's pauses end to end: survey, record, patch, restore.
+//! - [`executor`]: one grant's pauses end to end: survey, record, patch, restore;
+//! - [`orphan`]: pauses whose holders are all gone or done, which the sweep gives back.
 //!
 //! Two records describe a pause, and restoring needs only one of them:
 //! 1. the object's annotations ([`PAUSED_BY`]: which grants hold it; [`PAUSE_RECORD`]: what
@@ -19,6 +20,7 @@
 pub mod cluster;
 pub mod drift;
 pub mod executor;
+pub mod orphan;
 pub mod plan;
 pub mod select;
 

@@ -304,3 +304,37 @@ fn annotations_of(obj: &Value) -> Vec<String> {
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()
 }
+
+#[test]
+fn a_pause_is_orphaned_only_when_no_named_grant_holds_it() {
+    use crate::pause::orphan::{Holder, plan_orphan};
+    let app = fixture("application-automated.yaml");
+    let (paused, _) = paused_by_a(&app, &Method::DisableAutoSync, true);
+    let held = |h: Holder| plan_orphan(&paused, &[(A.to_owned(), h)], NOW);
+    assert!(held(Holder::Live).is_none(), "its own pipeline restores it");
+    assert!(
+        held(Holder::Ended { holds: true }).is_none(),
+        "held for review"
+    );
+    for gone in [Holder::Gone, Holder::Ended { holds: false }] {
+        let Some(Ok(RestorePlan::Restore { ops, .. })) = held(gone) else {
+            panic!("{gone:?}: expected a restore");
+        };
+        let restored = apply_ops(&paused, &ops).expect("patch applies");
+        assert_eq!(
+            restored["spec"], app["spec"],
+            "{gone:?}: auto-sync back exactly"
+        );
+        assert!(
+            annotations_of(&restored)
+                .iter()
+                .all(|k| !k.starts_with("breakglass.dev/pause"))
+        );
+    }
+    let one_live = [(A.to_owned(), Holder::Gone), (B.to_owned(), Holder::Live)];
+    assert!(plan_orphan(&paused, &one_live, NOW).is_none());
+    assert!(
+        plan_orphan(&app, &[], NOW).is_none(),
+        "not paused by the operator"
+    );
+}

@@ -20,6 +20,7 @@ use kube::{Api, ResourceExt, api::ListParams, runtime::reflector::Store};
 use tracing::warn;
 
 mod act;
+mod pauses;
 mod trigger;
 
 use self::act::act;
@@ -287,6 +288,9 @@ async fn once(
         }
     }
     policies::report_unmanaged(&ctx.client, &policies, unmanaged, report).await;
+    if only.is_none() {
+        pauses::sweep(ctx, &policies, settings.namespace.as_deref()).await;
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(lists.len()),

@@ -1,0 +1,121 @@
+//! The sweep's look at paused objects: an object whose `paused-by` names only grants that
+//! are gone (deleted without their finalizer) or ended without holding it would stay paused
+//! forever; it is restored from its annotation record (Warning Event on each policy naming
+//! it, `breakglass_pauses_orphaned_total`). Kubernetes reads only, no AWS call.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::{Api, Resource, runtime::events::EventType};
+use tracing::{info, warn};
+
+use crate::{
+    api::{BreakGlassGrant, BreakGlassPolicy, TargetRef},
+    controller::context::{Context, FIELD_MANAGER},
+    pause::{
+        self, RestorePlan,
+        cluster::{self, Found},
+        orphan::{Holder, plan_orphan},
+        plan::holders,
+    },
+};
+
+/// Restores every orphaned pause the policies name; how many it restored. A controller
+/// that watches one `namespace` judges only pauses held by grants of that namespace.
+pub(super) async fn sweep(
+    ctx: &Context,
+    policies: &[BreakGlassPolicy],
+    namespace: Option<&str>,
+) -> usize {
+    let mut seen: BTreeSet<TargetRef> = BTreeSet::new();
+    let mut restored = 0;
+    for policy in policies {
+        for sel in pause::selections(&policy.spec) {
+            for found in cluster::resolve(&ctx.client, &ctx.kinds, &sel).await {
+                if !seen.insert(found.target.clone()) {
+                    continue;
+                }
+                if restore_if_orphaned(ctx, &found, policies, namespace).await {
+                    restored += 1;
+                }
+            }
+        }
+    }
+    restored
+}
+
+async fn restore_if_orphaned(
+    ctx: &Context,
+    found: &Found,
+    policies: &[BreakGlassPolicy],
+    namespace: Option<&str>,
+) -> bool {
+    let Ok(obj) = &found.object else {
+        return false;
+    };
+    let named = holders(obj);
+    let in_scope =
+        |key: &String| namespace.is_none_or(|ns| key.split_once('/').is_some_and(|(n, _)| n == ns));
+    if named.is_empty() || !named.iter().all(in_scope) {
+        return false;
+    }
+    let mut standing = Vec::with_capacity(named.len());
+    for key in named {
+        let Some(holder) = holder(ctx, &key, &found.target).await else {
+            return false;
+        };
+        standing.push((key, holder));
+    }
+    let now = Timestamp::now().to_string();
+    let ops = match plan_orphan(obj, &standing, &now) {
+        None => return false,
+        Some(Ok(RestorePlan::Restore { ops, .. } | RestorePlan::KeepChange { ops, .. })) => ops,
+        Some(Ok(_)) => return false,
+        Some(Err(e)) => {
+            warn!(target = %found.target, error = %e, "orphaned pause with an unreadable record");
+            return false;
+        }
+    };
+    if let Err(p) = cluster::patch(&ctx.client, found, &ops, FIELD_MANAGER).await {
+        // A conflict means someone changed it since the read: the next sweep looks again.
+        warn!(target = %found.target, error = %p, "could not restore an orphaned pause");
+        return false;
+    }
+    let names: Vec<String> = standing.iter().map(|(k, _)| k.clone()).collect();
+    let note = format!(
+        "{} was still paused for {}, which no longer hold it (deleted without their finalizer, or ended): restored from its pause record",
+        found.target,
+        names.join(", ")
+    );
+    info!(target = %found.target, holders = ?names, "restored an orphaned pause");
+    ctx.metrics.pause_orphaned(&found.target.kind);
+    for p in policies.iter().filter(|p| {
+        pause::selections(&p.spec)
+            .iter()
+            .any(|s| s.kind == found.target.kind && s.api_version == found.target.api_version)
+    }) {
+        ctx.publish(
+            &p.object_ref(&()),
+            EventType::Warning,
+            "RestoredOrphanedPause",
+            "Sweep",
+            &note,
+        )
+        .await;
+    }
+    true
+}
+
+/// What became of grant `key` (`namespace/name`), read fresh; `None` when it cannot be
+/// told (the read failed): then nothing is touched.
+async fn holder(ctx: &Context, key: &str, target: &TargetRef) -> Option<Holder> {
+    let (ns, name) = key.split_once('/')?;
+    let grants: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), ns);
+    match grants.get_opt(name).await {
+        Ok(g) => Some(Holder::of(g.as_ref(), target)),
+        Err(e) => {
+            warn!(grant = key, error = %e, "could not read a pause holder");
+            None
+        }
+    }
+}
