@@ -6,7 +6,7 @@
 //! `select` and `plan`, with its Kubernetes I/O in `pause::cluster` and one grant's pauses in
 //! `pause::executor`); `conditions` and
 //! `telemetry` support them. `webhook` turns Alertmanager notifications into grants (pure
-//! mapping in `webhook::alertmanager`); `admin` serves metrics and health; `leader` runs
+//! matching in `webhook::alertmanager`, pure grouping in `webhook::storm::aggregate`); `admin` serves metrics and health; `leader` runs
 //! the controller only while this replica holds the leader Lease.
 
 pub mod admin;

@@ -58,6 +58,14 @@ struct ControllerArgs {
         requires = "webhook_tls_cert"
     )]
     webhook_tls_key: Option<PathBuf>,
+    /// Alertmanager notifications handled at once; more are answered 429 (Alertmanager
+    /// sends them again at its next group interval).
+    #[arg(long, env = "BREAKGLASS_WEBHOOK_MAX_CONCURRENT", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    webhook_max_concurrent: u16,
+    /// Deadline of one webhook request, e.g. `25s`; past it the answer is 503 and
+    /// Alertmanager retries (what was written stays).
+    #[arg(long, env = "BREAKGLASS_WEBHOOK_TIMEOUT", default_value = "25s", value_parser = sweep_interval)]
+    webhook_timeout: std::time::Duration,
     /// Reconcile only while holding a Lease, so several replicas can run (one leads).
     #[arg(long, env = "BREAKGLASS_LEADER_ELECT")]
     leader_elect: bool,
@@ -100,12 +108,13 @@ struct ControllerArgs {
 
 const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
+/// A Go duration of at least one second (`--sweep-interval`, `--webhook-timeout`).
 fn sweep_interval(s: &str) -> Result<std::time::Duration, String> {
     let d = breakglass::api::GoDuration::parse(s)
         .map_err(|e| e.to_string())?
         .as_std();
     if d < std::time::Duration::from_secs(1) {
-        return Err("the sweep interval must be at least 1s".into());
+        return Err("must be at least 1s".into());
     }
     Ok(d)
 }
@@ -268,7 +277,14 @@ fn controller(args: ControllerArgs) -> ExitCode {
                 Some(token) => {
                     let config = breakglass::webhook::Config {
                         addr: args.webhook_addr,
-                        tls: args.webhook_tls_cert.zip(args.webhook_tls_key),
+                        tls: args
+                            .webhook_tls_cert
+                            .zip(args.webhook_tls_key)
+                            .map(|(cert, key)| breakglass::webhook::TlsFiles { cert, key }),
+                        limits: breakglass::webhook::Limits {
+                            max_concurrent: args.webhook_max_concurrent.into(),
+                            timeout: args.webhook_timeout,
+                        },
                     };
                     breakglass::webhook::serve(config, token, client.clone(), metrics.clone())
                         .await

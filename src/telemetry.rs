@@ -53,6 +53,8 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     webhook_requests: Family<Labels, Counter>,
+    webhook_alerts: Family<Labels, Counter>,
+    webhook_writes: Family<Labels, Counter>,
     grants_created: Family<Labels, Counter>,
     grants_resolved: Family<Labels, Counter>,
     reconciles: Counter,
@@ -85,6 +87,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("breakglass");
         let m = Self {
             webhook_requests: Family::default(),
+            webhook_alerts: Family::default(),
+            webhook_writes: Family::default(),
             grants_created: Family::default(),
             grants_resolved: Family::default(),
             reconciles: Counter::default(),
@@ -109,6 +113,16 @@ impl Metrics {
             "webhook_requests",
             "Alertmanager webhook requests by outcome",
             m.webhook_requests.clone(),
+        );
+        registry.register(
+            "webhook_alerts",
+            "Alerts received by the webhook, by what became of them",
+            m.webhook_alerts.clone(),
+        );
+        registry.register(
+            "webhook_writes",
+            "Kubernetes API calls the webhook made, by kind (repeats are answered from its cache)",
+            m.webhook_writes.clone(),
         );
         registry.register(
             "grants_created",
@@ -203,6 +217,19 @@ impl Metrics {
     pub fn webhook_request(&self, outcome: &str) {
         self.webhook_requests
             .get_or_create(&labels(&[("outcome", outcome)]))
+            .inc();
+    }
+
+    /// `n` alerts of one notification ended as `result`.
+    pub fn webhook_alerts(&self, result: &str, n: u64) {
+        self.webhook_alerts
+            .get_or_create(&labels(&[("result", result)]))
+            .inc_by(n);
+    }
+
+    pub fn webhook_write(&self, kind: &str) {
+        self.webhook_writes
+            .get_or_create(&labels(&[("kind", kind)]))
             .inc();
     }
 

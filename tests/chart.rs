@@ -121,6 +121,10 @@ fn the_chart_lints_and_its_schema_refuses_bad_values() {
         (vec!["--set", "replicaCount=0"], "/replicaCount"),
         (vec!["--set", "webhook.port=70000"], "/webhook/port"),
         (
+            vec!["--set", "webhook.maxConcurrent=0"],
+            "/webhook/maxConcurrent",
+        ),
+        (
             vec!["--set", "controller.logFormat=xml"],
             "/controller/logFormat",
         ),

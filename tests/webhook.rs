@@ -5,197 +5,13 @@
 mod common;
 
 use std::{
-    path::PathBuf,
-    process::{Child, Command},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use breakglass::api::{BreakGlassGrant, GrantPhase, IncidentSource};
-use common::*;
-use kube::{
-    Api,
-    api::{ListParams, Patch, PatchParams},
-};
+use breakglass::api::{GrantPhase, IncidentSource};
+use common::{hook::*, *};
 use serde_json::{Value, json};
-
-fn alertmanager_binary() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo_path("tests/env/alertmanager.sh"))
-        .output()
-        .expect("tests/env/alertmanager.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-struct Alertmanager {
-    child: Child,
-    url: String,
-}
-
-impl Alertmanager {
-    fn start(dir: &std::path::Path, webhook: &str, token_file: &std::path::Path) -> Self {
-        let port = free_port();
-        let config = dir.join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"route:
-  receiver: breakglass
-  group_by: [alertname]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 2s
-receivers:
-  - name: breakglass
-    webhook_configs:
-      - url: {webhook}
-        send_resolved: true
-        http_config:
-          authorization:
-            type: Bearer
-            credentials_file: {token}
-"#,
-                token = token_file.display()
-            ),
-        )
-        .expect("alertmanager.yml");
-        let log = std::fs::File::create(dir.join("alertmanager.log")).expect("log");
-        let child = Command::new(alertmanager_binary())
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("starting alertmanager");
-        let url = format!("http://127.0.0.1:{port}");
-        let am = Self { child, url };
-        let start = Instant::now();
-        while !get_text(&format!("{}/-/ready", am.url)).contains("OK") {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "alertmanager not ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        am
-    }
-
-    /// Injects (or, with `ends_at`, resolves) one alert through Alertmanager's API.
-    fn alert(&self, labels: Value, starts_at: &str, ends_at: Option<&str>) {
-        let mut alert = json!({
-            "labels": labels,
-            "annotations": {"summary": "Checkout 5xx above 5%"},
-            "startsAt": starts_at,
-            "generatorURL": "http://prometheus.example.com/graph",
-        });
-        if let Some(e) = ends_at {
-            alert["endsAt"] = json!(e);
-        }
-        let (code, body) = post_json(
-            &format!("{}/api/v2/alerts", self.url),
-            None,
-            json!([alert]).to_string().as_bytes(),
-        );
-        assert_eq!(code, 200, "alertmanager refused the alert: {body}");
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Hook {
-    s: Scenario,
-    dir: PathBuf,
-    url: String,
-    admin: String,
-    token: String,
-    token_file: PathBuf,
-    alertname: String,
-    _controller: ControllerProcess,
-}
-
-impl Hook {
-    async fn new(test: &str) -> Self {
-        let s = Scenario::new(test).await;
-        let alertname = format!("BreakGlassTest{}", s.ns.replace('-', ""));
-        policies_raw(&s.client)
-            .patch(
-                &s.policy,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"alerts": [{
-                    "matchers": [format!("alertname=\"{alertname}\""), "severity=~\"critical|page\""],
-                    "userLabel": "breakglass_user",
-                    "namespace": s.ns,
-                    "duration": "2h",
-                }]}})),
-            )
-            .await
-            .expect("policy alerts");
-        let dir = repo_path(&format!("target/test-logs/{}-webhook", s.ns));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let token = format!("tok-{}", s.ns);
-        let token_file = dir.join("token");
-        std::fs::write(&token_file, format!("{token}\n")).expect("token file");
-        let (port, admin_port) = (free_port(), free_port());
-        let controller = ControllerProcess::start_with_args(
-            &s.ns,
-            &[],
-            &[
-                "--webhook-addr",
-                &format!("127.0.0.1:{port}"),
-                "--webhook-token-file",
-                &token_file.display().to_string(),
-                "--admin-addr",
-                &format!("127.0.0.1:{admin_port}"),
-            ],
-        );
-        let url = format!("http://127.0.0.1:{port}/v1/alertmanager");
-        let admin = format!("http://127.0.0.1:{admin_port}");
-        eventually(SOON, || async {
-            get_text(&format!("{admin}/healthz"))
-                .contains("ok")
-                .then_some(())
-        })
-        .await
-        .expect("controller admin endpoint up");
-        Self {
-            s,
-            dir,
-            url,
-            admin,
-            token,
-            token_file,
-            alertname,
-            _controller: controller,
-        }
-    }
-
-    async fn grants(&self) -> Vec<BreakGlassGrant> {
-        let api: Api<BreakGlassGrant> = Api::namespaced(self.s.client.clone(), &self.s.ns);
-        api.list(&ListParams::default())
-            .await
-            .expect("grants")
-            .items
-    }
-
-    fn payload(&self, status: &str, alertname: &str) -> Value {
-        alert_payload(status, alertname, "00000000000000aa")
-    }
-
-    fn metrics(&self) -> String {
-        get_text(&format!("{}/metrics", self.admin))
-    }
-}
 
 fn now_rfc3339() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
@@ -408,42 +224,46 @@ async fn without_a_token_the_webhook_refuses_to_start() {
 }
 
 #[tokio::test]
-async fn the_webhook_serves_tls_from_cert_and_key_files() {
+async fn the_webhook_serves_tls_from_cert_and_key_files_and_reloads_them() {
     let dir = repo_path(&format!(
         "target/test-logs/webhook-tls-{}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).expect("dir");
     let (cert, key, token) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("token"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    // A self-signed certificate for 127.0.0.1 and its key, written to `cert` and `key`.
+    let make_cert = |cert: &std::path::Path, key: &std::path::Path| {
+        let made = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+            ])
+            .arg(key)
+            .arg("-out")
+            .arg(cert)
+            .output()
+            .expect("openssl");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    };
+    make_cert(&cert, &key);
     std::fs::write(&token, "tls-token").expect("token");
     let port = free_port();
     let ns = format!("tls-{}", std::process::id());
@@ -461,10 +281,10 @@ async fn the_webhook_serves_tls_from_cert_and_key_files() {
             &key.display().to_string(),
         ],
     );
-    let call = |token: &str| {
+    let call = |token: &str, ca: &std::path::Path| {
         let out = Command::new("curl")
             .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
-            .arg(&cert)
+            .arg(ca)
             .args([
                 "-X",
                 "POST",
@@ -478,9 +298,28 @@ async fn the_webhook_serves_tls_from_cert_and_key_files() {
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     let ok = eventually(SOON, || async {
-        (call("tls-token") == "200").then_some(())
+        (call("tls-token", &cert) == "200").then_some(())
     })
     .await;
     assert!(ok.is_some(), "HTTPS with a verified certificate");
-    assert_eq!(call("wrong"), "401");
+    assert_eq!(call("wrong", &cert), "401");
+
+    // Renewal (as cert-manager rewrites the mounted Secret): a new key and certificate
+    // replace the files; the running webhook serves the new one.
+    let old = dir.join("old-cert.pem");
+    std::fs::copy(&cert, &old).expect("keep the old certificate");
+    let (new_cert, new_key) = (dir.join("new-cert.pem"), dir.join("new-key.pem"));
+    make_cert(&new_cert, &new_key);
+    std::fs::rename(&new_key, &key).expect("replace key");
+    std::fs::rename(&new_cert, &cert).expect("replace cert");
+    let renewed = eventually(SOON, || async {
+        (call("tls-token", &cert) == "200").then_some(())
+    })
+    .await;
+    assert!(renewed.is_some(), "the renewed certificate is served");
+    assert_ne!(
+        call("tls-token", &old),
+        "200",
+        "the old certificate is no longer served"
+    );
 }

@@ -194,17 +194,19 @@ async fn measure(
     let (alert, alert_total) = until_active(watch, "alert", &sent).await?;
     all.extend(sent.into_iter().map(|(name, _)| name));
 
+    // A storm: many alerts about few people; each person gets one grant.
+    let storm_users = world.alert_users.len().min(10);
     progress(&format!(
-        "webhook: one payload of {} alerts, then again",
+        "webhook: one payload of {} alerts for {storm_users} users, then again",
         cfg.payload
     ));
     let items: Vec<(String, String)> = (0..cfg.payload)
         .map(|i| {
-            let user = &world.alert_users[i % world.alert_users.len()];
+            let user = &world.alert_users[i % storm_users];
             (user.clone(), format!("{:016x}", 0xb000_0000 + i))
         })
         .collect();
-    let body = alerts(&world.alertname, &items);
+    let body = alerts(&world.storm_alertname(), &items);
     let count = || async {
         api.list_metadata(&ListParams::default())
             .await
@@ -221,10 +223,21 @@ async fn measure(
     let (took_again, again) = ctl.post(&body).await?;
     let after = count().await?;
     let repeat_created = created(&again).len() + (after - before).saturating_sub(made.len());
+    if made.len() != storm_users || repeat_created != 0 {
+        return Err(Error::Unexpected {
+            phase: "webhook payload",
+            what: format!(
+                "{} alerts for {storm_users} users made {} grants, the repeat {repeat_created}: {answer}",
+                cfg.payload,
+                made.len()
+            ),
+        });
+    }
     let sent: Vec<(String, Instant)> = made.iter().map(|m| (m.clone(), t)).collect();
     let (_, payload_total) = until_active(watch, "webhook payload", &sent).await?;
     let webhook = Webhook {
         payload_alerts: cfg.payload,
+        payload_users: storm_users,
         payload_alerts_per_s: (cfg.payload as f64 / took.as_secs_f64()).round(),
         payload_created: made.len(),
         repeat_alerts_per_s: (cfg.payload as f64 / took_again.as_secs_f64()).round(),

@@ -67,6 +67,8 @@ pub struct Expiry {
 #[derive(Debug, Serialize)]
 pub struct Webhook {
     pub payload_alerts: usize,
+    /// Distinct users the payload's alerts name: one grant each is expected.
+    pub payload_users: usize,
     pub payload_alerts_per_s: f64,
     pub payload_created: usize,
     pub repeat_alerts_per_s: f64,
@@ -180,12 +182,13 @@ impl Report {
             (
                 "webhook, large payload",
                 format!(
-                    "{:.0} alerts/s ({} alerts, {} created)",
+                    "{:.0} alerts/s ({} alerts for {} users, {} grants created)",
                     self.webhook.payload_alerts_per_s,
                     self.webhook.payload_alerts,
+                    self.webhook.payload_users,
                     self.webhook.payload_created
                 ),
-                "≥ 2000/s",
+                "one grant per user",
             ),
             (
                 "webhook, repeat",

@@ -71,14 +71,26 @@ impl World {
                 .assignment
                 .extend(chunk.iter().map(|u| (u.clone(), name.clone())));
         }
+        // A second rule for the storm: its alerts group per (rule, user), apart from the
+        // grants the single alerts opened under the first.
         let rule = json!([{
             "matchers": [format!("alertname=\"{}\"", world.alertname)],
+            "userLabel": "breakglass_user",
+            "namespace": world.ns,
+            "duration": "1h",
+        }, {
+            "matchers": [format!("alertname=\"{}\"", world.storm_alertname())],
             "userLabel": "breakglass_user",
             "namespace": world.ns,
             "duration": "1h",
         }]);
         world.policy("alerts", &alerting, Some(rule)).await;
         world
+    }
+
+    /// The storm's alerts: matched by the alert policy's second rule.
+    pub fn storm_alertname(&self) -> String {
+        format!("{}-storm", self.alertname)
     }
 
     /// A policy with its own group; its name.

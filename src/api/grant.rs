@@ -196,6 +196,34 @@ pub struct BreakGlassGrantStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Grants opened by the Alertmanager webhook: the alerts this grant stands for. Written
+    /// only by the webhook (the controller's status writes leave it out); the webhook sets
+    /// `spec.resolved` once every one of them is resolved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5000))]
+    pub alerts: Vec<GrantAlert>,
+}
+
+/// One Alertmanager alert a grant stands for: one firing of one alert (fingerprint and
+/// `startsAt`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantAlert {
+    /// Alertmanager's fingerprint of the alert's labels.
+    #[schemars(length(max = 128))]
+    pub fingerprint: String,
+    /// When this firing started (the alert's `startsAt`, as Alertmanager sent it).
+    #[schemars(length(max = 64))]
+    pub starts_at: String,
+    pub state: AlertState,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertState {
+    /// Alertmanager last said it fires.
+    Firing,
+    /// Alertmanager said it resolved (possibly before it said it fired).
+    Resolved,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

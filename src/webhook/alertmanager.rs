@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::api::{AlertRule, BreakGlassPolicy};
 
@@ -13,10 +12,15 @@ use crate::api::{AlertRule, BreakGlassPolicy};
 /// default; a group this large is a misconfiguration, not an incident).
 pub const MAX_ALERTS: usize = 1000;
 
-/// Labels put on grants created from alerts.
-pub const FINGERPRINT_LABEL: &str = "breakglass.dev/alert-fingerprint";
+/// Labels put on grants created from alerts: the source (the webhook's cache watches only
+/// these), the group (policy, rule, user) the grant stands for, and the fingerprint of the
+/// alert that opened it (for `kubectl get -l`).
 pub const SOURCE_LABEL: &str = "breakglass.dev/source";
-/// Annotation holding the alert's `startsAt`, which with the fingerprint identifies one firing.
+pub const GROUP_LABEL: &str = "breakglass.dev/alert-group";
+pub const FINGERPRINT_LABEL: &str = "breakglass.dev/alert-fingerprint";
+/// Annotations naming the alert that opened the grant exactly (fingerprint and `startsAt`
+/// identify one firing): known even before the grant's `status.alerts` is written.
+pub const FINGERPRINT_ANNOTATION: &str = "breakglass.dev/alert-fingerprint";
 pub const STARTS_AT_ANNOTATION: &str = "breakglass.dev/alert-starts-at";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -181,19 +185,6 @@ fn unquote(s: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// What to write for one notification.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Create this grant unless it exists (its name is derived from the alert, so a repeat
-    /// or retry of the same notification finds it).
-    Create { namespace: String, grant: Value },
-    /// Set `spec.resolved: true` on the grants this alert firing created.
-    Resolve {
-        fingerprint: String,
-        starts_at: String,
-    },
-}
-
 /// An alert or rule that could not be used, with why; reported in the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -201,18 +192,55 @@ pub struct Skipped {
     pub why: String,
 }
 
-/// The writes for `payload` under `policies`, and what was skipped. Pure.
-pub fn plan(payload: &Payload, policies: &[BreakGlassPolicy]) -> (Vec<Action>, Vec<Skipped>) {
-    let mut actions = vec![];
+/// Which grant an alert counts towards: one per policy, rule and user. Alerts with the
+/// same key share one grant, so a storm of alerts about one person opens one grant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupKey {
+    pub policy: String,
+    /// A digest of the rule (matchers, namespace, user source): rules are a list, and a
+    /// position would change meaning when one is inserted.
+    pub rule: String,
+    pub namespace: String,
+    pub user: String,
+}
+
+impl GroupKey {
+    /// A label value naming the group on its grants (`breakglass.dev/alert-group`).
+    pub fn id(&self) -> String {
+        short_hash(&format!(
+            "{}\n{}\n{}\n{}",
+            self.policy, self.rule, self.namespace, self.user
+        ))
+    }
+}
+
+/// The first 16 hex digits of a SHA-256: names and labels, not security.
+pub fn short_hash(text: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One alert matched by one rule for one user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target<'a> {
+    /// Index of the alert in the payload.
+    pub alert: usize,
+    pub group: GroupKey,
+    pub rule: &'a AlertRule,
+}
+
+/// Every (alert, rule, user) that matches, firing or resolved (a resolved alert that
+/// arrives first must be recorded where its firing would go), and what was skipped. Pure.
+pub fn targets<'a>(
+    payload: &Payload,
+    policies: &'a [BreakGlassPolicy],
+) -> (Vec<Target<'a>>, Vec<Skipped>) {
+    let mut out = vec![];
     let mut skipped = vec![];
-    for alert in &payload.alerts {
-        if alert.status == AlertStatus::Resolved {
-            actions.push(Action::Resolve {
-                fingerprint: alert.fingerprint.clone(),
-                starts_at: alert.starts_at.clone(),
-            });
-            continue;
-        }
+    for (index, alert) in payload.alerts.iter().enumerate() {
         for policy in policies {
             let policy_name = policy.metadata.name.clone().unwrap_or_default();
             for rule in &policy.spec.alerts {
@@ -242,16 +270,30 @@ pub fn plan(payload: &Payload, policies: &[BreakGlassPolicy]) -> (Vec<Action>, V
                     },
                     None => rule.users.clone(),
                 };
+                let rule_id = rule_id(rule);
                 for user in users {
-                    actions.push(Action::Create {
-                        namespace: rule.namespace.clone(),
-                        grant: grant(payload, alert, &policy_name, rule, &user),
+                    out.push(Target {
+                        alert: index,
+                        group: GroupKey {
+                            policy: policy_name.clone(),
+                            rule: rule_id.clone(),
+                            namespace: rule.namespace.clone(),
+                            user,
+                        },
+                        rule,
                     });
                 }
             }
         }
     }
-    (actions, skipped)
+    (out, skipped)
+}
+
+fn rule_id(rule: &AlertRule) -> String {
+    short_hash(&format!(
+        "{:?}\n{}\n{:?}\n{:?}",
+        rule.matchers, rule.namespace, rule.user_label, rule.users
+    ))
 }
 
 fn rule_matches(rule: &AlertRule, labels: &BTreeMap<String, String>) -> Result<bool, String> {
@@ -261,98 +303,6 @@ fn rule_matches(rule: &AlertRule, labels: &BTreeMap<String, String>) -> Result<b
         }
     }
     Ok(!rule.matchers.is_empty())
-}
-
-/// `alert-<alertname>-<hash>`: stable for one firing (policy, fingerprint, startsAt, user),
-/// a valid object name, readable in `kubectl get`.
-pub fn grant_name(
-    policy: &str,
-    fingerprint: &str,
-    starts_at: &str,
-    user: &str,
-    alertname: &str,
-) -> String {
-    let key = format!("{policy}\n{fingerprint}\n{starts_at}\n{user}");
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
-    let hash: String = digest.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut slug: String = alertname
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    slug.truncate(40);
-    let slug = slug.trim_matches('-');
-    if slug.is_empty() {
-        format!("alert-{hash}")
-    } else {
-        format!("alert-{slug}-{hash}")
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}
-
-fn grant(payload: &Payload, alert: &Alert, policy: &str, rule: &AlertRule, user: &str) -> Value {
-    let alertname = alert.labels.get("alertname").cloned().unwrap_or_default();
-    let name = grant_name(
-        policy,
-        &alert.fingerprint,
-        &alert.starts_at,
-        user,
-        &alertname,
-    );
-    let summary = ["summary", "description"]
-        .iter()
-        .find_map(|k| alert.annotations.get(*k).filter(|v| !v.trim().is_empty()));
-    let reason = match summary {
-        Some(s) => truncate(s, 1024),
-        None if !alertname.is_empty() => format!("alert {alertname} firing"),
-        None => "alert firing".to_owned(),
-    };
-    let url = [&alert.generator_url, &payload.external_url]
-        .into_iter()
-        .find(|u| u.starts_with("http://") || u.starts_with("https://"))
-        .filter(|u| u.len() <= 2048);
-    let compact_start: String = alert
-        .starts_at
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(20)
-        .collect();
-    let mut incident = json!({
-        "id": truncate(&format!("{}-{compact_start}", alert.fingerprint), 128),
-        "source": "alertmanager",
-    });
-    if let Some(u) = url {
-        incident["url"] = json!(u);
-    }
-    let mut spec = json!({
-        "policy": policy,
-        "user": user,
-        "reason": reason,
-        "incident": incident,
-    });
-    if let Some(d) = &rule.duration {
-        spec["duration"] = json!(d);
-    }
-    json!({
-        "apiVersion": "breakglass.dev/v1alpha1",
-        "kind": "BreakGlassGrant",
-        "metadata": {
-            "name": name,
-            "namespace": rule.namespace,
-            "labels": {
-                FINGERPRINT_LABEL: label_value(&alert.fingerprint),
-                SOURCE_LABEL: "alertmanager",
-            },
-            "annotations": {STARTS_AT_ANNOTATION: alert.starts_at},
-        },
-        "spec": spec,
-    })
 }
 
 /// Fingerprints are 16 hex digits; anything else is cut to a valid label value.

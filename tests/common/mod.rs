@@ -22,6 +22,7 @@ use kube::{
 use serde_json::{Value, json};
 
 pub mod faults;
+pub mod hook;
 pub mod objects;
 pub mod people;
 pub mod scenario;

@@ -65,6 +65,16 @@ pub(crate) async fn fail(
     aws_error(grant, err)
 }
 
+/// The status without `alerts`: the webhook owns that field. Left out of the apply, it is
+/// neither claimed nor wiped; sent from a stale cached copy, it would undo the webhook's
+/// last update (server-side apply with force takes whatever it is given).
+fn controller_owned(status: &BreakGlassGrantStatus) -> BreakGlassGrantStatus {
+    BreakGlassGrantStatus {
+        alerts: vec![],
+        ..status.clone()
+    }
+}
+
 pub(crate) async fn write_status(
     grant: &BreakGlassGrant,
     ctx: &Context,
@@ -75,7 +85,7 @@ pub(crate) async fn write_status(
     let patch = serde_json::json!({
         "apiVersion": BreakGlassGrant::api_version(&()),
         "kind": BreakGlassGrant::kind(&()),
-        "status": status,
+        "status": controller_owned(status),
     });
     api.patch_status(
         &grant.name_any(),
@@ -116,4 +126,26 @@ pub(crate) async fn publish(
 ) {
     ctx.publish(&grant.object_ref(&()), type_, reason, action, note)
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AlertState, GrantAlert, GrantPhase};
+
+    #[test]
+    fn the_controllers_status_apply_leaves_the_webhooks_alerts_out() {
+        let status = BreakGlassGrantStatus {
+            phase: Some(GrantPhase::Active),
+            alerts: vec![GrantAlert {
+                fingerprint: "c6b4d2a1f0e9d8c7".into(),
+                starts_at: "2026-11-21T10:00:00Z".into(),
+                state: AlertState::Firing,
+            }],
+            ..BreakGlassGrantStatus::default()
+        };
+        let applied = serde_json::to_value(controller_owned(&status)).expect("json");
+        assert!(applied.get("alerts").is_none(), "{applied}");
+        assert_eq!(applied["phase"], "Active");
+    }
 }

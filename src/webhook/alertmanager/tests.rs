@@ -111,18 +111,32 @@ fn matchers_follow_alertmanager_semantics() {
     }
 }
 
+fn build_for(payload: &Payload, t: &Target<'_>, resolved: bool) -> crate::api::BreakGlassGrant {
+    crate::webhook::storm::grant::build(&crate::webhook::storm::grant::Opening {
+        group: &t.group,
+        rule: t.rule,
+        alert: &payload.alerts[t.alert],
+        external_url: &payload.external_url,
+        requested_by: "system:serviceaccount:breakglass:breakglass-operator",
+        resolved,
+    })
+}
+
 #[test]
-fn a_firing_alert_becomes_one_grant_per_user() {
-    let (actions, skipped) = plan(&payload("firing.json"), &[prod_admin()]);
+fn a_firing_alert_becomes_one_typed_grant_per_user() {
+    let p = payload("firing.json");
+    let policies = [prod_admin()];
+    let (targets, skipped) = targets(&p, &policies);
     assert!(skipped.is_empty(), "{skipped:?}");
-    let [Action::Create { namespace, grant }] = actions.as_slice() else {
-        panic!("expected one Create, got {actions:?}")
+    let [t] = targets.as_slice() else {
+        panic!("expected one target, got {targets:?}")
     };
-    assert_eq!(namespace, "incidents");
-    let name = grant["metadata"]["name"].as_str().expect("name");
+    assert_eq!(t.group.namespace, "incidents");
+    let grant = build_for(&p, t, false);
+    let name = grant.metadata.name.clone().expect("name");
     assert!(name.starts_with("alert-higherrorrate-"), "{name}");
     assert_eq!(
-        grant["spec"],
+        serde_json::to_value(&grant.spec).expect("spec"),
         json!({
             "policy": "prod-admin",
             "user": "alice@example.com",
@@ -133,39 +147,44 @@ fn a_firing_alert_becomes_one_grant_per_user() {
                 "url": "http://prometheus.example.com/graph?g0.expr=errors",
                 "source": "alertmanager",
             },
+            "requestedBy": "system:serviceaccount:breakglass:breakglass-operator",
+            "resolved": false,
         })
     );
+    let labels = grant.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels[FINGERPRINT_LABEL], "c6b4d2a1f0e9d8c7");
+    assert_eq!(labels[GROUP_LABEL], t.group.id());
+    let annotations = grant.metadata.annotations.clone().unwrap_or_default();
     assert_eq!(
-        grant["metadata"]["labels"][FINGERPRINT_LABEL],
-        "c6b4d2a1f0e9d8c7"
-    );
-    assert_eq!(
-        grant["metadata"]["annotations"][STARTS_AT_ANNOTATION],
+        annotations[STARTS_AT_ANNOTATION],
         "2026-11-21T10:00:00.000Z"
     );
-    // The same notification again maps to the same name: repeats create nothing new.
-    let (again, _) = plan(&payload("firing.json"), &[prod_admin()]);
-    assert_eq!(actions, again);
-    // The grant must be valid for the API types.
-    serde_json::from_value::<crate::api::BreakGlassGrant>(grant.clone()).expect("a grant");
+    assert_eq!(annotations[FINGERPRINT_ANNOTATION], "c6b4d2a1f0e9d8c7");
+    // The same notification again maps to the same grant: retries find it.
+    let (again, _) = targets_of(&p, &policies);
+    assert_eq!(build_for(&p, &again[0], false), grant);
+    assert!(build_for(&p, t, true).spec.resolved);
+}
+
+fn targets_of<'a>(
+    p: &Payload,
+    policies: &'a [BreakGlassPolicy],
+) -> (Vec<Target<'a>>, Vec<Skipped>) {
+    targets(p, policies)
 }
 
 #[test]
-fn fixed_users_and_several_policies_each_get_a_grant() {
+fn fixed_users_and_several_policies_each_get_a_group() {
     let oncall = policy(
         "oncall",
         json!([{"matchers": ["service=\"checkout\""], "users": ["bob@example.com", "carol@example.com"], "namespace": "oncall"}]),
     );
-    let (actions, _) = plan(&payload("firing.json"), &[prod_admin(), oncall]);
-    let users: Vec<(&str, &str)> = actions
+    let p = payload("firing.json");
+    let policies = [prod_admin(), oncall];
+    let (targets, _) = targets(&p, &policies);
+    let users: Vec<(&str, &str)> = targets
         .iter()
-        .map(|a| match a {
-            Action::Create { namespace, grant } => (
-                namespace.as_str(),
-                grant["spec"]["user"].as_str().unwrap_or_default(),
-            ),
-            other => panic!("unexpected {other:?}"),
-        })
+        .map(|t| (t.group.namespace.as_str(), t.group.user.as_str()))
         .collect();
     assert_eq!(
         users,
@@ -175,66 +194,63 @@ fn fixed_users_and_several_policies_each_get_a_grant() {
             ("oncall", "carol@example.com")
         ]
     );
-    let names: std::collections::BTreeSet<_> = actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Create { grant, .. } => grant["metadata"]["name"].as_str(),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(names.len(), 3, "distinct names per policy and user");
+    let ids: std::collections::BTreeSet<_> = targets.iter().map(|t| t.group.id()).collect();
+    assert_eq!(ids.len(), 3, "distinct groups per policy and user");
 }
 
 #[test]
-fn resolved_alerts_resolve_and_unmatched_ones_do_nothing() {
-    let (actions, _) = plan(&payload("resolved.json"), &[prod_admin()]);
+fn resolved_alerts_match_too_and_unmatched_ones_do_nothing() {
+    let policies = [prod_admin()];
+    // A resolved alert is matched like a firing one: if it arrives first, it is recorded
+    // where its firing would go.
+    let (t, _) = targets(&payload("resolved.json"), &policies);
+    assert_eq!(t.len(), 1);
+    let mixed = payload("mixed.json");
+    let (t, _) = targets(&mixed, &policies);
+    let statuses: Vec<AlertStatus> = t.iter().map(|t| mixed.alerts[t.alert].status).collect();
     assert_eq!(
-        actions,
-        vec![Action::Resolve {
-            fingerprint: "c6b4d2a1f0e9d8c7".into(),
-            starts_at: "2026-11-21T10:00:00.000Z".into()
-        }]
+        statuses,
+        vec![AlertStatus::Firing, AlertStatus::Resolved],
+        "DiskFull matches no rule"
     );
-    // Mixed: decided per alert, not from the top-level status.
-    let (actions, _) = plan(&payload("mixed.json"), &[prod_admin()]);
-    let kinds: Vec<&str> = actions
-        .iter()
-        .map(|a| match a {
-            Action::Create { .. } => "create",
-            Action::Resolve { .. } => "resolve",
-        })
-        .collect();
-    assert_eq!(kinds, vec!["create", "resolve"], "DiskFull matches no rule");
-    let (actions, skipped) = plan(&payload("firing.json"), &[]);
-    assert!(actions.is_empty() && skipped.is_empty());
+    let (t, skipped) = targets(&payload("firing.json"), &[]);
+    assert!(t.is_empty() && skipped.is_empty());
 }
 
 #[test]
 fn a_rule_that_cannot_be_used_is_reported_not_fatal() {
     let mut p = payload("firing.json");
     p.alerts[0].labels.remove("breakglass_user");
-    let (actions, skipped) = plan(&p, &[prod_admin()]);
-    assert!(actions.is_empty());
+    let policies = [prod_admin()];
+    let (t, skipped) = targets(&p, &policies);
+    assert!(t.is_empty());
     assert!(skipped[0].why.contains("breakglass_user"), "{skipped:?}");
-    let bad_regex = policy(
+    let bad_regex = [policy(
         "bad",
         json!([{"matchers": ["alertname=~\"(\""], "users": ["a@example.com"], "namespace": "x"}]),
-    );
-    let (actions, skipped) = plan(&payload("firing.json"), &[bad_regex]);
-    assert!(actions.is_empty());
+    )];
+    let (t, skipped) = targets(&payload("firing.json"), &bad_regex);
+    assert!(t.is_empty());
     assert!(skipped[0].why.contains("bad regex"), "{skipped:?}");
 }
 
 #[test]
 fn grant_names_are_valid_and_stable() {
-    let a = grant_name("p", "fp", "t", "u", "High Error/Rate!");
-    assert_eq!(a, grant_name("p", "fp", "t", "u", "High Error/Rate!"));
-    assert_ne!(a, grant_name("p", "fp", "t2", "u", "High Error/Rate!"));
+    use crate::webhook::storm::grant::grant_name;
+    let g = GroupKey {
+        policy: "p".into(),
+        rule: "r".into(),
+        namespace: "n".into(),
+        user: "u".into(),
+    };
+    let a = grant_name(&g, "fp", "t", "High Error/Rate!");
+    assert_eq!(a, grant_name(&g, "fp", "t", "High Error/Rate!"));
+    assert_ne!(a, grant_name(&g, "fp", "t2", "High Error/Rate!"));
     let valid = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("re");
     for name in [
         a,
-        grant_name("p", "fp", "t", "u", ""),
-        grant_name("p", "fp", "t", "u", &"X".repeat(300)),
+        grant_name(&g, "fp", "t", ""),
+        grant_name(&g, "fp", "t", &"X".repeat(300)),
     ] {
         assert!(valid.is_match(&name) && name.len() <= 63, "{name}");
     }

@@ -1,0 +1,159 @@
+//! What the webhook knows without asking: reflector stores (a watch each) of the grants it
+//! made and of the policies. A repeated notification is answered from them with no API
+//! call. Its own writes are kept aside until the watch delivers them, so a retry that
+//! arrives first still finds them.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use kube::{
+    Api, Client, ResourceExt,
+    runtime::{WatchStreamExt, reflector, reflector::Store, watcher},
+};
+use tracing::warn;
+
+use super::alertmanager::SOURCE_LABEL;
+use crate::{
+    api::{BreakGlassGrant, BreakGlassPolicy},
+    telemetry::Metrics,
+};
+
+pub struct Cache {
+    pub client: Client,
+    pub metrics: Arc<Metrics>,
+    grants: Store<BreakGlassGrant>,
+    policies: Store<BreakGlassPolicy>,
+    /// Grants this process wrote, by namespace/name, until the watch catches up (or, for
+    /// one deleted meanwhile, until `REMEMBER_FOR` has passed).
+    recent: Mutex<HashMap<(String, String), (Instant, BreakGlassGrant)>>,
+}
+
+/// How long an own write is kept when the watch has not delivered it: far longer than a
+/// watch event takes, short enough that a grant deleted meanwhile is soon forgotten.
+const REMEMBER_FOR: Duration = Duration::from_secs(60);
+
+/// `resourceVersion`s are opaque, but etcd's are increasing integers; they are compared
+/// only to pick the fresher of two copies of one object, never for correctness (writes are
+/// guarded by the API server's own check).
+fn version(g: &BreakGlassGrant) -> u64 {
+    g.resource_version()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Cache {
+    /// Starts both watches in the background.
+    pub fn start(client: Client, metrics: Arc<Metrics>) -> Arc<Self> {
+        let (grants, grant_writer) = reflector::store();
+        let (policies, policy_writer) = reflector::store();
+        let selector = format!("{SOURCE_LABEL}=alertmanager");
+        let grant_stream = reflector(
+            grant_writer,
+            watcher(
+                Api::<BreakGlassGrant>::all(client.clone()),
+                watcher::Config::default().labels(&selector),
+            )
+            .modify(|g| g.managed_fields_mut().clear()),
+        );
+        let policy_stream = reflector(
+            policy_writer,
+            watcher(
+                Api::<BreakGlassPolicy>::all(client.clone()),
+                watcher::Config::default(),
+            ),
+        );
+        tokio::spawn(drain(grant_stream.default_backoff().boxed(), "grants"));
+        tokio::spawn(drain(policy_stream.default_backoff().boxed(), "policies"));
+        Arc::new(Self {
+            client,
+            metrics,
+            grants,
+            policies,
+            recent: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Waits until both stores hold a first full list (at most `limit`).
+    pub async fn ready(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, async {
+            let _ = self.grants.wait_until_ready().await;
+            let _ = self.policies.wait_until_ready().await;
+        })
+        .await
+        .is_ok()
+    }
+
+    pub fn policies(&self) -> Vec<BreakGlassPolicy> {
+        self.policies
+            .state()
+            .iter()
+            .map(|p| (**p).clone())
+            .collect()
+    }
+
+    /// Every grant the webhook made, as fresh as this process knows it.
+    pub fn grants(&self) -> Vec<Arc<BreakGlassGrant>> {
+        let mut all: HashMap<(String, String), Arc<BreakGlassGrant>> = self
+            .grants
+            .state()
+            .into_iter()
+            .map(|g| ((g.namespace().unwrap_or_default(), g.name_any()), g))
+            .collect();
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.retain(|key, (at, mine)| match all.get(key) {
+                // The watch has delivered this write or a later one: it is no longer needed.
+                Some(watched) if version(watched) >= version(mine) => false,
+                _ if at.elapsed() > REMEMBER_FOR => false,
+                _ => {
+                    all.insert(key.clone(), Arc::new(mine.clone()));
+                    true
+                }
+            });
+        }
+        all.into_values().collect()
+    }
+
+    /// One grant, from the cache.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<BreakGlassGrant> {
+        let key = (namespace.to_owned(), name.to_owned());
+        let recent = self
+            .recent
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&key).map(|(_, g)| g.clone()));
+        let watched = self
+            .grants
+            .get(&reflector::ObjectRef::new(name).within(namespace))
+            .map(|g| (*g).clone());
+        match (recent, watched) {
+            (Some(r), Some(w)) => Some(if version(&w) >= version(&r) { w } else { r }),
+            (r, w) => r.or(w),
+        }
+    }
+
+    /// Keeps a grant this process just wrote.
+    pub fn remember(&self, mut grant: BreakGlassGrant) {
+        grant.managed_fields_mut().clear();
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.insert(
+                (grant.namespace().unwrap_or_default(), grant.name_any()),
+                (Instant::now(), grant),
+            );
+        }
+    }
+}
+
+async fn drain<T, E: std::fmt::Display>(
+    mut stream: futures::stream::BoxStream<'static, Result<T, E>>,
+    what: &'static str,
+) {
+    while let Some(event) = stream.next().await {
+        if let Err(e) = event {
+            warn!(error = %e, "webhook cache: watching {what} failed; retrying");
+        }
+    }
+}
