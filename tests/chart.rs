@@ -1,7 +1,9 @@
 //! The Helm chart: linted, its schema refusing bad values, its rendered manifests accepted
 //! by the real API server (server-side dry run, restricted Pod Security), and the
 //! controller run under nothing but the chart's RBAC (a ServiceAccount token, not admin)
-//! through a whole grant lifecycle, webhook included, with `/metrics` scraped after it.
+//! through a whole grant lifecycle, webhook included, with `/metrics` scraped after it;
+//! the chart's requester admission policy in force meanwhile, so the webhook's grants are
+//! proven to pass it.
 
 mod common;
 
@@ -389,6 +391,48 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
     );
     let (ok, out) = kubectl(&["apply", "-f", "-"], &rbac);
     assert!(ok, "{out}");
+    // The chart's requester policy too, bound to this test's namespace only: grants by hand
+    // and the webhook's alert-opened grants must pass it.
+    let (ok, out) = kubectl(
+        &["label", "namespace", &s.ns, &format!("vap-test={}", s.ns)],
+        "",
+    );
+    assert!(ok, "{out}");
+    let vap = render(
+        &release,
+        &s.ns,
+        &[
+            "--show-only",
+            "templates/admission-policy.yaml",
+            "--set",
+            &format!(
+                "admissionPolicy.namespaceSelector.matchLabels.vap-test={}",
+                s.ns
+            ),
+        ],
+    );
+    let (ok, out) = kubectl(&["apply", "-f", "-"], &vap);
+    assert!(ok, "{out}");
+    // In force once it refuses a grant that names someone else as the requester.
+    let refused = eventually(SOON, || async {
+        let (ok, out) = kubectl(
+            &["create", "--dry-run=server", "-f", "-"],
+            &serde_json::to_string(&object(
+                "BreakGlassGrant",
+                "not-me",
+                Some(&s.ns),
+                json!({"policy": s.policy, "user": ALICE, "requestedBy": "someone-else",
+                       "reason": "x", "incident": {"id": "INC-0"}}),
+            ))
+            .expect("json"),
+        );
+        (!ok && out.contains("spec.requestedBy must be your own")).then_some(())
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "the chart's admission policy is in force"
+    );
     let dir = repo_path(&format!("target/test-logs/{}-rbac", s.ns));
     std::fs::create_dir_all(&dir).expect("dir");
     let kubeconfig = dir.join("kubeconfig");
