@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_ssoadmin::types::PrincipalType;
 use breakglass::api::{AssignmentState, BreakGlassGrant, EndReason, GrantPhase};
 use common::{faults::FaultProxy, *};
-use kube::api::{DeleteParams, Patch, PatchParams};
+
 use serde_json::{Value, json};
 
 const A1: &str = "111111111111";
@@ -434,19 +434,7 @@ async fn a_grant_deleted_without_its_finalizer_loses_every_account() {
     let (_controller, metrics) = metered_controller(&t.s.ns, &[]);
     t.grant("g", Some(&[A1, A2])).await;
     t.s.wait_phase("g", GrantPhase::Active, SOON).await;
-    let grants = t.s.grants();
-    grants
-        .patch(
-            "g",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-        )
-        .await
-        .expect("strip the finalizer");
-    grants
-        .delete("g", &DeleteParams::default())
-        .await
-        .expect("delete");
+    t.s.strip_finalizer_and_delete("g").await;
     t.expect_on(
         A1,
         &[],

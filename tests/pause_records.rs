@@ -194,19 +194,7 @@ async fn a_pause_whose_grant_was_deleted_without_its_finalizer_is_restored_by_th
     let (_controller, metrics) = metered_controller(&s.ns, &[]);
     s.create_grant("g", |_| {}).await;
     wait_entry_state(&s, "g", "payments", PauseState::Paused).await;
-    let grants = grants_raw(&s.client, &s.ns);
-    grants
-        .patch(
-            "g",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-        )
-        .await
-        .expect("finalizer stripped");
-    grants
-        .delete("g", &Default::default())
-        .await
-        .expect("grant deleted");
+    s.strip_finalizer_and_delete("g").await;
     let restored = eventually(SOON, || async {
         let app = get(&s.client, &ns, APPLICATION, "payments").await;
         our_annotations(&app).is_empty().then_some(app)

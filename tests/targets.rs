@@ -9,7 +9,7 @@ use breakglass::api::{BreakGlassPolicy, EndReason, GrantPhase};
 use common::*;
 use kube::{
     Api,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{Patch, PatchParams},
 };
 use serde_json::json;
 
@@ -32,19 +32,8 @@ async fn members_become(s: &Scenario, want: &[String], why: &str) {
 async fn strip_and_delete(s: &Scenario) {
     s.create_grant("g", |_| {}).await;
     s.wait_phase("g", GrantPhase::Active, SOON).await;
+    s.strip_finalizer_and_delete("g").await;
     let grants = s.grants();
-    grants
-        .patch(
-            "g",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-        )
-        .await
-        .expect("strip the finalizer");
-    grants
-        .delete("g", &DeleteParams::default())
-        .await
-        .expect("delete");
     let gone = eventually(SOON, || async {
         grants.get_opt("g").await.ok()?.is_none().then_some(())
     })

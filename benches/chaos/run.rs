@@ -93,7 +93,8 @@ pub async fn campaign(config: &Config) -> Result<Report, Error> {
         }
         tokio::time::sleep(Duration::from_millis(rng.below(3000) as u64)).await;
         proxy.set(serde_json::json!([]));
-        let (took, findings) = converge(&w, &kubectl, &mut replicas, &mut report, config).await;
+        let (took, findings) =
+            settle(&w, &kubectl, &mut replicas, &mut report, config, false).await;
         println!(
             "[chaos] round {round}/{}: converged {} in {:.1} s",
             config.rounds,
@@ -105,7 +106,7 @@ pub async fn campaign(config: &Config) -> Result<Report, Error> {
 
     let webhook = replicas.webhook(0).to_owned();
     work.drain(&w, &webhook, &replicas.token).await?;
-    let (took, findings) = converge_quiet(&w, &kubectl, &mut replicas, &mut report, config).await;
+    let (took, findings) = settle(&w, &kubectl, &mut replicas, &mut report, config, true).await;
     println!(
         "[chaos] drained {} in {:.1} s",
         if findings.clean() { "clean" } else { "NOT" },
@@ -130,28 +131,8 @@ async fn wait_for_leader(replicas: &Replicas) -> Result<(), Error> {
 }
 
 /// Polls the checker until it passes (killing replicas parked at a failpoint meanwhile);
-/// the time it took and the last findings.
-async fn converge(
-    w: &World,
-    kubectl: &Kubectl,
-    replicas: &mut Replicas,
-    report: &mut Report,
-    config: &Config,
-) -> (Duration, Findings) {
-    settle(w, kubectl, replicas, report, config, false).await
-}
-
-/// Like `converge`, once nothing is live: every grant ended, every pause given back.
-async fn converge_quiet(
-    w: &World,
-    kubectl: &Kubectl,
-    replicas: &mut Replicas,
-    report: &mut Report,
-    config: &Config,
-) -> (Duration, Findings) {
-    settle(w, kubectl, replicas, report, config, true).await
-}
-
+/// the time it took and the last findings. `quiet`: nothing may be live any more, so every
+/// grant must have ended and every pause come back.
 async fn settle(
     w: &World,
     kubectl: &Kubectl,

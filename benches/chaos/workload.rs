@@ -116,14 +116,7 @@ impl Workload {
         let Some(name) = self.live_grant(w, rng).await? else {
             return Ok(());
         };
-        let patched = grants_raw(&w.s.client, &w.s.ns)
-            .patch(
-                &name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"resolved": true}})),
-            )
-            .await;
-        ignore_gone(patched.map(|_| ()), &name)?;
+        resolve(w, &name).await?;
         self.counts.resolves += 1;
         Ok(())
     }
@@ -220,21 +213,22 @@ impl Workload {
             if g["status"]["phase"] == "Ended" || g["spec"]["resolved"] == true {
                 continue;
             }
-            let name = g["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let patched = grants_raw(&w.s.client, &w.s.ns)
-                .patch(
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"spec": {"resolved": true}})),
-                )
-                .await;
-            ignore_gone(patched.map(|_| ()), &name)?;
+            resolve(w, g["metadata"]["name"].as_str().unwrap_or_default()).await?;
         }
         Ok(())
     }
+}
+
+/// `spec.resolved: true`, as `kubectl breakglass resolve` does; a grant gone meanwhile is fine.
+async fn resolve(w: &World, name: &str) -> Result<(), Error> {
+    let patched = grants_raw(&w.s.client, &w.s.ns)
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"resolved": true}})),
+        )
+        .await;
+    ignore_gone(patched.map(|_| ()), name)
 }
 
 async fn set_eligible(w: &World, kind: Kind, users: &[&str]) -> Result<(), Error> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use breakglass::api::{BreakGlassGrant, GrantPhase};
 use kube::{
     Api, Client,
-    api::{ListParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::{Value, json};
 
@@ -127,6 +127,23 @@ impl Scenario {
 
     pub async fn members(&self) -> Vec<String> {
         self.aws.members(&self.group_id).await
+    }
+
+    /// What anyone who may patch grants can do: strip the finalizer, then delete.
+    pub async fn strip_finalizer_and_delete(&self, name: &str) {
+        let grants = self.grants();
+        grants
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
+            .await
+            .expect("strip the finalizer");
+        grants
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
     }
 
     pub async fn resolve(&self, name: &str) {

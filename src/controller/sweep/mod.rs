@@ -105,13 +105,17 @@ pub async fn run(
     }
     let mut seen_unmanaged = BTreeSet::new();
     let mut known_pauses = BTreeSet::new();
+    let vanished = trigger.clone();
     let mut sweep = async |only: Option<&BTreeSet<Target>>| match once(
         &ctx,
         &grants,
         &settings,
         &unmanaged,
         &mut seen_unmanaged,
-        &mut known_pauses,
+        {
+            known_pauses.extend(vanished.take_pauses());
+            &mut known_pauses
+        },
         only,
     )
     .await
@@ -291,17 +295,16 @@ async fn once(
         }
     }
     policies::report_unmanaged(&ctx.client, &policies, unmanaged, report).await;
-    if only.is_none() {
-        // Remembered past the grant: one deleted without its finalizer is gone from the cache.
-        known_pauses.extend(
-            grants
-                .state()
-                .iter()
-                .flat_map(|g| g.status.iter().flat_map(|s| &s.paused_targets))
-                .map(|e| e.target()),
-        );
-        pauses::sweep(ctx, &policies, known_pauses).await;
-    }
+    // Remembered past the grant: one deleted without its finalizer is gone from the cache
+    // (the trigger hands over what such a grant had paused).
+    known_pauses.extend(
+        grants
+            .state()
+            .iter()
+            .flat_map(|g| g.status.iter().flat_map(|s| &s.paused_targets))
+            .map(|e| e.target()),
+    );
+    pauses::sweep(ctx, &policies, known_pauses).await;
     match first_error {
         Some(e) => Err(e),
         None => Ok(lists.len()),

@@ -10,7 +10,10 @@ use std::{
 
 use tokio::sync::Notify;
 
-use crate::{api::BreakGlassGrant, plan, targets};
+use crate::{
+    api::{BreakGlassGrant, GrantPhase, TargetRef},
+    plan, targets,
+};
 
 /// How long a trigger waits for more: a burst of deletions on one group is one list.
 pub const BATCH: Duration = Duration::from_secs(1);
@@ -18,6 +21,8 @@ pub const BATCH: Duration = Duration::from_secs(1);
 #[derive(Clone, Default)]
 pub struct Trigger {
     dirty: Arc<Mutex<BTreeSet<targets::Target>>>,
+    /// Objects a vanished, unended grant had paused: its restore never ran.
+    pauses: Arc<Mutex<BTreeSet<TargetRef>>>,
     notify: Arc<Notify>,
 }
 
@@ -25,17 +30,40 @@ impl Trigger {
     /// Called with the last state of each deleted grant. A grant ended by the operator
     /// (its finalizer's normal path) is `Ended` and needs nothing.
     pub fn grant_gone(&self, grant: &BreakGlassGrant) {
-        if !plan::may_hold_access(grant) {
-            return;
-        }
-        let recorded = targets::recorded_targets(grant);
-        if recorded.is_empty() {
+        let status = grant.status.as_ref();
+        let paused: Vec<TargetRef> = if status.and_then(|s| s.phase) == Some(GrantPhase::Ended) {
+            vec![]
+        } else {
+            status
+                .into_iter()
+                .flat_map(|s| &s.paused_targets)
+                .filter(|e| e.state.may_hold())
+                .map(|e| e.target())
+                .collect()
+        };
+        let recorded = if plan::may_hold_access(grant) {
+            targets::recorded_targets(grant)
+        } else {
+            vec![]
+        };
+        if recorded.is_empty() && paused.is_empty() {
             return;
         }
         if let Ok(mut dirty) = self.dirty.lock() {
             dirty.extend(recorded.into_iter().map(|(t, _, _)| t));
         }
+        if let Ok(mut pauses) = self.pauses.lock() {
+            pauses.extend(paused);
+        }
         self.notify.notify_one();
+    }
+
+    /// The paused objects of grants that vanished since the last call.
+    pub fn take_pauses(&self) -> BTreeSet<TargetRef> {
+        self.pauses
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
     }
 
     /// Waits for a mark, then for the batch to fill, and takes the marked groups.
