@@ -43,6 +43,8 @@ pub async fn campaign(config: &Config) -> Result<Report, Error> {
                 proxy.set(inject::aws_rules(&mut rng, &mut serial));
             }
         } else {
+            // A leader must be there to meet the round's faults while they are set.
+            wait_for_leader(&replicas).await?;
             let (rules, kind) = inject::smoke_rules(round);
             proxy.set(rules);
             work.request(&w, &mut rng, Some(kind)).await?;
