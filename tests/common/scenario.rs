@@ -129,21 +129,34 @@ impl Scenario {
         self.aws.members(&self.group_id).await
     }
 
-    /// What anyone who may patch grants can do: strip the finalizer, then delete.
+    /// What anyone who may patch grants can do: strip the finalizer, then delete. The delete
+    /// is conditional on the stripped version: a controller reconciling meanwhile puts its
+    /// finalizer back, and then the grant would be revoked the normal way; strip again.
     pub async fn strip_finalizer_and_delete(&self, name: &str) {
         let grants = self.grants();
-        grants
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-            )
-            .await
-            .expect("strip the finalizer");
-        grants
-            .delete(name, &DeleteParams::default())
-            .await
-            .expect("delete");
+        for _ in 0..20 {
+            let stripped = grants
+                .patch(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                )
+                .await
+                .expect("strip the finalizer");
+            let only_that = DeleteParams {
+                preconditions: Some(kube::api::Preconditions {
+                    resource_version: stripped.metadata.resource_version,
+                    uid: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match grants.delete(name, &only_that).await {
+                Ok(_) => return,
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => panic!("delete: {e}"),
+            }
+        }
+        panic!("grant {name}: the finalizer kept coming back");
     }
 
     pub async fn resolve(&self, name: &str) {
