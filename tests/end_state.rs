@@ -330,3 +330,60 @@ async fn killed_while_holding_it_is_still_held_then_restored_once() {
         "restored once: {restored:?}"
     );
 }
+
+/// Label the policy: the controller looks at each of its grants at once, from its cache.
+async fn touch_policy(s: &Scenario) {
+    let policies: kube::Api<breakglass::api::BreakGlassPolicy> = kube::Api::all(s.client.clone());
+    policies
+        .patch(
+            &s.policy,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"test/touched": format!("{}", std::time::UNIX_EPOCH.elapsed().map(|d| d.as_millis()).unwrap_or_default())}}})),
+        )
+        .await
+        .expect("touch the policy");
+}
+
+#[tokio::test]
+async fn a_reconcile_from_a_stale_cache_never_rerecords_a_restored_target() {
+    let (s, ns, before) = argo("end-stale", "WhenInSync").await;
+    let controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("g", |_| {}).await;
+    wait_state(&s, "g", PauseState::Paused, SOON).await;
+    argo_status(&s, &ns, "OutOfSync").await;
+    s.resolve("g").await;
+    wait_state(&s, "g", PauseState::Held, SOON).await;
+    controller.kill();
+
+    // The next controller's cache lags 5 s behind the API server (as a loaded one does).
+    let lag = Duration::from_secs(5);
+    let _lagging = ControllerProcess::start(&s.ns, &[("BREAKGLASS_WATCH_LAG_MS", "5000")]);
+    argo_status(&s, &ns, "Synced").await;
+    // Wakes the review now, rather than at its 15 s re-check.
+    touch_policy(&s).await;
+    wait_state(&s, "g", PauseState::Restored, REVIEW + lag).await;
+    // A second look while the cache still holds the copy from before that write: the
+    // target is held there, and the object shows it given back (as a person would have).
+    touch_policy(&s).await;
+    tokio::time::sleep(lag + Duration::from_secs(2)).await;
+
+    let g = s.grants().get("g").await.expect("the grant");
+    let e = entry(&g, "payments");
+    assert_eq!(e.state, PauseState::Restored, "{e:?}");
+    assert_eq!(
+        get(&s.client, &ns, APPLICATION, "payments").await["spec"],
+        before["spec"]
+    );
+    let events = event_reasons(&s.client, &s.ns, "g", &["Restored"])
+        .await
+        .expect("Restored event");
+    assert_eq!(
+        events.iter().filter(|r| *r == "Restored").count(),
+        1,
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|r| r == "PauseOverridden"),
+        "no change by others recorded: {events:?}"
+    );
+}

@@ -64,6 +64,10 @@ const OWN_VERSIONS: usize = 8;
 
 struct Own {
     versions: Vec<String>,
+    /// The version this process's last status write produced, and versions known to be
+    /// older than it (earlier writes, and the copies those writes were made from).
+    written: Option<String>,
+    behind: Vec<String>,
     /// The window access and pauses were last confirmed for.
     confirmed: Option<Timestamp>,
     at: Instant,
@@ -78,6 +82,24 @@ impl Own {
             self.versions.push(v);
         }
         self.at = Instant::now();
+    }
+
+    fn wrote(&mut self, from: Option<String>, version: Option<String>) {
+        self.note(version.clone());
+        let Some(version) = version else { return };
+        for older in [self.written.take(), from].into_iter().flatten() {
+            if older != version && !self.behind.contains(&older) {
+                if self.behind.len() == OWN_VERSIONS {
+                    self.behind.remove(0);
+                }
+                self.behind.push(older);
+            }
+        }
+        self.written = Some(version);
+    }
+
+    fn is_behind(&self, version: &str) -> bool {
+        self.written.as_deref() != Some(version) && self.behind.iter().any(|b| b == version)
     }
 }
 
@@ -107,6 +129,8 @@ impl Context {
         if let Ok(mut map) = self.own.lock() {
             let entry = map.entry(key.to_owned()).or_insert_with(|| Own {
                 versions: vec![],
+                written: None,
+                behind: vec![],
                 confirmed: None,
                 at: Instant::now(),
             });
@@ -114,9 +138,23 @@ impl Context {
         }
     }
 
-    /// The status write of this process produced `version` of grant `key`.
-    pub(crate) fn wrote(&self, key: &str, version: Option<String>) {
-        self.own(key, |o| o.note(version));
+    /// The status write of this process, made from version `from` of grant `key`, produced
+    /// `version`.
+    pub(crate) fn wrote(&self, key: &str, from: Option<String>, version: Option<String>) {
+        self.own(key, |o| o.wrote(from, version));
+    }
+
+    /// Whether this copy of grant `key` is older than this process's own last write: a
+    /// reconcile queued while the one that wrote was running, started before the watch
+    /// delivered that write. Planned from it, work already done (a target given back, a
+    /// join recorded) would look undone or changed by someone else. The write's own watch
+    /// event follows and brings the current copy.
+    pub(crate) fn is_behind(&self, key: &str, version: Option<&str>) -> bool {
+        let Ok(map) = self.own.lock() else {
+            return false;
+        };
+        map.get(key)
+            .is_some_and(|o| version.is_some_and(|v| o.is_behind(v)))
     }
 
     /// Access and pauses of `version` of grant `key` were confirmed for this window.
@@ -214,10 +252,74 @@ pub(crate) async fn failpoint(name: &str) {
     }
 }
 
+/// Fault injection for tests: `BREAKGLASS_WATCH_LAG_MS` holds back every grant watch event,
+/// so the cache lags behind the API server as a loaded one does, long enough for a test to
+/// make a reconcile run on a copy older than this process's own last write.
+pub(crate) fn watch_lag() -> Option<std::time::Duration> {
+    std::env::var("BREAKGLASS_WATCH_LAG_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .filter(|ms| *ms > 0)
+        .map(std::time::Duration::from_millis)
+}
+
 pub(crate) fn time(t: Timestamp) -> Time {
     Time(t)
 }
 
 pub(crate) fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
     to.duration_since(from).as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own() -> Own {
+        Own {
+            versions: vec![],
+            written: None,
+            behind: vec![],
+            confirmed: None,
+            at: Instant::now(),
+        }
+    }
+
+    fn v(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    #[test]
+    fn a_copy_older_than_our_last_write_is_behind_and_others_writes_are_not() {
+        let mut o = own();
+        // A reconcile of version 10 (someone else's) writes 11, then 12.
+        o.wrote(v("10"), v("11"));
+        o.wrote(v("10"), v("12"));
+        assert!(o.is_behind("10"), "the copy the writes were made from");
+        assert!(o.is_behind("11"), "an earlier write of ours");
+        assert!(!o.is_behind("12"), "our last write is current");
+        assert!(!o.is_behind("13"), "a later change by someone else");
+        // Reconciling 13 (a requester's patch) and writing 14 makes 12 and 13 old too.
+        o.wrote(v("13"), v("14"));
+        assert!(o.is_behind("13") && o.is_behind("12"));
+        assert!(!o.is_behind("14"));
+    }
+
+    #[test]
+    fn a_write_whose_version_is_unknown_changes_nothing() {
+        let mut o = own();
+        o.wrote(v("10"), None);
+        assert!(!o.is_behind("10"), "no write known: 10 may be current");
+    }
+
+    #[test]
+    fn only_the_latest_versions_are_kept() {
+        let mut o = own();
+        for n in 0..40u32 {
+            o.wrote(v(&n.to_string()), v(&(n + 100).to_string()));
+        }
+        assert!(o.behind.len() <= OWN_VERSIONS);
+        assert!(o.is_behind("138"));
+        assert!(!o.is_behind("139"));
+    }
 }

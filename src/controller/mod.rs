@@ -23,7 +23,7 @@ use kube::{
         watcher,
     },
 };
-use tracing::warn;
+use tracing::{debug, warn};
 
 use self::{context::key, grant::apply};
 pub use self::{
@@ -65,9 +65,16 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, settings: Sett
     let (store, writer) = reflector::store();
     let trigger = sweep::Trigger::default();
     let gone = trigger.clone();
+    let lag = context::watch_lag();
     let grant_events = watcher(grants, watcher::Config::default())
         .default_backoff()
         .modify(slim)
+        .then(move |event| async move {
+            if let Some(lag) = lag {
+                tokio::time::sleep(lag).await;
+            }
+            event
+        })
         .reflect(writer)
         .inspect_ok(move |event| {
             if let watcher::Event::Delete(g) = event {
@@ -138,6 +145,10 @@ impl Drop for StorePublished {
     }
 }
 
+/// Only a safety net: the watch event of the write a stale copy lags behind wakes the grant
+/// first.
+const BEHIND_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub(crate) async fn reconcile(
     grant: Arc<BreakGlassGrant>,
     ctx: Arc<Context>,
@@ -146,6 +157,13 @@ pub(crate) async fn reconcile(
     let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
     let id = key(&grant);
     ctx.metrics.reconciled();
+    if ctx.is_behind(
+        &context::instance(&grant),
+        grant.metadata.resource_version.as_deref(),
+    ) {
+        debug!(grant = %id, "the cache has not caught up with this process's last write; waiting for it");
+        return Ok(Action::requeue(BEHIND_RECHECK));
+    }
     let result = finalizer(&api, FINALIZER, grant, |event| async {
         match event {
             Finalizer::Apply(g) => apply(&g, &ctx, false).await,

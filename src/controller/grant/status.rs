@@ -93,7 +93,13 @@ pub(crate) async fn write_status(
         &Patch::Apply(&patch),
     )
     .await
-    .map(|written| ctx.wrote(&instance(grant), written.metadata.resource_version))
+    .map(|written| {
+        ctx.wrote(
+            &instance(grant),
+            grant.metadata.resource_version.clone(),
+            written.metadata.resource_version,
+        )
+    })
     .map_err(|source| Error::Status {
         action: "writing the status of",
         namespace: ns,
