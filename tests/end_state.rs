@@ -293,16 +293,22 @@ async fn a_held_target_is_not_given_back_by_another_grant_ending() {
     );
 }
 
+/// Grant `g` paused the app, ended with it out of sync (held), and its controller was
+/// SIGKILLed.
+async fn held_then_killed(s: &Scenario, ns: &str) {
+    let controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("g", |_| {}).await;
+    wait_state(s, "g", PauseState::Paused, SOON).await;
+    argo_status(s, ns, "OutOfSync").await;
+    s.resolve("g").await;
+    wait_state(s, "g", PauseState::Held, SOON).await;
+    controller.kill();
+}
+
 #[tokio::test]
 async fn killed_while_holding_it_is_still_held_then_restored_once() {
     let (s, ns, before) = argo("end-crash", "WhenInSync").await;
-    let controller = ControllerProcess::start(&s.ns, &[]);
-    s.create_grant("g", |_| {}).await;
-    wait_state(&s, "g", PauseState::Paused, SOON).await;
-    argo_status(&s, &ns, "OutOfSync").await;
-    s.resolve("g").await;
-    wait_state(&s, "g", PauseState::Held, SOON).await;
-    controller.kill();
+    held_then_killed(&s, &ns).await;
 
     let _restarted = ControllerProcess::start(&s.ns, &[]);
     touch(&s, "g").await;
@@ -317,17 +323,27 @@ async fn killed_while_holding_it_is_still_held_then_restored_once() {
 
     argo_status(&s, &ns, "Synced").await;
     wait_state(&s, "g", PauseState::Restored, REVIEW).await;
+    restored_once(&s, &ns, &before).await;
+}
+
+/// The app is back as created, by exactly one restore, and nothing recorded it as changed
+/// by someone else.
+async fn restored_once(s: &Scenario, ns: &str, before: &Value) {
     assert_eq!(
-        get(&s.client, &ns, APPLICATION, "payments").await["spec"],
+        get(&s.client, ns, APPLICATION, "payments").await["spec"],
         before["spec"]
     );
-    let restored = event_reasons(&s.client, &s.ns, "g", &["Restored"])
+    let events = event_reasons(&s.client, &s.ns, "g", &["Restored"])
         .await
         .expect("Restored event");
     assert_eq!(
-        restored.iter().filter(|r| *r == "Restored").count(),
+        events.iter().filter(|r| *r == "Restored").count(),
         1,
-        "restored once: {restored:?}"
+        "restored once: {events:?}"
+    );
+    assert!(
+        !events.iter().any(|r| r == "PauseOverridden"),
+        "no change by others recorded: {events:?}"
     );
 }
 
@@ -347,13 +363,7 @@ async fn touch_policy(s: &Scenario) {
 #[tokio::test]
 async fn a_reconcile_from_a_stale_cache_never_rerecords_a_restored_target() {
     let (s, ns, before) = argo("end-stale", "WhenInSync").await;
-    let controller = ControllerProcess::start(&s.ns, &[]);
-    s.create_grant("g", |_| {}).await;
-    wait_state(&s, "g", PauseState::Paused, SOON).await;
-    argo_status(&s, &ns, "OutOfSync").await;
-    s.resolve("g").await;
-    wait_state(&s, "g", PauseState::Held, SOON).await;
-    controller.kill();
+    held_then_killed(&s, &ns).await;
 
     // The next controller's cache lags 5 s behind the API server (as a loaded one does).
     let lag = Duration::from_secs(5);
@@ -370,20 +380,5 @@ async fn a_reconcile_from_a_stale_cache_never_rerecords_a_restored_target() {
     let g = s.grants().get("g").await.expect("the grant");
     let e = entry(&g, "payments");
     assert_eq!(e.state, PauseState::Restored, "{e:?}");
-    assert_eq!(
-        get(&s.client, &ns, APPLICATION, "payments").await["spec"],
-        before["spec"]
-    );
-    let events = event_reasons(&s.client, &s.ns, "g", &["Restored"])
-        .await
-        .expect("Restored event");
-    assert_eq!(
-        events.iter().filter(|r| *r == "Restored").count(),
-        1,
-        "{events:?}"
-    );
-    assert!(
-        !events.iter().any(|r| r == "PauseOverridden"),
-        "no change by others recorded: {events:?}"
-    );
+    restored_once(&s, &ns, &before).await;
 }
