@@ -382,3 +382,35 @@ async fn a_reconcile_from_a_stale_cache_never_rerecords_a_restored_target() {
     assert_eq!(e.state, PauseState::Restored, "{e:?}");
     restored_once(&s, &ns, &before).await;
 }
+
+#[tokio::test]
+async fn a_change_made_while_ending_never_makes_a_stale_copy_look_current() {
+    let (s, ns, before) = argo("end-midway", "WhenInSync").await;
+    let controller = ControllerProcess::start(&s.ns, &[]);
+    s.create_grant("g", |_| {}).await;
+    wait_state(&s, "g", PauseState::Paused, SOON).await;
+    argo_status(&s, &ns, "Synced").await;
+    controller.kill();
+
+    let lag = Duration::from_secs(5);
+    let _lagging = ControllerProcess::start(&s.ns, &[("BREAKGLASS_WATCH_LAG_MS", "5000")]);
+    s.resolve("g").await;
+    // The ending asks Argo CD to refresh, then waits up to 5 s for it (none runs here):
+    // the grant changes meanwhile, so its next copy is newer than what the ending read and
+    // older than what it will write.
+    let refreshing = eventually(REVIEW, || async {
+        let app = get(&s.client, &ns, APPLICATION, "payments").await;
+        app["metadata"]["annotations"]["argocd.argoproj.io/refresh"]
+            .is_string()
+            .then_some(())
+    })
+    .await;
+    assert!(refreshing.is_some(), "the ending asked Argo CD to refresh");
+    touch(&s, "g").await;
+    wait_state(&s, "g", PauseState::Restored, REVIEW + lag).await;
+    tokio::time::sleep(lag + Duration::from_secs(2)).await;
+
+    let g = s.grants().get("g").await.expect("the grant");
+    assert_eq!(entry(&g, "payments").state, PauseState::Restored);
+    restored_once(&s, &ns, &before).await;
+}

@@ -98,8 +98,17 @@ impl Own {
         self.written = Some(version);
     }
 
+    /// etcd's resourceVersions are increasing integers: compared as such, any copy older
+    /// than our write is caught, also one someone else wrote while our reconcile ran.
+    /// Where they are not integers (another storage), only the versions known to be older.
     fn is_behind(&self, version: &str) -> bool {
-        self.written.as_deref() != Some(version) && self.behind.iter().any(|b| b == version)
+        let Some(written) = self.written.as_deref() else {
+            return false;
+        };
+        match (version.parse::<u64>(), written.parse::<u64>()) {
+            (Ok(v), Ok(w)) => v < w,
+            _ => written != version && self.behind.iter().any(|b| b == version),
+        }
     }
 }
 
@@ -303,6 +312,24 @@ mod tests {
         o.wrote(v("13"), v("14"));
         assert!(o.is_behind("13") && o.is_behind("12"));
         assert!(!o.is_behind("14"));
+    }
+
+    #[test]
+    fn a_change_by_someone_else_while_we_worked_is_older_than_our_write() {
+        let mut o = own();
+        // We reconciled 10; a requester patched (11) while we worked; our write made 12.
+        o.wrote(v("10"), v("12"));
+        assert!(o.is_behind("11"), "11 lacks what 12 recorded");
+        assert!(!o.is_behind("13"));
+    }
+
+    #[test]
+    fn opaque_versions_fall_back_to_the_ones_known_older() {
+        let mut o = own();
+        o.wrote(v("a"), v("c"));
+        assert!(o.is_behind("a"));
+        assert!(!o.is_behind("c"));
+        assert!(!o.is_behind("b"), "order unknown: treated as new");
     }
 
     #[test]
