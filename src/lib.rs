@@ -4,8 +4,8 @@
 //! Layout: `api` (types and CRDs) → `policy` and `plan` (pure decisions) → `aws` (the only
 //! AWS I/O) → `controller` (Kubernetes wiring); `pause` holds the automation pausing (pure
 //! `select` and `plan`, with its Kubernetes I/O in `pause::cluster` and one grant's pauses in
-//! `pause::executor`); `conditions` and
-//! `telemetry` support them. `webhook` turns Alertmanager notifications into grants (pure
+//! `pause::executor`); `conditions`,
+//! `telemetry` and `faults` (test-only fault injection) support them. `webhook` turns Alertmanager notifications into grants (pure
 //! matching in `webhook::alertmanager`, pure grouping in `webhook::storm::aggregate`); `admin` serves metrics and health; `leader` runs
 //! the controller only while this replica holds the leader Lease.
 
@@ -16,6 +16,7 @@ pub mod aws;
 pub mod cli;
 pub mod conditions;
 pub mod controller;
+pub mod faults;
 pub mod leader;
 pub mod pause;
 pub mod plan;

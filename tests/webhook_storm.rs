@@ -224,3 +224,67 @@ async fn a_resolution_before_its_firing_keeps_the_late_firing_from_opening_acces
     let answer = post(&h, &later);
     assert_eq!(listed(&answer, "created"), 1, "{answer}");
 }
+
+#[tokio::test]
+async fn an_alert_for_a_grant_changed_since_the_webhook_saw_it_is_merged_not_lost() {
+    // Grant watches held back 5 s: the webhook's copy of the grant is the one it wrote,
+    // older than the controller's status writes that follow.
+    let h = Hook::with_env("conflict", &[("BREAKGLASS_WATCH_LAG_MS", "5000")], &[]).await;
+    // Fingerprints of its own: a resolution reaches every grant recording the alert, and
+    // the other tests here send the storm's.
+    let ours = |n: usize| {
+        let mut p = storm(&h, n, 1, "firing");
+        for (i, a) in p["alerts"].as_array_mut().into_iter().flatten().enumerate() {
+            a["fingerprint"] = json!(format!("{:016x}", 0xc0f1_1c70_0000_u64 + i as u64));
+        }
+        p
+    };
+    let first = ours(1);
+    // Its first list arrives late too: until then it answers 503.
+    let answer = eventually(std::time::Duration::from_secs(30), || async {
+        let (code, text) = post_json(&h.url, Some(&h.token), first.to_string().as_bytes());
+        (code != 503).then(|| {
+            assert_eq!(code, 200, "{text}");
+            serde_json::from_str::<Value>(&text).expect("JSON")
+        })
+    })
+    .await
+    .expect("the webhook's cache never filled");
+    assert_eq!(listed(&answer, "created"), 1, "{answer}");
+    let name = h.grants().await[0].metadata.name.clone().expect("name");
+    let active = eventually(std::time::Duration::from_secs(60), || async {
+        let g = h.s.grants().get(&name).await.ok()?;
+        (g.status.as_ref()?.phase == Some(GrantPhase::Active)).then_some(())
+    })
+    .await;
+    assert!(active.is_some(), "{name} never Active");
+
+    let reads = metric(
+        &h.metrics(),
+        "breakglass_webhook_writes_total{kind=\"get\"}",
+    );
+    let answer = post(&h, &ours(2));
+    assert_eq!(listed(&answer, "updated"), 1, "{answer}");
+    assert_eq!(listed(&answer, "created"), 0, "{answer}");
+    assert!(
+        metric(
+            &h.metrics(),
+            "breakglass_webhook_writes_total{kind=\"get\"}"
+        ) > reads,
+        "the API server refused the stale copy (409) and the webhook read the grant again"
+    );
+    let g = h.s.grants().get(&name).await.expect("grant");
+    assert_eq!(
+        alerts_of(&g),
+        vec![
+            ("0000c0f11c700000".to_owned(), AlertState::Firing),
+            ("0000c0f11c700001".to_owned(), AlertState::Firing),
+        ]
+    );
+    assert_eq!(
+        g.status.as_ref().and_then(|st| st.phase),
+        Some(GrantPhase::Active),
+        "the controller's status is intact"
+    );
+    assert_eq!(h.grants().await.len(), 1);
+}

@@ -15,6 +15,8 @@ use kube::{
 };
 use tokio::sync::Mutex;
 
+pub(crate) use crate::faults::failpoint;
+
 use super::ledger::Ledger;
 use crate::{api::BreakGlassGrant, aws::Aws, telemetry::Metrics};
 
@@ -250,26 +252,6 @@ pub(crate) fn key(grant: &BreakGlassGrant) -> String {
 /// This grant object, not another one made later under the same name.
 pub(crate) fn instance(grant: &BreakGlassGrant) -> String {
     format!("{}/{}", key(grant), grant.uid().unwrap_or_default())
-}
-
-/// Stops with a failpoint when `BREAKGLASS_FAILPOINT` names it: the process stays alive but
-/// this reconcile never continues, so a test can SIGKILL it at exactly this point.
-pub(crate) async fn failpoint(name: &str) {
-    if std::env::var("BREAKGLASS_FAILPOINT").is_ok_and(|f| f == name) {
-        eprintln!("failpoint reached: {name}");
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Fault injection for tests: `BREAKGLASS_WATCH_LAG_MS` holds back every grant watch event,
-/// so the cache lags behind the API server as a loaded one does, long enough for a test to
-/// make a reconcile run on a copy older than this process's own last write.
-pub(crate) fn watch_lag() -> Option<std::time::Duration> {
-    std::env::var("BREAKGLASS_WATCH_LAG_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .filter(|ms| *ms > 0)
-        .map(std::time::Duration::from_millis)
 }
 
 pub(crate) fn time(t: Timestamp) -> Time {

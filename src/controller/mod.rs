@@ -65,23 +65,18 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, settings: Sett
     let (store, writer) = reflector::store();
     let trigger = sweep::Trigger::default();
     let gone = trigger.clone();
-    let lag = context::watch_lag();
-    let grant_events = watcher(grants, watcher::Config::default())
-        .default_backoff()
-        .modify(slim)
-        .then(move |event| async move {
-            if let Some(lag) = lag {
-                tokio::time::sleep(lag).await;
-            }
-            event
-        })
-        .reflect(writer)
-        .inspect_ok(move |event| {
-            if let watcher::Event::Delete(g) = event {
-                gone.grant_gone(g);
-            }
-        })
-        .applied_objects();
+    let grant_events = crate::faults::lagged(
+        watcher(grants, watcher::Config::default())
+            .default_backoff()
+            .modify(slim),
+    )
+    .reflect(writer)
+    .inspect_ok(move |event| {
+        if let watcher::Event::Delete(g) = event {
+            gone.grant_gone(g);
+        }
+    })
+    .applied_objects();
     let controller = Controller::for_stream(grant_events, store.clone()).with_config(
         kube::runtime::controller::Config::default().concurrency(settings.concurrency),
     );

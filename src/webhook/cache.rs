@@ -53,11 +53,13 @@ impl Cache {
         let selector = format!("{SOURCE_LABEL}=alertmanager");
         let grant_stream = reflector(
             grant_writer,
-            watcher(
-                Api::<BreakGlassGrant>::all(client.clone()),
-                watcher::Config::default().labels(&selector),
-            )
-            .modify(|g| g.managed_fields_mut().clear()),
+            crate::faults::lagged(
+                watcher(
+                    Api::<BreakGlassGrant>::all(client.clone()),
+                    watcher::Config::default().labels(&selector),
+                )
+                .modify(|g| g.managed_fields_mut().clear()),
+            ),
         );
         let policy_stream = reflector(
             policy_writer,

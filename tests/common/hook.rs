@@ -130,6 +130,11 @@ impl Hook {
     /// A scenario whose policy has one alert rule (`alertname`, severity critical|page,
     /// user from `breakglass_user`), and a controller serving the webhook with `args` added.
     pub async fn with_args(test: &str, args: &[&str]) -> Self {
+        Self::with_env(test, &[], args).await
+    }
+
+    /// As [`Hook::with_args`], the controller started with `env` too.
+    pub async fn with_env(test: &str, env: &[(&str, &str)], args: &[&str]) -> Self {
         let s = Scenario::new(test).await;
         let alertname = format!("BreakGlassTest{}", s.ns.replace('-', ""));
         policies_raw(&s.client)
@@ -165,7 +170,7 @@ impl Hook {
             &admin_addr,
         ];
         all.extend_from_slice(args);
-        let controller = ControllerProcess::start_with_args(&s.ns, &[], &all);
+        let controller = ControllerProcess::start_with_args(&s.ns, env, &all);
         let url = format!("http://127.0.0.1:{port}/v1/alertmanager");
         let admin = format!("http://127.0.0.1:{admin_port}");
         eventually(SOON, || async {
