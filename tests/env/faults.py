@@ -15,7 +15,10 @@ first rule that matches a request decides it. Answers:
   failed: a FAILED status with `reason` as FailureReason; for Create/DeleteAccountAssignment
     answered instead of moto (as AWS, nothing was done), for the Describe…Status polls moto's
     answer is rewritten;
-  pass: moto answers unchanged (with `delay_ms`, a slow AWS).
+  pass: moto answers unchanged (with `delay_ms`, a slow AWS);
+  stall: the request is held without an answer (an egress proxy or a middlebox that drops
+    silently) until the rule leaves the rules file, or for `stall_ms` when given; then moto
+    answers, to whoever is still listening.
 `delay_ms` delays any answer. Every request is logged, one JSON line per request to
 <rules.json>.log: {"operation": ..., "fault": <rule name or null>, "session": <RoleSessionName
 of the assumed-role credentials that signed it, or null>}, so a test can tell that a fault
@@ -167,6 +170,9 @@ class Faults:
         if rule.get("delay_ms"):
             await asyncio.sleep(rule["delay_ms"] / 1000)
         answer = rule.get("answer", "pass")
+        if answer == "stall":
+            await self._stall(rule)
+            return
         if answer == "drop":
             flow.kill()
         elif answer in ANSWERS:
@@ -175,6 +181,15 @@ class Faults:
             flow.response = failed_change(flow.request, CHANGES[operation], rule)
         else:
             flow.metadata["fault"] = rule
+
+    async def _stall(self, rule):
+        """Holds until the rule is gone from the rules file (or `stall_ms` passed). The
+        event loop keeps serving other requests meanwhile: one stall holds one request."""
+        loop = asyncio.get_running_loop()
+        until = rule.get("stall_ms") and loop.time() + rule["stall_ms"] / 1000
+        while rule in self.rules and not (until and loop.time() >= until):
+            await asyncio.sleep(0.05)
+            self._reload()
 
     def response(self, flow: http.HTTPFlow):
         rule = flow.metadata.get("fault")
