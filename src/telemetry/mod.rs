@@ -289,23 +289,28 @@ impl Metrics {
         })
     }
 
+    /// The first few grants overdue by more than `beyond`, as `namespace/name`.
     fn overdue_beyond(
         &self,
         now: k8s_openapi::jiff::Timestamp,
         beyond: std::time::Duration,
-    ) -> usize {
+    ) -> Vec<String> {
         let Ok(slot) = self.grants.read() else {
-            return 0;
+            return vec![];
         };
-        slot.as_ref().map_or(0, |store| {
+        slot.as_ref().map_or_else(Vec::new, |store| {
             store
                 .state()
                 .iter()
                 .filter(|g| overdue_by(g, now).is_some_and(|late| late > beyond))
-                .count()
+                .take(5)
+                .map(|g| {
+                    use kube::ResourceExt;
+                    format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any())
+                })
+                .collect()
         })
     }
-
     pub fn webhook_request(&self, outcome: &str) {
         self.webhook_requests
             .get_or_create(&labels(&[("outcome", outcome)]))

@@ -42,9 +42,14 @@ pub enum Stall {
         limit: Duration,
     },
     #[error(
-        "{overdue} grant(s) overdue by more than {limit:?} and no reconcile finished in that time"
+        "grant(s) {} overdue by more than {limit:?} and no reconcile finished in that time",
+        overdue.join(", ")
     )]
-    Idle { overdue: usize, limit: Duration },
+    Idle {
+        /// The overdue grants (a few of them).
+        overdue: Vec<String>,
+        limit: Duration,
+    },
 }
 
 #[derive(Default)]
@@ -114,7 +119,7 @@ impl Watchdog {
     pub fn check(
         &self,
         now: Instant,
-        overdue_beyond: impl FnOnce(Duration) -> usize,
+        overdue_beyond: impl FnOnce(Duration) -> Vec<String>,
     ) -> Result<(), Stall> {
         let (limit, oldest, last) = {
             let state = self.lock();
@@ -141,7 +146,7 @@ impl Watchdog {
         let idle = last.is_none_or(|t| now.saturating_duration_since(t) > limit);
         if idle {
             let overdue = overdue_beyond(limit);
-            if overdue > 0 {
+            if !overdue.is_empty() {
                 return Err(Stall::Idle { overdue, limit });
             }
         }
@@ -167,7 +172,7 @@ mod tests {
         let t0 = Instant::now();
         let parked = dog.start(grant("parked"));
         assert_eq!(
-            dog.check(t0 + LIMIT * 2, |_| 0),
+            dog.check(t0 + LIMIT * 2, |_| vec![]),
             Ok(()),
             "not leading: healthy"
         );
@@ -180,9 +185,9 @@ mod tests {
             drop(quick);
         }
         let start = Instant::now();
-        assert_eq!(dog.check(start, |_| 0), Ok(()));
+        assert_eq!(dog.check(start, |_| vec![]), Ok(()));
         let err = dog
-            .check(start + LIMIT + Duration::from_secs(1), |_| 0)
+            .check(start + LIMIT + Duration::from_secs(1), |_| vec![])
             .expect_err("the parked reconcile is a stall");
         assert!(
             matches!(&err, Stall::Stuck { work, .. } if *work == grant("parked")),
@@ -191,14 +196,14 @@ mod tests {
         assert!(err.to_string().contains("incidents/parked"), "{err}");
         drop(parked_again);
         assert_eq!(
-            dog.check(start + LIMIT + Duration::from_secs(1), |_| 0),
+            dog.check(start + LIMIT + Duration::from_secs(1), |_| vec![]),
             Ok(()),
             "nothing overdue, nothing stuck"
         );
         dog.disarm();
         let _sweep = dog.start(Work::Sweep);
         assert_eq!(
-            dog.check(start + LIMIT * 10, |_| 3),
+            dog.check(start + LIMIT * 10, |_| vec!["a/b".into()]),
             Ok(()),
             "a standby is healthy"
         );
@@ -210,21 +215,29 @@ mod tests {
         dog.arm(LIMIT);
         let armed = Instant::now();
         let later = armed + LIMIT + Duration::from_secs(1);
-        assert_eq!(dog.check(later, |_| 0), Ok(()), "idle without work is fine");
+        assert_eq!(
+            dog.check(later, |_| vec![]),
+            Ok(()),
+            "idle without work is fine"
+        );
         let err = dog.check(later, |beyond| {
             assert_eq!(beyond, LIMIT);
-            2
+            vec!["incidents/late".into()]
         });
         assert_eq!(
             err,
             Err(Stall::Idle {
-                overdue: 2,
+                overdue: vec!["incidents/late".into()],
                 limit: LIMIT
             })
         );
+        assert!(err.unwrap_err().to_string().contains("incidents/late"));
         // A reconcile that ends (even in an error, retried) is progress.
         drop(dog.start(grant("failing")));
         let now = Instant::now();
-        assert_eq!(dog.check(now + Duration::from_secs(1), |_| 2), Ok(()));
+        assert_eq!(
+            dog.check(now + Duration::from_secs(1), |_| vec!["a/b".into()]),
+            Ok(())
+        );
     }
 }
