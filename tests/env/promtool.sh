@@ -19,6 +19,14 @@ if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
   log "please install promtool (Debian/Ubuntu package: prometheus; or a Prometheus release)"
   exit 1
 fi
+# One download at a time (tests call this in parallel); the first one in fills the cache.
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+if [ -x "$cache/promtool" ]; then
+  echo "$cache/promtool"
+  exit 0
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 download() { (cd "$tmp" && apt-get download -qq prometheus) >&2 2>&1; }
@@ -33,8 +41,7 @@ if ! download; then
 fi
 log "taking promtool out of $(basename "$tmp"/prometheus_*.deb)"
 dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
-mkdir -p "$cache"
-# A rename within the cache: a parallel run never sees half a binary.
+# A rename within the cache: a reader never sees half a binary.
 mv -f "$tmp/root/usr/bin/promtool" "$cache/promtool.$$"
 mv -f "$cache/promtool.$$" "$cache/promtool"
 "$cache/promtool" --version >&2
