@@ -17,6 +17,7 @@ pub mod cli;
 pub mod conditions;
 pub mod controller;
 pub mod faults;
+pub mod kube_client;
 pub mod leader;
 pub mod pause;
 pub mod plan;

@@ -86,6 +86,14 @@ struct ControllerArgs {
     /// second's worth. Identity Store allows about 20 per second per account.
     #[arg(long, env = "BREAKGLASS_AWS_RATE", default_value_t = 10.0)]
     aws_rate: f64,
+    /// Deadline of one AWS call attempt (connecting included), e.g. `10s`; a call's three
+    /// attempts and the pauses between them are bounded together. A call past it fails with
+    /// reason `AwsTimeout` and is retried with the grant's backoff.
+    #[arg(long, env = "BREAKGLASS_AWS_TIMEOUT", default_value = "10s", value_parser = sweep_interval)]
+    aws_timeout: std::time::Duration,
+    /// Deadline of one Kubernetes API request other than a watch, e.g. `30s`.
+    #[arg(long, env = "BREAKGLASS_KUBE_TIMEOUT", default_value = "30s", value_parser = sweep_interval)]
+    kube_timeout: std::time::Duration,
     /// How often every AWS target (group) is listed and compared with the grants, e.g.
     /// `60s`, `5m`.
     #[arg(long, env = "BREAKGLASS_SWEEP_INTERVAL", default_value = "60s", value_parser = sweep_interval)]
@@ -108,7 +116,8 @@ struct ControllerArgs {
 
 const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
-/// A Go duration of at least one second (`--sweep-interval`, `--webhook-timeout`).
+/// A Go duration of at least one second (`--sweep-interval`, `--webhook-timeout`, the
+/// deadlines).
 fn sweep_interval(s: &str) -> Result<std::time::Duration, String> {
     let d = breakglass::api::GoDuration::parse(s)
         .map_err(|e| e.to_string())?
@@ -245,7 +254,7 @@ fn controller(args: ControllerArgs) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let client = match kube::Client::try_default().await {
+        let client = match breakglass::kube_client::connect(args.kube_timeout).await {
             Ok(c) => c,
             Err(err) => {
                 tracing::error!(error = %err, "cannot reach Kubernetes (KUBECONFIG or in-cluster config)");
@@ -257,7 +266,7 @@ fn controller(args: ControllerArgs) -> ExitCode {
             tracing::error!(rate = args.aws_rate, "--aws-rate must be a positive number of calls per second");
             return ExitCode::FAILURE;
         }
-        let aws = breakglass::aws::Aws::from_env()
+        let aws = breakglass::aws::Aws::from_env(args.aws_timeout)
             .await
             .with_metrics(metrics.clone())
             .with_rate(args.aws_rate);
@@ -299,7 +308,13 @@ fn controller(args: ControllerArgs) -> ExitCode {
                 sweep_interval,
                 concurrency: args.concurrency,
             };
-            breakglass::controller::run(client.clone(), aws.clone(), metrics.clone(), settings)
+            // Boxed: the controller is a deep future, kept off this one's layout.
+            Box::pin(breakglass::controller::run(
+                client.clone(),
+                aws.clone(),
+                metrics.clone(),
+                settings,
+            ))
         };
         let controller = async {
             match lease {
