@@ -23,7 +23,12 @@ pub struct Error {
     source: std::io::Error,
 }
 
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(), Error> {
+/// Serves until the process ends, within `http` (timeouts, open connections).
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    http: crate::serve::Limits,
+) -> Result<(), Error> {
     let app = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
@@ -32,7 +37,7 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<(), Error>
     let err = |source| Error { addr, source };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
     info!(addr = %listener.local_addr().map_err(err)?, "admin endpoint listening (/metrics, /healthz, /readyz)");
-    axum::serve(listener, app).await.map_err(err)
+    match crate::serve::run(listener, app, None, http).await {}
 }
 
 async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {

@@ -66,6 +66,19 @@ struct ControllerArgs {
     /// Alertmanager retries (what was written stays).
     #[arg(long, env = "BREAKGLASS_WEBHOOK_TIMEOUT", default_value = "25s", value_parser = sweep_interval)]
     webhook_timeout: std::time::Duration,
+    /// Time a client has to send a request's head (and, with TLS, to finish the handshake)
+    /// on the webhook and admin servers, e.g. `10s`; a kept-alive connection must send its
+    /// next head within it too. Past it the connection is closed.
+    #[arg(long, env = "BREAKGLASS_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = sweep_interval)]
+    http_header_timeout: std::time::Duration,
+    /// A webhook or admin connection on which no byte moves for this long while no request
+    /// is being handled (a client not reading its answer) is closed, e.g. `60s`.
+    #[arg(long, env = "BREAKGLASS_HTTP_IDLE_TIMEOUT", default_value = "60s", value_parser = sweep_interval)]
+    http_idle_timeout: std::time::Duration,
+    /// Open connections per server (webhook, admin), at most; more wait in the listen
+    /// backlog until one closes.
+    #[arg(long, env = "BREAKGLASS_HTTP_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    http_max_connections: u16,
     /// Reconcile only while holding a Lease, so several replicas can run (one leads).
     #[arg(long, env = "BREAKGLASS_LEADER_ELECT")]
     leader_elect: bool,
@@ -117,7 +130,7 @@ struct ControllerArgs {
 const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /// A Go duration of at least one second (`--sweep-interval`, `--webhook-timeout`, the
-/// deadlines).
+/// deadlines and `--http-*-timeout`).
 fn sweep_interval(s: &str) -> Result<std::time::Duration, String> {
     let d = breakglass::api::GoDuration::parse(s)
         .map_err(|e| e.to_string())?
@@ -280,7 +293,12 @@ fn controller(args: ControllerArgs) -> ExitCode {
             .unwrap_or_else(|| "default".into());
         let sweep_interval = args.sweep_interval;
         tracing::info!(namespace = namespace.as_deref().unwrap_or("*"), "breakglass controller starting");
-        let admin = breakglass::admin::serve(args.admin_addr, metrics.clone());
+        let http = breakglass::serve::Limits {
+            header_timeout: args.http_header_timeout,
+            idle_timeout: args.http_idle_timeout,
+            max_connections: args.http_max_connections.into(),
+        };
+        let admin = breakglass::admin::serve(args.admin_addr, metrics.clone(), http);
         let webhook = async {
             match token {
                 Some(token) => {
@@ -294,6 +312,7 @@ fn controller(args: ControllerArgs) -> ExitCode {
                             max_concurrent: args.webhook_max_concurrent.into(),
                             timeout: args.webhook_timeout,
                         },
+                        http,
                     };
                     breakglass::webhook::serve(config, token, client.clone(), metrics.clone())
                         .await
