@@ -202,10 +202,13 @@ async fn rendered_manifests_are_accepted_by_the_api_server() {
         ] {
             assert!(kinds.iter().any(|k| k == want), "{want} missing: {kinds:?}");
         }
-        assert_eq!(
-            kinds.iter().any(|k| k == "ServiceMonitor"),
-            !values.is_empty()
-        );
+        for optional in ["ServiceMonitor", "PrometheusRule", "ConfigMap"] {
+            assert_eq!(
+                kinds.iter().any(|k| k == optional),
+                !values.is_empty(),
+                "{optional}: {kinds:?}"
+            );
+        }
         let (ok, out) = kubectl(
             &[
                 "apply",

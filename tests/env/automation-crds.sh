@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Fetches the real CRD files of the automation the operator pauses (Argo CD, Flux, a
-# Crossplane provider), plus the ServiceMonitor CRD the Helm chart can render, from the
-# projects' published Go modules; caches them and prints the cache directory. tofu-controller is absent: the module proxy here does not serve it.
+# Crossplane provider), plus the ServiceMonitor and PrometheusRule CRDs the Helm chart can
+# render, from the projects' published Go modules; caches them and prints the cache
+# directory. tofu-controller is absent: the module proxy here does not serve it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
 cache=${BREAKGLASS_CACHE:-$HOME/.cache/breakglass}
-key="argocd-$ARGOCD_VERSION-kustomize-$FLUX_KUSTOMIZE_CONTROLLER_VERSION-helm-$FLUX_HELM_CONTROLLER_VERSION-xp-kubernetes-m-$CROSSPLANE_PROVIDER_KUBERNETES_VERSION-promop-$PROMETHEUS_OPERATOR_VERSION"
+key="argocd-$ARGOCD_VERSION-kustomize-$FLUX_KUSTOMIZE_CONTROLLER_VERSION-helm-$FLUX_HELM_CONTROLLER_VERSION-xp-kubernetes-m-$CROSSPLANE_PROVIDER_KUBERNETES_VERSION-promop-$PROMETHEUS_OPERATOR_VERSION-rules"
 out=$cache/automation-crds/$key
 if [ -f "$out/.complete" ]; then
   echo "$out"
@@ -35,7 +36,9 @@ xp=$(module_dir "github.com/crossplane-contrib/provider-kubernetes@$CROSSPLANE_P
 # The namespaced (Crossplane v2) kind: the cluster-scoped one needs a conversion webhook.
 cp "$xp/package/crds/kubernetes.m.crossplane.io_objects.yaml" "$out.tmp/"
 promop=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
-cp "$promop/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" "$out.tmp/"
+for crd in servicemonitors prometheusrules; do
+  cp "$promop/example/prometheus-operator-crd/monitoring.coreos.com_$crd.yaml" "$out.tmp/"
+done
 chmod 644 "$out.tmp"/*.yaml
 touch "$out.tmp/.complete"
 rm -rf "$out" && mv "$out.tmp" "$out"
