@@ -76,7 +76,7 @@ impl Campaign<'_> {
             println!(
                 "[chaos]   drawn: {}",
                 if d.drawn.is_empty() {
-                    "nothing".to_owned()
+                    "no fault (no AWS rules, no process fault)".to_owned()
                 } else {
                     d.drawn.join(", ")
                 }
