@@ -6,7 +6,7 @@
 //! `select` and `plan`, with its Kubernetes I/O in `pause::cluster` and one grant's pauses in
 //! `pause::executor`); `conditions`,
 //! `telemetry` and `faults` (test-only fault injection) support them. `webhook` turns Alertmanager notifications into grants (pure
-//! matching in `webhook::alertmanager`, pure grouping in `webhook::storm::aggregate`); `admin` serves metrics and health; `leader` runs
+//! matching in `webhook::alertmanager`, pure grouping in `webhook::storm::aggregate`); `admin` serves metrics and health (both servers through `serve`, which bounds slow clients); `leader` runs
 //! the controller only while this replica holds the leader Lease.
 
 pub mod admin;
@@ -17,11 +17,13 @@ pub mod cli;
 pub mod conditions;
 pub mod controller;
 pub mod faults;
+pub mod kube_client;
 pub mod leader;
 pub mod pause;
 pub mod plan;
 pub mod policy;
 pub mod requester;
+pub mod serve;
 pub mod targets;
 pub mod telemetry;
 pub mod webhook;

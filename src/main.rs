@@ -66,6 +66,19 @@ struct ControllerArgs {
     /// Alertmanager retries (what was written stays).
     #[arg(long, env = "BREAKGLASS_WEBHOOK_TIMEOUT", default_value = "25s", value_parser = sweep_interval)]
     webhook_timeout: std::time::Duration,
+    /// Time a client has to send a request's head (and, with TLS, to finish the handshake)
+    /// on the webhook and admin servers, e.g. `10s`; a kept-alive connection must send its
+    /// next head within it too. Past it the connection is closed.
+    #[arg(long, env = "BREAKGLASS_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = sweep_interval)]
+    http_header_timeout: std::time::Duration,
+    /// A webhook or admin connection on which no byte moves for this long while no request
+    /// is being handled (a client not reading its answer) is closed, e.g. `60s`.
+    #[arg(long, env = "BREAKGLASS_HTTP_IDLE_TIMEOUT", default_value = "60s", value_parser = sweep_interval)]
+    http_idle_timeout: std::time::Duration,
+    /// Open connections per server (webhook, admin), at most; more wait in the listen
+    /// backlog until one closes.
+    #[arg(long, env = "BREAKGLASS_HTTP_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    http_max_connections: u16,
     /// Reconcile only while holding a Lease, so several replicas can run (one leads).
     #[arg(long, env = "BREAKGLASS_LEADER_ELECT")]
     leader_elect: bool,
@@ -86,6 +99,14 @@ struct ControllerArgs {
     /// second's worth. Identity Store allows about 20 per second per account.
     #[arg(long, env = "BREAKGLASS_AWS_RATE", default_value_t = 10.0)]
     aws_rate: f64,
+    /// Deadline of one AWS call attempt (connecting included), e.g. `10s`; a call's three
+    /// attempts and the pauses between them are bounded together. A call past it fails with
+    /// reason `AwsTimeout` and is retried with the grant's backoff.
+    #[arg(long, env = "BREAKGLASS_AWS_TIMEOUT", default_value = "10s", value_parser = sweep_interval)]
+    aws_timeout: std::time::Duration,
+    /// Deadline of one Kubernetes API request other than a watch, e.g. `30s`.
+    #[arg(long, env = "BREAKGLASS_KUBE_TIMEOUT", default_value = "30s", value_parser = sweep_interval)]
+    kube_timeout: std::time::Duration,
     /// How often every AWS target (group) is listed and compared with the grants, e.g.
     /// `60s`, `5m`.
     #[arg(long, env = "BREAKGLASS_SWEEP_INTERVAL", default_value = "60s", value_parser = sweep_interval)]
@@ -108,7 +129,8 @@ struct ControllerArgs {
 
 const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
-/// A Go duration of at least one second (`--sweep-interval`, `--webhook-timeout`).
+/// A Go duration of at least one second (`--sweep-interval`, `--webhook-timeout`, the
+/// deadlines and `--http-*-timeout`).
 fn sweep_interval(s: &str) -> Result<std::time::Duration, String> {
     let d = breakglass::api::GoDuration::parse(s)
         .map_err(|e| e.to_string())?
@@ -245,7 +267,7 @@ fn controller(args: ControllerArgs) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let client = match kube::Client::try_default().await {
+        let client = match breakglass::kube_client::connect(args.kube_timeout).await {
             Ok(c) => c,
             Err(err) => {
                 tracing::error!(error = %err, "cannot reach Kubernetes (KUBECONFIG or in-cluster config)");
@@ -257,7 +279,7 @@ fn controller(args: ControllerArgs) -> ExitCode {
             tracing::error!(rate = args.aws_rate, "--aws-rate must be a positive number of calls per second");
             return ExitCode::FAILURE;
         }
-        let aws = breakglass::aws::Aws::from_env()
+        let aws = breakglass::aws::Aws::from_env(args.aws_timeout)
             .await
             .with_metrics(metrics.clone())
             .with_rate(args.aws_rate);
@@ -271,7 +293,12 @@ fn controller(args: ControllerArgs) -> ExitCode {
             .unwrap_or_else(|| "default".into());
         let sweep_interval = args.sweep_interval;
         tracing::info!(namespace = namespace.as_deref().unwrap_or("*"), "breakglass controller starting");
-        let admin = breakglass::admin::serve(args.admin_addr, metrics.clone());
+        let http = breakglass::serve::Limits {
+            header_timeout: args.http_header_timeout,
+            idle_timeout: args.http_idle_timeout,
+            max_connections: args.http_max_connections.into(),
+        };
+        let admin = breakglass::admin::serve(args.admin_addr, metrics.clone(), http);
         let webhook = async {
             match token {
                 Some(token) => {
@@ -285,6 +312,7 @@ fn controller(args: ControllerArgs) -> ExitCode {
                             max_concurrent: args.webhook_max_concurrent.into(),
                             timeout: args.webhook_timeout,
                         },
+                        http,
                     };
                     breakglass::webhook::serve(config, token, client.clone(), metrics.clone())
                         .await
@@ -299,7 +327,13 @@ fn controller(args: ControllerArgs) -> ExitCode {
                 sweep_interval,
                 concurrency: args.concurrency,
             };
-            breakglass::controller::run(client.clone(), aws.clone(), metrics.clone(), settings)
+            // Boxed: the controller is a deep future, kept off this one's layout.
+            Box::pin(breakglass::controller::run(
+                client.clone(),
+                aws.clone(),
+                metrics.clone(),
+                settings,
+            ))
         };
         let controller = async {
             match lease {

@@ -127,6 +127,14 @@ fn the_chart_lints_and_its_schema_refuses_bad_values() {
             "/webhook/maxConcurrent",
         ),
         (
+            vec!["--set", "http.maxConnections=0"],
+            "/http/maxConnections",
+        ),
+        (
+            vec!["--set", "http.headerTimeout=10"],
+            "/http/headerTimeout",
+        ),
+        (
             vec!["--set", "controller.logFormat=xml"],
             "/controller/logFormat",
         ),

@@ -279,6 +279,8 @@ async fn the_webhook_serves_tls_from_cert_and_key_files_and_reloads_them() {
             &cert.display().to_string(),
             "--webhook-tls-key",
             &key.display().to_string(),
+            "--http-header-timeout",
+            "1s",
         ],
     );
     let call = |token: &str, ca: &std::path::Path| {
@@ -325,6 +327,23 @@ async fn the_webhook_serves_tls_from_cert_and_key_files_and_reloads_them() {
     })
     .await;
     assert!(renewed.is_some(), "the renewed certificate is served");
+    // A client that connects and never starts the TLS handshake is cut off after the
+    // header timeout (1 s; 10 s allowed).
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let read = std::io::Read::read(&mut silent, &mut [0u8; 64]);
+    assert!(
+        match &read {
+            Ok(n) => *n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        },
+        "a connection without a TLS handshake is closed by the webhook: {read:?}"
+    );
     assert_ne!(
         call("tls-token", &old),
         "200",

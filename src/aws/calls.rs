@@ -15,8 +15,9 @@ use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::telemetry::Metrics;
 
-/// Records each call's outcome from its HTTP status: the SDK's operation errors are
-/// type-erased at this point, and the status class is what an alert needs.
+/// Records each call's outcome from its HTTP status, or `timeout` when it got no answer
+/// within its deadline: the SDK's operation errors are type-erased at this point, and the
+/// status class is what an alert needs.
 pub(super) struct CallMetrics(pub(super) Arc<Metrics>);
 
 impl std::fmt::Debug for CallMetrics {
@@ -53,6 +54,12 @@ impl Intercept for CallMetrics {
         let status = context.response().map(|r| r.status().as_u16());
         let outcome = match (context.output_or_error(), status) {
             (Some(Ok(_)), _) => "ok",
+            (Some(Err(e)), _)
+                if e.is_timeout_error()
+                    || e.as_connector_error().is_some_and(|c| c.is_timeout()) =>
+            {
+                "timeout"
+            }
             (_, Some(429)) => "throttled",
             (_, Some(400..=499)) => "client_error",
             (_, Some(500..)) => "server_error",

@@ -10,9 +10,11 @@
 
 mod calls;
 mod limit;
+mod sessions;
 mod sso;
 mod store;
 
+use self::sessions::{Cached, SessionKey, Sessions};
 pub use self::{
     limit::Limiter,
     sso::{Assignment, Progress, Sso},
@@ -20,16 +22,14 @@ pub use self::{
 };
 
 use std::{
-    collections::HashMap,
     sync::Arc,
     time::{Duration, SystemTime},
 };
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_identitystore::Client as IdentityStore;
-use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+use aws_smithy_runtime_api::client::{interceptors::SharedInterceptor, result::SdkError};
 use aws_smithy_types::error::display::DisplayErrorContext;
-use tokio::sync::Mutex;
 
 use crate::telemetry::Metrics;
 
@@ -40,6 +40,8 @@ pub enum Error {
         role_arn: String,
         session_name: String,
         message: String,
+        /// STS did not answer within the deadline (the role was not refused).
+        timed_out: bool,
     },
     #[error("Identity Store {identity_store_id} has no user named {user:?}")]
     UserNotFound {
@@ -57,6 +59,13 @@ pub enum Error {
         identity_store_id: String,
         message: String,
     },
+    /// No answer within the call's deadline (`--aws-timeout` per attempt, bounded in total).
+    #[error("{operation} in Identity Store {identity_store_id} timed out: {message}")]
+    Timeout {
+        operation: &'static str,
+        identity_store_id: String,
+        message: String,
+    },
     #[error("membership of user {user_id} in group {group_id} still exists after deleting it")]
     NotRemoved { user_id: String, group_id: String },
     #[error("IAM Identity Center instance {instance_arn} has no permission set named {name:?}")]
@@ -70,7 +79,7 @@ impl Error {
     /// another role may still succeed.
     pub fn is_access_denied(&self) -> bool {
         match self {
-            Self::AssumeRole { .. } => true,
+            Self::AssumeRole { timed_out, .. } => !timed_out,
             Self::Call { message, .. } => {
                 message.contains("AccessDenied") || message.contains("UnrecognizedClient")
             }
@@ -79,10 +88,47 @@ impl Error {
     }
 }
 
+/// Whether a failed call got no answer in time: the SDK's attempt or operation deadline, or
+/// the connector's connect timeout. Read from the error's kind, never from its text.
+fn timed_out<E, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(failure) => failure.is_timeout(),
+        _ => false,
+    }
+}
+
+/// A failed Identity Store or SSO Admin call: `Timeout` when it got no answer in time.
+fn call_failed<E, R>(operation: &'static str, identity_store_id: &str, err: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = DisplayErrorContext(&err).to_string();
+    let identity_store_id = identity_store_id.to_owned();
+    if timed_out(&err) {
+        Error::Timeout {
+            operation,
+            identity_store_id,
+            message,
+        }
+    } else {
+        Error::Call {
+            operation,
+            identity_store_id,
+            message,
+        }
+    }
+}
+
 impl Error {
     /// Condition reason for this error.
     pub fn reason(&self) -> &'static str {
         match self {
+            Self::AssumeRole {
+                timed_out: true, ..
+            }
+            | Self::Timeout { .. } => "AwsTimeout",
             Self::AssumeRole { .. } => "AssumeRoleFailed",
             Self::UserNotFound { .. } => "UserNotFound",
             Self::GroupNotFound { .. } => "GroupNotFound",
@@ -117,17 +163,21 @@ pub enum Role {
 /// Session name of the shared read sessions.
 pub const READ_SESSION: &str = "breakglass-read";
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct SessionKey {
-    role_arn: String,
-    external_id: Option<String>,
-    session_name: String,
-}
+/// Attempts per call (the SDK's standard retry mode retries throttling, 5xx and timeouts).
+const ATTEMPTS: u32 = 3;
+/// Above the SDK's default connect timeout only if the attempt deadline is.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+/// Room for the standard mode's jittered backoff between attempts (at most 1 s, then 2 s).
+const RETRY_PAUSES: Duration = Duration::from_secs(3);
 
-#[derive(Clone)]
-struct CachedSession {
-    credentials: aws_credential_types::Credentials,
-    expires: SystemTime,
+/// The deadlines of every AWS call: `attempt` per attempt, and all attempts with the pauses
+/// between them.
+pub fn timeouts(attempt: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(attempt.min(CONNECT_TIMEOUT))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * ATTEMPTS + RETRY_PAUSES)
+        .build()
 }
 
 /// Credentials kept at most; beyond, the session closest to expiry is dropped first.
@@ -138,7 +188,7 @@ const MAX_SESSIONS: usize = 4096;
 pub struct Aws {
     base: SdkConfig,
     sts: aws_sdk_sts::Client,
-    sessions: Arc<Mutex<HashMap<SessionKey, CachedSession>>>,
+    sessions: Arc<Sessions>,
     interceptor: Option<SharedInterceptor>,
     limit: Arc<Limiter>,
 }
@@ -161,8 +211,6 @@ fn session_key(target: &Target, role: Role) -> SessionKey {
     }
 }
 
-/// Sessions are reused until this long before their credentials expire.
-const REFRESH_MARGIN: Duration = Duration::from_secs(120);
 /// One hour: the longest any role allows by default, so a grant's revocation usually
 /// reuses the session that granted it.
 const SESSION_SECONDS: i32 = 3600;
@@ -193,8 +241,16 @@ pub fn session_name(namespace: &str, name: &str) -> String {
 
 impl Aws {
     /// From the standard AWS environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials chain).
-    pub async fn from_env() -> Self {
-        Self::new(aws_config::defaults(BehaviorVersion::latest()).load().await)
+    /// Every call gets `attempt` per attempt (connecting included) and a bound on its
+    /// retries together, so a request that is never answered fails like any other error.
+    pub async fn from_env(attempt: Duration) -> Self {
+        Self::new(
+            aws_config::defaults(BehaviorVersion::latest())
+                .timeout_config(timeouts(attempt))
+                .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
+                .load()
+                .await,
+        )
     }
 
     pub fn new(base: SdkConfig) -> Self {
@@ -202,7 +258,7 @@ impl Aws {
         Self {
             base,
             sts,
-            sessions: Arc::default(),
+            sessions: Arc::new(Sessions::new(MAX_SESSIONS)),
             interceptor: None,
             limit: Arc::new(Limiter::new(10.0)),
         }
@@ -267,22 +323,23 @@ impl Aws {
         })
     }
 
+    /// The session's credentials: cached, or one `AssumeRole` shared by everyone waiting for
+    /// this session (and only them).
     async fn credentials(
         &self,
         key: &SessionKey,
     ) -> Result<aws_credential_types::Credentials, Error> {
-        let mut sessions = self.sessions.lock().await;
-        let now = SystemTime::now();
-        if let Some(cached) = sessions.get(key)
-            && cached.expires > now + REFRESH_MARGIN
-        {
-            return Ok(cached.credentials.clone());
-        }
-        let assume_error = |message: String| Error::AssumeRole {
+        self.sessions.get(key, || self.assume(key)).await
+    }
+
+    async fn assume(&self, key: &SessionKey) -> Result<Cached, Error> {
+        let assume_error = |message: String, timed_out: bool| Error::AssumeRole {
             role_arn: key.role_arn.clone(),
             session_name: key.session_name.clone(),
             message,
+            timed_out,
         };
+        let now = SystemTime::now();
         let _turn = self.limit.wait().await;
         let out = self
             .sts
@@ -293,46 +350,29 @@ impl Aws {
             .duration_seconds(SESSION_SECONDS)
             .send()
             .await
-            .map_err(|e| assume_error(DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| assume_error(DisplayErrorContext(&e).to_string(), timed_out(&e)))?;
         let creds = out
             .credentials
-            .ok_or_else(|| assume_error("STS returned no credentials".into()))?;
+            .ok_or_else(|| assume_error("STS returned no credentials".into(), false))?;
         let expires = SystemTime::try_from(creds.expiration)
             .unwrap_or_else(|_| now + Duration::from_secs(SESSION_SECONDS as u64));
-        let credentials = aws_credential_types::Credentials::new(
-            creds.access_key_id,
-            creds.secret_access_key,
-            Some(creds.session_token),
-            Some(expires),
-            "breakglass-assume-role",
-        );
-        if sessions.len() >= MAX_SESSIONS {
-            sessions.retain(|_, s| s.expires > now + REFRESH_MARGIN);
-        }
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| k.clone())
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(
-            key.clone(),
-            CachedSession {
-                credentials: credentials.clone(),
-                expires,
-            },
-        );
-        Ok(credentials)
+        Ok(Cached {
+            credentials: aws_credential_types::Credentials::new(
+                creds.access_key_id,
+                creds.secret_access_key,
+                Some(creds.session_token),
+                Some(expires),
+                "breakglass-assume-role",
+            ),
+            expires,
+        })
     }
 
     /// Drops a target's cached sessions, e.g. after an error that may mean their
     /// credentials went bad, or once the grant they are named after has ended.
     pub async fn forget(&self, target: &Target) {
-        self.sessions.lock().await.retain(|k, _| {
-            !(k.session_name == target.session_name && k.role_arn == target.role_arn)
-        });
+        self.sessions
+            .forget(|k| k.session_name == target.session_name && k.role_arn == target.role_arn);
     }
 }
 

@@ -10,9 +10,9 @@ use aws_sdk_ssoadmin::{
     error::ProvideErrorMetadata,
     types::{AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType},
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 
-use super::{Error, Limiter};
+use super::{Error, Limiter, call_failed};
+use aws_smithy_runtime_api::client::result::SdkError;
 
 /// Where an assignment lives: instance, account and permission set.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,12 +43,12 @@ fn code<E: ProvideErrorMetadata>(err: &aws_sdk_ssoadmin::error::SdkError<E>) -> 
 }
 
 impl Sso {
-    fn error<E: std::error::Error>(&self, operation: &'static str, err: E) -> Error {
-        Error::Call {
-            operation,
-            identity_store_id: self.identity_store_id.clone(),
-            message: DisplayErrorContext(&err).to_string(),
-        }
+    fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> Error
+    where
+        E: std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        call_failed(operation, &self.identity_store_id, err)
     }
 
     /// Instances visible to the role: (instance ARN, its Identity Store id).

@@ -9,21 +9,9 @@ use aws_sdk_identitystore::{
     error::ProvideErrorMetadata,
     types::{AlternateIdentifier, MemberId, UniqueAttribute},
 };
-use aws_smithy_types::{Document, error::display::DisplayErrorContext};
+use aws_smithy_types::Document;
 
-use super::{Error, Limiter};
-
-fn call_error<E: std::error::Error>(
-    operation: &'static str,
-    identity_store_id: &str,
-    err: E,
-) -> Error {
-    Error::Call {
-        operation,
-        identity_store_id: identity_store_id.to_owned(),
-        message: DisplayErrorContext(&err).to_string(),
-    }
-}
+use super::{Error, Limiter, call_failed};
 
 fn unique(path: &str, value: &str) -> Result<AlternateIdentifier, String> {
     UniqueAttribute::builder()
@@ -72,7 +60,7 @@ impl Store {
                 identity_store_id: id.to_owned(),
                 user: user_name.to_owned(),
             }),
-            Err(e) => Err(call_error("GetUserId", id, e)),
+            Err(e) => Err(call_failed("GetUserId", id, e)),
         }
     }
 
@@ -97,7 +85,7 @@ impl Store {
                 identity_store_id: id.to_owned(),
                 group: display_name.to_owned(),
             }),
-            Err(e) => Err(call_error("GetGroupId", id, e)),
+            Err(e) => Err(call_failed("GetGroupId", id, e)),
         }
     }
 
@@ -119,7 +107,7 @@ impl Store {
         {
             Ok(out) => Ok(Some(out.membership_id)),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(call_error("GetGroupMembershipId", id, e)),
+            Err(e) => Err(call_failed("GetGroupMembershipId", id, e)),
         }
     }
 
@@ -152,8 +140,8 @@ impl Store {
             Err(e) if code(&e) == Some("ConflictException") => self
                 .membership_id(group_id, user_id)
                 .await?
-                .ok_or_else(|| call_error("CreateGroupMembership", id, e)),
-            Err(e) => Err(call_error("CreateGroupMembership", id, e)),
+                .ok_or_else(|| call_failed("CreateGroupMembership", id, e)),
+            Err(e) => Err(call_failed("CreateGroupMembership", id, e)),
         }
     }
 
@@ -201,7 +189,7 @@ impl Store {
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(|e| call_error("ListGroupMemberships", id, e))?;
+                .map_err(|e| call_failed("ListGroupMemberships", id, e))?;
             for m in page.group_memberships {
                 if let (Some(MemberId::UserId(user)), Some(membership)) =
                     (m.member_id, m.membership_id)
@@ -230,7 +218,7 @@ impl Store {
         {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
-            Err(e) => Err(call_error("DeleteGroupMembership", id, e)),
+            Err(e) => Err(call_failed("DeleteGroupMembership", id, e)),
         }
     }
 

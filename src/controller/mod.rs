@@ -90,7 +90,7 @@ pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, settings: Sett
         unmanaged,
         trigger,
     );
-    let _published = StorePublished::new(metrics, store.clone());
+    let _published = StorePublished::new(metrics, store.clone(), settings.sweep_interval);
     let grant_lifecycle = controller
         .watches(policies, watcher::Config::default(), move |policy| {
             let name = policy.name_any();
@@ -124,12 +124,21 @@ fn slim(grant: &mut BreakGlassGrant) {
         .remove("kubectl.kubernetes.io/last-applied-configuration");
 }
 
-/// Lends the grant cache to the metrics while the controller runs (the leader's gauges).
+/// Work that makes no progress for this many sweep intervals fails the leader's `/healthz`.
+pub const STALL_INTERVALS: u32 = 5;
+
+/// Lends the grant cache to the metrics while the controller runs (the leader's gauges and
+/// its health).
 pub(crate) struct StorePublished(Arc<Metrics>);
 
 impl StorePublished {
-    fn new(metrics: Arc<Metrics>, store: kube::runtime::reflector::Store<BreakGlassGrant>) -> Self {
+    fn new(
+        metrics: Arc<Metrics>,
+        store: kube::runtime::reflector::Store<BreakGlassGrant>,
+        sweep_interval: std::time::Duration,
+    ) -> Self {
         metrics.observe_grants(Some(store));
+        metrics.watchdog.arm(sweep_interval * STALL_INTERVALS);
         Self(metrics)
     }
 }
@@ -137,6 +146,7 @@ impl StorePublished {
 impl Drop for StorePublished {
     fn drop(&mut self) {
         self.0.observe_grants(None);
+        self.0.watchdog.disarm();
     }
 }
 
@@ -152,6 +162,7 @@ pub(crate) async fn reconcile(
     let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
     let id = key(&grant);
     ctx.metrics.reconciled();
+    let _running = ctx.metrics.reconciling(id.clone());
     if ctx.is_behind(
         &context::instance(&grant),
         grant.metadata.resource_version.as_deref(),
@@ -171,6 +182,7 @@ pub(crate) async fn reconcile(
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Finalizer(id.clone(), other.to_string()),
     });
+    ctx.metrics.reconcile_ended();
     if result.is_ok()
         && let Ok(mut failures) = ctx.failures.lock()
     {

@@ -4,7 +4,10 @@
 //! Labels are low-cardinality by construction: outcomes, sources, reasons, operation names,
 //! policy names and target kinds — never users, grants or incidents.
 
-use std::sync::{RwLock, atomic::AtomicI64};
+use std::sync::{
+    RwLock,
+    atomic::{AtomicI64, AtomicU64},
+};
 
 use kube::runtime::reflector::Store;
 use prometheus_client::{
@@ -19,10 +22,13 @@ use prometheus_client::{
 };
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
+mod names;
 mod tally;
-pub use tally::Tally;
+mod watchdog;
+pub use tally::{OVERDUE_AFTER, Tally, overdue_by};
+pub use watchdog::{Running, Stall, Watchdog, Work};
 
-use self::tally::tally;
+use self::{names::Registered, tally::tally};
 use crate::api::BreakGlassGrant;
 
 pub fn init() {
@@ -53,6 +59,7 @@ fn latency_histogram() -> Histogram {
 /// The operator's metrics.
 pub struct Metrics {
     registry: Registry,
+    families: Vec<(String, prometheus_client::metrics::MetricType)>,
     webhook_requests: Family<Labels, Counter>,
     webhook_alerts: Family<Labels, Counter>,
     webhook_writes: Family<Labels, Counter>,
@@ -72,6 +79,12 @@ pub struct Metrics {
     held_targets: Family<Labels, Gauge>,
     held_seconds: Histogram,
     leader: Gauge<i64, AtomicI64>,
+    grants_overdue: Gauge,
+    grants_by_phase: Family<Labels, Gauge>,
+    sweep_last_success: Family<Labels, Gauge<f64, AtomicU64>>,
+    reconcile_last_progress: Gauge<f64, AtomicU64>,
+    /// Whether the leader's reconciles and sweeps move (`/healthz`).
+    pub watchdog: Watchdog,
     /// The leader's grant cache; the gauges are computed from it at scrape time, so they
     /// cannot drift from what the cluster holds. Empty on a follower.
     grants: RwLock<Option<Store<BreakGlassGrant>>>,
@@ -85,7 +98,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("breakglass");
+        let mut registry = Registered::new();
         let m = Self {
             webhook_requests: Family::default(),
             webhook_alerts: Family::default(),
@@ -107,8 +120,14 @@ impl Metrics {
             // 10 s … ~2 days: a review takes minutes to hours.
             held_seconds: Histogram::new(exponential_buckets(10.0, 3.0, 10)),
             leader: Gauge::default(),
+            grants_overdue: Gauge::default(),
+            grants_by_phase: Family::default(),
+            sweep_last_success: Family::default(),
+            reconcile_last_progress: Gauge::default(),
+            watchdog: Watchdog::default(),
             grants: RwLock::new(None),
             registry: Registry::default(),
+            families: vec![],
         };
         registry.register(
             "webhook_requests",
@@ -212,9 +231,86 @@ impl Metrics {
             "1 while this replica holds the leader lease (or runs without leader election)",
             m.leader.clone(),
         );
-        Self { registry, ..m }
+        registry.register(
+            "grants_overdue",
+            "Grants not Ended more than 5 s past their expiresAt, counted from the watch cache apart from the reconciler (reported by the leader)",
+            m.grants_overdue.clone(),
+        );
+        registry.register(
+            "grants",
+            "Grants by policy and phase (reported by the leader)",
+            m.grants_by_phase.clone(),
+        );
+        registry.register(
+            "sweep_last_success_timestamp_seconds",
+            "When a full sweep last compared every target of a kind (group, account; pause: the paused objects) without an error, in Unix seconds",
+            m.sweep_last_success.clone(),
+        );
+        registry.register(
+            "reconcile_last_progress_timestamp_seconds",
+            "When a grant reconcile last ended (done, or failed and retried), in Unix seconds",
+            m.reconcile_last_progress.clone(),
+        );
+        Self {
+            registry: registry.registry,
+            families: registry.families,
+            ..m
+        }
     }
 
+    /// Every series name this operator can export (whether or not it has a value yet):
+    /// what dashboards and alert rules may query.
+    pub fn exported_names(&self) -> Vec<String> {
+        names::exposed(&self.families)
+    }
+
+    /// Tracks one grant's reconcile while the guard lives; its end is progress.
+    pub fn reconciling(&self, grant: String) -> Running<'_> {
+        self.watchdog.start(Work::Reconcile { grant })
+    }
+
+    /// A reconcile ended (successfully or not).
+    pub fn reconcile_ended(&self) {
+        self.reconcile_last_progress.set(unix_now());
+    }
+
+    /// A full sweep compared every target of `kind` without an error.
+    pub fn sweep_succeeded(&self, kind: &str) {
+        self.sweep_last_success
+            .get_or_create(&labels(&[("kind", kind)]))
+            .set(unix_now());
+    }
+
+    /// `/healthz` of this replica: fails only on the leader, when its work stalls.
+    pub fn health(&self) -> Result<(), Stall> {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        self.watchdog.check(std::time::Instant::now(), |beyond| {
+            self.overdue_beyond(now, beyond)
+        })
+    }
+
+    /// The first few grants overdue by more than `beyond`, as `namespace/name`.
+    fn overdue_beyond(
+        &self,
+        now: k8s_openapi::jiff::Timestamp,
+        beyond: std::time::Duration,
+    ) -> Vec<String> {
+        let Ok(slot) = self.grants.read() else {
+            return vec![];
+        };
+        slot.as_ref().map_or_else(Vec::new, |store| {
+            store
+                .state()
+                .iter()
+                .filter(|g| overdue_by(g, now).is_some_and(|late| late > beyond))
+                .take(5)
+                .map(|g| {
+                    use kube::ResourceExt;
+                    format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any())
+                })
+                .collect()
+        })
+    }
     pub fn webhook_request(&self, outcome: &str) {
         self.webhook_requests
             .get_or_create(&labels(&[("outcome", outcome)]))
@@ -320,7 +416,17 @@ impl Metrics {
             Ok(slot) => slot.as_ref().map(|s| s.state()).unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        let t = tally(grants.iter().map(|g| g.as_ref()));
+        let t = tally(
+            grants.iter().map(|g| g.as_ref()),
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        self.grants_overdue.set(t.overdue);
+        self.grants_by_phase.clear();
+        for ((policy, phase), n) in t.phases {
+            self.grants_by_phase
+                .get_or_create(&labels(&[("policy", &policy), ("phase", &phase)]))
+                .set(n);
+        }
         for (family, values, label) in [
             (&self.active_grants, t.active, "policy"),
             (&self.paused_targets, t.paused, "kind"),
@@ -344,6 +450,12 @@ impl Metrics {
     }
 }
 
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,8 +474,21 @@ mod tests {
             "breakglass_revoke_latency_seconds_count{reason=\"Expired\"} 1",
             "breakglass_grant_latency_seconds_count 1",
             "breakglass_leader 0",
+            "breakglass_grants_overdue 0",
+            "# TYPE breakglass_reconcile_last_progress_timestamp_seconds gauge",
         ] {
             assert!(text.contains(name), "missing {name} in:\n{text}");
+        }
+        let names = m.exported_names();
+        for name in [
+            "breakglass_aws_calls_total",
+            "breakglass_grants",
+            "breakglass_grants_overdue",
+            "breakglass_sweep_last_success_timestamp_seconds",
+            "breakglass_grant_latency_seconds_bucket",
+            "breakglass_webhook_requests_total",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! so a 4xx answer means nothing changed; a 5xx asks Alertmanager to retry, and retries are
 //! harmless because every write is decided against what the grants already record.
 //!
-//! `server` (limits, auth, body), `auth` (token), `tls` (reloaded certificate), `cache`
+//! `server` (auth, limits, body), `auth` (token), `tls` (reloaded certificate), `cache`
 //! (watched grants and policies), `handler` (one notification), `alertmanager` (payload
 //! and matching, pure), `storm` (grouping and writing).
 
@@ -82,6 +82,8 @@ pub struct Config {
     /// PEM certificate chain and key; plain HTTP without.
     pub tls: Option<TlsFiles>,
     pub limits: Limits,
+    /// Header and idle timeouts, open connections.
+    pub http: crate::serve::Limits,
 }
 
 pub struct AppState {
@@ -123,21 +125,12 @@ pub async fn serve(
         slots: Arc::new(Semaphore::new(config.limits.max_concurrent.max(1))),
         limits: config.limits,
     });
-    let app = router(state).into_make_service();
-    match config.tls {
-        Some(files) => {
-            let tls = files.load_and_watch().await?;
-            info!(addr = %local, "webhook listening (TLS)");
-            axum_server::from_tcp_rustls(listener, tls)
-                .map_err(serve_err)?
-                .serve(app)
-                .await
-                .map_err(serve_err)
-        }
-        None => {
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(serve_err)?;
-            info!(addr = %local, "webhook listening");
-            axum::serve(listener, app).await.map_err(serve_err)
-        }
+    let app = router(state);
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(serve_err)?;
+    let tls = config.tls.map(TlsFiles::load_and_watch).transpose()?;
+    match tls {
+        Some(_) => info!(addr = %local, "webhook listening (TLS)"),
+        None => info!(addr = %local, "webhook listening"),
     }
+    match crate::serve::run(listener, app, tls, config.http).await {}
 }

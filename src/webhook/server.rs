@@ -1,6 +1,7 @@
-//! The HTTP side: limits first (a free slot, else 429), then the token from the headers
-//! (401 before a byte of the body is read), then the body (at most `MAX_BODY`), all under
-//! one deadline (503 past it, which Alertmanager retries).
+//! The HTTP side: the token from the headers first (401 before the request takes a slot or
+//! a byte of its body is read, so unauthenticated callers cannot crowd out Alertmanager),
+//! then limits (a free slot, else 429; one deadline, 503 past it, which Alertmanager
+//! retries), then the body (at most `MAX_BODY`).
 
 use std::sync::Arc;
 
@@ -22,9 +23,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/alertmanager", post(alertmanager_hook))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        // Layers run outside-in in the reverse order of these calls: limit, then auth.
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        // Layers run outside-in in the reverse order of these calls: auth, then limit.
         .layer(middleware::from_fn_with_state(state.clone(), limit))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
 }
 

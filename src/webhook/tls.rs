@@ -1,12 +1,16 @@
 //! The webhook's TLS configuration, reloaded when the certificate or key files change (a
 //! cert-manager renewal rewrites the mounted Secret in place; the process keeps running).
 
-use std::{path::PathBuf, time::Duration};
+use std::{io, path::PathBuf, time::Duration};
 
-use axum_server::tls_rustls::RustlsConfig;
+use rustls::{
+    ServerConfig,
+    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+};
 use tracing::{info, warn};
 
 use super::Error;
+use crate::serve::Tls;
 
 /// How often the files are compared with what is served. Renewals happen days before
 /// expiry; a few seconds of lag costs nothing, and reading two small files is cheap.
@@ -19,8 +23,15 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// What was read from the files: their digest (a change of either, or of which one a
+/// symlink points at, as with a mounted Secret, changes it) and the configuration.
+struct Loaded {
+    fingerprint: Vec<u8>,
+    config: io::Result<ServerConfig>,
+}
+
 impl TlsFiles {
-    fn error(&self, source: std::io::Error) -> Error {
+    fn error(&self, source: io::Error) -> Error {
         Error::Tls {
             cert: self.cert.display().to_string(),
             key: self.key.display().to_string(),
@@ -28,47 +39,67 @@ impl TlsFiles {
         }
     }
 
-    /// A digest of both files' contents; a change of either (or of which one a symlink
-    /// points at, as with a mounted Secret) changes it.
-    fn fingerprint(&self) -> std::io::Result<Vec<u8>> {
+    /// Reads both files once, so the digest is of what was parsed.
+    fn read(&self) -> io::Result<Loaded> {
+        let (cert, key) = (std::fs::read(&self.cert)?, std::fs::read(&self.key)?);
         let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        ctx.update(&std::fs::read(&self.cert)?);
-        ctx.update(&std::fs::read(&self.key)?);
-        Ok(ctx.finish().as_ref().to_vec())
+        ctx.update(&cert);
+        ctx.update(&key);
+        Ok(Loaded {
+            fingerprint: ctx.finish().as_ref().to_vec(),
+            config: server_config(&cert, &key),
+        })
     }
 
     /// Loads the files (the process-wide rustls provider, aws-lc-rs, is used) and keeps
     /// reloading them in the background when they change.
-    pub async fn load_and_watch(self) -> Result<RustlsConfig, Error> {
-        let seen = self.fingerprint().map_err(|e| self.error(e))?;
-        let config = RustlsConfig::from_pem_file(&self.cert, &self.key)
-            .await
-            .map_err(|e| self.error(e))?;
-        tokio::spawn(watch(self, config.clone(), seen));
-        Ok(config)
+    pub fn load_and_watch(self) -> Result<Tls, Error> {
+        let loaded = self.read().map_err(|e| self.error(e))?;
+        let tls = Tls::new(loaded.config.map_err(|e| self.error(e))?);
+        tokio::spawn(watch(self, tls.clone(), loaded.fingerprint));
+        Ok(tls)
     }
 }
 
-async fn watch(files: TlsFiles, config: RustlsConfig, mut seen: Vec<u8>) {
+fn server_config(cert: &[u8], key: &[u8]) -> io::Result<ServerConfig> {
+    let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidData, e);
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(format!("certificate: {e}")))?;
+    if chain.is_empty() {
+        return Err(invalid("no certificate in the certificate file".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| invalid(format!("key: {e}")))?;
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| invalid(e.to_string()))?;
+    // HTTP/1.1 only: that is what is served (see `crate::serve`).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+async fn watch(files: TlsFiles, tls: Tls, mut seen: Vec<u8>) {
     let mut tick = tokio::time::interval(RELOAD_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = match files.fingerprint() {
-            Ok(f) => f,
+        let loaded = match files.read() {
+            Ok(l) => l,
             // Mid-rotation a file may be missing for a moment: keep serving the old pair.
             Err(e) => {
                 warn!(error = %files.error(e), "webhook TLS files unreadable; serving the previous certificate");
                 continue;
             }
         };
-        if now == seen {
+        if loaded.fingerprint == seen {
             continue;
         }
-        match config.reload_from_pem_file(&files.cert, &files.key).await {
-            Ok(()) => {
+        match loaded.config {
+            Ok(config) => {
+                tls.replace(config);
                 info!(cert = %files.cert.display(), "webhook TLS certificate reloaded");
-                seen = now;
+                seen = loaded.fingerprint;
             }
             // A certificate written before its key does not match it yet: retry next tick.
             Err(e) => {

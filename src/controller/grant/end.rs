@@ -35,6 +35,9 @@ pub(crate) async fn end(
     revoke: bool,
     now: Timestamp,
 ) -> Result<Action, Error> {
+    if revoke {
+        crate::faults::failpoint("before-revoke").await;
+    }
     let mut status = grant.status.clone().unwrap_or_default();
     let now = time(now);
     // When the end became due, as far as the record tells; otherwise when it was noticed.

@@ -31,6 +31,7 @@ use crate::{
     aws::{self, Role},
     plan,
     targets::{self, AccountTarget, GroupTarget, Observed, Target},
+    telemetry::Work,
 };
 
 /// Session name of the sweep's own changes (taking back orphans, exclusive groups).
@@ -106,17 +107,20 @@ pub async fn run(
     let mut seen_unmanaged = BTreeSet::new();
     let mut known_pauses = BTreeSet::new();
     let vanished = trigger.clone();
-    let mut sweep = async |only: Option<&BTreeSet<Target>>| match once(
+    let mut sweep = async |only: Option<&BTreeSet<Target>>| match tracked(
         &ctx,
-        &grants,
-        &settings,
-        &unmanaged,
-        &mut seen_unmanaged,
-        {
-            known_pauses.extend(vanished.take_pauses());
-            &mut known_pauses
-        },
-        only,
+        once(
+            &ctx,
+            &grants,
+            &settings,
+            &unmanaged,
+            &mut seen_unmanaged,
+            {
+                known_pauses.extend(vanished.take_pauses());
+                &mut known_pauses
+            },
+            only,
+        ),
     )
     .await
     {
@@ -139,6 +143,20 @@ pub async fn run(
                 dirty = trigger.next() => sweep(Some(&dirty)).await,
             }
         }
+    }
+}
+
+/// A sweep pass, tracked by the watchdog while it runs. Boxed: the pass is a deep future.
+async fn tracked<T>(ctx: &Context, pass: impl Future<Output = T>) -> T {
+    let _running = ctx.metrics.watchdog.start(Work::Sweep);
+    Box::pin(pass).await
+}
+
+/// The kind of a target, as `breakglass_sweep_last_success_timestamp_seconds` names it.
+fn kind(t: &Target) -> &'static str {
+    match t {
+        Target::Group(_) => "group",
+        Target::Account(_) => "account",
     }
 }
 
@@ -236,6 +254,7 @@ async fn once(
 
     let mut lists = BTreeMap::new();
     let mut first_error = None;
+    let mut failed = BTreeSet::new();
     for (t, swept) in &found {
         match list(ctx, t, swept).await {
             Ok(members) => {
@@ -243,6 +262,7 @@ async fn once(
             }
             Err(e) => {
                 warn!(target = %t, error = %e, "could not list the target");
+                failed.insert(kind(t));
                 first_error.get_or_insert(sweep_error(t, e));
             }
         }
@@ -291,6 +311,7 @@ async fn once(
         .await
         {
             warn!(target = %t, error = %e, "could not correct the target");
+            failed.insert(kind(t));
             first_error.get_or_insert(e);
         }
     }
@@ -304,7 +325,15 @@ async fn once(
             .flat_map(|g| g.status.iter().flat_map(|s| &s.paused_targets))
             .map(|e| e.target()),
     );
-    pauses::sweep(ctx, &policies, known_pauses).await;
+    let unread = pauses::sweep(ctx, &policies, known_pauses).await;
+    if only.is_none() {
+        let done = ["group", "account"]
+            .into_iter()
+            .filter(|k| !failed.contains(k));
+        for k in done.chain((unread == 0).then_some("pause")) {
+            ctx.metrics.sweep_succeeded(k);
+        }
+    }
     match first_error {
         Some(e) => Err(e),
         None => Ok(lists.len()),

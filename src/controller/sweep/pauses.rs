@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// Restores every orphaned pause among `known` (every target the grants this process
-/// watches have recorded, remembered after the grant is gone); how many it restored.
+/// watches have recorded, remembered after the grant is gone); how many it could not read.
 /// Only these are read: the cost follows the distinct targets, not the policies or grants,
 /// and a controller that watches one namespace judges only its own grants' pauses.
 pub(super) async fn sweep(
@@ -29,21 +29,20 @@ pub(super) async fn sweep(
     policies: &[BreakGlassPolicy],
     known: &BTreeSet<TargetRef>,
 ) -> usize {
-    let mut restored = 0;
+    let mut unread = 0;
     for target in known {
         let found = match cluster::reread(&ctx.client, &ctx.kinds, target).await {
             Ok(Some((obj, found))) => (obj, found),
             Ok(None) => continue,
             Err(p) => {
                 warn!(target = %target, error = %p, "could not read a paused target");
+                unread += 1;
                 continue;
             }
         };
-        if restore_if_orphaned(ctx, &found.0, &found.1, policies).await {
-            restored += 1;
-        }
+        restore_if_orphaned(ctx, &found.0, &found.1, policies).await;
     }
-    restored
+    unread
 }
 
 async fn restore_if_orphaned(
