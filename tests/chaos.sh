@@ -2,8 +2,9 @@
 # `make chaos`: the fault campaign (benches/chaos) against the local environment, with a
 # release build of the controller. ROUNDS rounds (default 20); SEED replays a campaign (the
 # run prints its seed). Writes target/chaos/latest.json and prints a table; exits non-zero
-# when the checker finds a leak or anything stuck. Starts the environment if it is not
-# running and leaves it running (`make env-down` stops it).
+# when the checker finds a leak or anything stuck, or a round fires no fault even when drawn
+# again. Starts the environment if it is not running ($BREAKGLASS_ENV_DIR, default
+# target/env) and leaves it running (`make env-down` stops it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)

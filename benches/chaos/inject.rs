@@ -1,40 +1,55 @@
 //! The faults: AWS answers from the fault proxy (throttling, 5xx, dropped connections,
-//! IN_PROGRESS and FAILED assignment statuses), kube-apiserver killed and started again on
-//! the same etcd, and finalizers stripped by hand.
+//! stalls, IN_PROGRESS and FAILED assignment statuses), kube-apiserver killed and started
+//! again on the same etcd, and finalizers stripped by hand.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{Error, common::*, rng::Rng, world::Kind};
+use crate::{
+    Error,
+    common::*,
+    rng::Rng,
+    world::{Kind, USERS},
+};
 
 /// Operations the operator makes, and the answers each may get.
 const AWS_FAULTS: &[(&str, &[&str])] = &[
     (
         "CreateGroupMembership",
-        &["throttle", "server_error", "drop"],
+        &["throttle", "server_error", "drop", "stall"],
     ),
     (
         "DeleteGroupMembership",
-        &["throttle", "server_error", "drop"],
+        &["throttle", "server_error", "drop", "stall"],
     ),
     (
         "ListGroupMemberships",
-        &["throttle", "server_error", "drop"],
+        &["throttle", "server_error", "drop", "stall"],
     ),
-    ("GetGroupMembershipId", &["throttle", "server_error"]),
-    ("AssumeRole", &["throttle", "server_error", "drop"]),
+    (
+        "GetGroupMembershipId",
+        &["throttle", "server_error", "stall"],
+    ),
+    ("AssumeRole", &["throttle", "server_error", "drop", "stall"]),
     (
         "CreateAccountAssignment",
-        &["throttle", "server_error", "drop", "in_progress", "failed"],
+        &[
+            "throttle",
+            "server_error",
+            "drop",
+            "in_progress",
+            "failed",
+            "stall",
+        ],
     ),
     (
         "DeleteAccountAssignment",
-        &["throttle", "server_error", "in_progress", "failed"],
+        &["throttle", "server_error", "in_progress", "failed", "stall"],
     ),
     (
         "DescribeAccountAssignmentCreationStatus",
-        &["in_progress", "failed", "throttle"],
+        &["in_progress", "failed", "throttle", "stall"],
     ),
     (
         "DescribeAccountAssignmentDeletionStatus",
@@ -42,33 +57,93 @@ const AWS_FAULTS: &[(&str, &[&str])] = &[
     ),
     (
         "ListAccountAssignments",
-        &["throttle", "server_error", "drop"],
+        &["throttle", "server_error", "drop", "stall"],
     ),
 ];
 
+/// Operations whose request names the user (an Identity Store user id): a stall of one of
+/// them may hold only one person's calls.
+const NAME_THE_USER: [&str; 4] = [
+    "CreateGroupMembership",
+    "GetGroupMembershipId",
+    "CreateAccountAssignment",
+    "DeleteAccountAssignment",
+];
+
+/// A draw of AWS fault rules, and the grant that meets the first one: its policy's kind
+/// (`None`: either) and the user it is narrowed to.
+pub struct AwsDraw {
+    pub rules: Value,
+    pub meets: (Option<Kind>, Option<&'static str>),
+}
+
 /// One to three AWS fault rules, each answering a few requests; named `<answer>-<n>` so the
-/// proxy's log tells which fired.
-pub fn aws_rules(rng: &mut Rng, serial: &mut u32) -> Value {
+/// proxy's log tells which fired. A stall holds each request it answers for 3-30 s, or until
+/// the round's faults stop, whichever comes first; half of the stalls of an operation that
+/// names the user hold only one user's calls. `ids`: (user, Identity Store id), as `USERS`.
+pub fn aws_rules(rng: &mut Rng, serial: &mut u32, ids: &[(String, String)]) -> AwsDraw {
     let count = 1 + rng.below(3);
+    let mut meets = None;
     let rules: Vec<Value> = (0..count)
         .filter_map(|_| {
             let (operation, answers) = rng.pick(AWS_FAULTS)?;
             let answer = rng.pick(answers)?;
             *serial += 1;
-            Some(json!({
+            let mut rule = json!({
                 "name": format!("{answer}-{serial}"),
                 "operation": operation,
                 "answer": answer,
                 "times": 1 + rng.below(4),
                 "reason": "chaos: injected FAILED status",
-            }))
+            });
+            let mut user = None;
+            if *answer == "stall" {
+                rule["times"] = json!(1 + rng.below(2));
+                rule["stall_ms"] = json!(3000 + rng.below(27_001));
+                if NAME_THE_USER.contains(operation) && rng.chance(50) {
+                    let i = rng.below(USERS.len().min(ids.len()));
+                    rule["contains"] = json!(ids[i].1);
+                    user = Some(USERS[i]);
+                }
+            }
+            meets.get_or_insert((kind_of(operation), user));
+            Some(rule)
         })
         .collect();
-    Value::Array(rules)
+    AwsDraw {
+        rules: Value::Array(rules),
+        meets: meets.unwrap_or((None, None)),
+    }
 }
 
-/// The small round's faults: round 1 meets IN_PROGRESS, 2 a FAILED creation, 3 throttling
-/// and 4 dropped connections and 5xx, each with a grant of the policy that makes the call.
+/// The policy kind whose grants make `operation` (`None`: both).
+fn kind_of(operation: &str) -> Option<Kind> {
+    if operation.contains("GroupMembership") {
+        Some(Kind::Group)
+    } else if operation.contains("AccountAssignment") {
+        Some(Kind::Accounts)
+    } else {
+        None
+    }
+}
+
+/// What a rule injects, for the log: `stall on CreateGroupMembership (one user's)`.
+pub fn describe(rule: &Value) -> String {
+    format!(
+        "{} on {}{}",
+        rule["answer"].as_str().unwrap_or("?"),
+        rule["operation"].as_str().unwrap_or("any operation"),
+        if rule.get("contains").is_some() {
+            " (one user's)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The small round's faults: round 1 meets IN_PROGRESS, 2 a FAILED creation and a stalled
+/// list, 3 throttling and 4 dropped connections and 5xx, each with a grant of the policy
+/// that makes the call.
 pub fn smoke_rules(round: u32) -> (Value, Kind) {
     let rule = |name: &str, operation: &str, answer: &str, times: u32| {
         json!({"name": name, "operation": operation, "answer": answer, "times": times,
@@ -92,10 +167,17 @@ pub fn smoke_rules(round: u32) -> (Value, Kind) {
             ]),
             Kind::Accounts,
         ),
-        2 => (
-            json!([rule("failed-s3", "CreateAccountAssignment", "failed", 1)]),
-            Kind::Accounts,
-        ),
+        2 => {
+            let mut stall = rule("stall-s8", "ListAccountAssignments", "stall", 1);
+            stall["stall_ms"] = json!(5000);
+            (
+                json!([
+                    rule("failed-s3", "CreateAccountAssignment", "failed", 1),
+                    stall
+                ]),
+                Kind::Accounts,
+            )
+        }
         3 => (
             json!([
                 rule("throttle-s4", "CreateGroupMembership", "throttle", 2),

@@ -2,10 +2,12 @@
 //! replicas with `--leader-elect` serve a workload of grants (kubectl- and alert-opened,
 //! overlapping users, short durations, resolves, deletes, policy edits) while the campaign
 //! SIGKILLs the leader (at random moments and parked at every failpoint), injects AWS faults
-//! through the fault proxy, restarts kube-apiserver and strips finalizers by hand. After
-//! every round an independent checker (AWS read from moto directly, Kubernetes through
-//! kubectl) must find nothing leaked and nothing stuck. Run by `cargo bench --bench chaos`
-//! (`CHAOS_ROUNDS`, `CHAOS_SEED`); `cargo test` runs a small round.
+//! through the fault proxy (error answers and stalled requests), restarts kube-apiserver and
+//! strips finalizers by hand. Every round fires at least one fault (a draw that met nothing
+//! is drawn again). After every round an independent checker (AWS read from moto directly,
+//! Kubernetes through kubectl) must find nothing leaked and nothing stuck. Run by
+//! `cargo bench --bench chaos` (`CHAOS_ROUNDS`, `CHAOS_SEED`); `cargo test` runs a small
+//! round.
 
 mod check;
 #[path = "../../tests/common/mod.rs"]
@@ -14,6 +16,7 @@ mod inject;
 mod replicas;
 mod report;
 mod rng;
+mod round;
 mod run;
 mod workload;
 mod world;

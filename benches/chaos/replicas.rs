@@ -1,10 +1,13 @@
 //! Two controller replicas competing for one Lease, each serving the webhook, with AWS
 //! reached through the campaign's fault proxy. A replica may be started parked at a
-//! failpoint; the campaign SIGKILLs it there.
+//! failpoint; the campaign SIGKILLs it there. Each AWS call attempt has a short deadline
+//! (`--aws-timeout`), so a stalled request is cut by the operator, not by the proxy.
 
 use crate::common::*;
 
 const LEASE_SECONDS: &str = "6";
+/// The controllers' deadline of one AWS call attempt: well under the stalls' 3-30 s.
+const AWS_TIMEOUT: &str = "2s";
 
 pub struct Replica {
     pub identity: String,
@@ -22,6 +25,17 @@ pub struct Replicas {
     aws: String,
     token_file: std::path::PathBuf,
     pub token: String,
+    /// `--aws-timeout` as passed; `None` when the binary has no such flag.
+    pub aws_timeout: Option<&'static str>,
+}
+
+/// Whether `breakglass controller` takes `--aws-timeout` (a binary from before it existed
+/// runs without it: its AWS calls then wait for the proxy to let a stall go).
+fn takes_aws_timeout() -> bool {
+    std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"))
+        .args(["controller", "--help"])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("--aws-timeout"))
 }
 
 impl Replicas {
@@ -49,6 +63,7 @@ impl Replicas {
             aws: aws_endpoint.to_owned(),
             token_file,
             token,
+            aws_timeout: takes_aws_timeout().then_some(AWS_TIMEOUT),
         };
         for i in 0..r.list.len() {
             r.start(i, None);
@@ -70,30 +85,33 @@ impl Replicas {
         }
         let log = format!("chaos-{}-{}-{}", self.ns, r.identity, r.starts);
         let token_file = self.token_file.display().to_string();
-        r.process = Some(ControllerProcess::start_logged(
+        let (admin_addr, webhook_addr) = (
+            format!("127.0.0.1:{admin_port}"),
+            format!("127.0.0.1:{webhook_port}"),
+        );
+        let mut args = vec![
+            "--leader-elect",
+            "--lease-name",
+            &self.lease,
+            "--lease-namespace",
             &self.ns,
-            &log,
-            &env,
-            &[
-                "--leader-elect",
-                "--lease-name",
-                &self.lease,
-                "--lease-namespace",
-                &self.ns,
-                "--lease-identity",
-                &r.identity,
-                "--lease-duration",
-                LEASE_SECONDS,
-                "--lease-grace",
-                "2",
-                "--admin-addr",
-                &format!("127.0.0.1:{admin_port}"),
-                "--webhook-addr",
-                &format!("127.0.0.1:{webhook_port}"),
-                "--webhook-token-file",
-                &token_file,
-            ],
-        ));
+            "--lease-identity",
+            &r.identity,
+            "--lease-duration",
+            LEASE_SECONDS,
+            "--lease-grace",
+            "2",
+            "--admin-addr",
+            &admin_addr,
+            "--webhook-addr",
+            &webhook_addr,
+            "--webhook-token-file",
+            &token_file,
+        ];
+        if let Some(t) = self.aws_timeout {
+            args.extend(["--aws-timeout", t]);
+        }
+        r.process = Some(ControllerProcess::start_logged(&self.ns, &log, &env, &args));
     }
 
     /// SIGKILL replica `i`: no shutdown path runs, the Lease is left to expire.

@@ -14,11 +14,15 @@ pub struct Kills {
     pub failpoint: u32,
 }
 
+/// One draw of a round (a round whose faults never fired is drawn again).
 #[derive(Serialize)]
 pub struct RoundFigure {
     pub round: u32,
+    pub draw: u32,
     pub converge_seconds: f64,
     pub clean: bool,
+    /// What took effect: AWS answers by kind and count, kills, restarts, strips.
+    pub fired: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -33,8 +37,17 @@ pub struct Report {
     pub apiserver_restarts: u32,
     pub apiserver_restart_seconds: Vec<f64>,
     pub finalizers_stripped: u32,
-    /// AWS faults the proxy answered, by kind.
+    /// The controllers' deadline of one AWS call attempt (`--aws-timeout`); `None`: the
+    /// binary has no such flag.
+    pub aws_timeout: Option<String>,
+    /// AWS fault rules set, by answer (each may answer a few requests, or none).
+    pub aws_faults_set: BTreeMap<String, u32>,
+    /// AWS requests the proxy answered with a fault, by answer (`stall`: held unanswered).
     pub faults: BTreeMap<String, u32>,
+    /// Draws whose faults never fired, each followed by a draw again of its round.
+    pub redraws: u32,
+    /// Rounds whose faults never fired in any draw (each one also a violation).
+    pub rounds_never_fired: Vec<u32>,
     pub leaks: usize,
     pub missing_access: usize,
     pub duplicates: usize,
@@ -61,7 +74,11 @@ impl Report {
             apiserver_restarts: 0,
             apiserver_restart_seconds: vec![],
             finalizers_stripped: 0,
+            aws_timeout: None,
+            aws_faults_set: BTreeMap::new(),
             faults: BTreeMap::new(),
+            redraws: 0,
+            rounds_never_fired: vec![],
             leaks: 0,
             missing_access: 0,
             duplicates: 0,
@@ -96,12 +113,26 @@ impl Report {
         }
     }
 
-    pub fn round(&mut self, round: u32, took: Duration, f: &Findings) {
-        self.add(&format!("round {round}"), f);
+    pub fn round(
+        &mut self,
+        round: u32,
+        draw: u32,
+        took: Duration,
+        f: &Findings,
+        fired: Vec<String>,
+    ) {
+        let when = if draw > 1 {
+            format!("round {round} (draw {draw})")
+        } else {
+            format!("round {round}")
+        };
+        self.add(&when, f);
         self.per_round.push(RoundFigure {
             round,
+            draw,
             converge_seconds: took.as_secs_f64(),
             clean: f.clean(),
+            fired,
         });
         let mut times: Vec<f64> = self.per_round.iter().map(|r| r.converge_seconds).collect();
         times.sort_by(f64::total_cmp);
@@ -109,6 +140,14 @@ impl Report {
         self.converge_p50_seconds = at(0.5);
         self.converge_p99_seconds = at(0.99);
         self.converge_max_seconds = at(1.0);
+    }
+
+    /// A round none of whose `draws` fired a fault: it tested nothing.
+    pub fn never_fired(&mut self, round: u32, draws: u32) {
+        let v = format!("round {round}: no fault fired in {draws} draws");
+        eprintln!("[chaos] {v}");
+        self.violations.push(v);
+        self.rounds_never_fired.push(round);
     }
 
     pub fn drained(&mut self, took: Duration, f: &Findings) {
@@ -121,18 +160,24 @@ impl Report {
     }
 
     pub fn table(&self) -> String {
-        let faults: Vec<String> = self
-            .faults
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
+        let list = |map: &BTreeMap<String, u32>| -> String {
+            let items: Vec<String> = map.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            if items.is_empty() {
+                "none".into()
+            } else {
+                items.join(", ")
+            }
+        };
         format!(
             "chaos campaign: seed {}, {} rounds, {:.0} s\n\
              \x20 workload           {} grants by kubectl, {} alerts fired ({} resolved), {} resolves, {} deletes, {} policy edits; {} grants listed at the end\n\
              \x20 kills              {} leader SIGKILL, {} at a failpoint\n\
              \x20 API server         {} restarts\n\
              \x20 finalizers         {} stripped\n\
-             \x20 AWS faults fired   {}\n\
+             \x20 AWS deadline       {}\n\
+             \x20 AWS faults set     {}\n\
+             \x20 AWS faults fired   {} (stalled requests {})\n\
+             \x20 drawn again        {} draws fired nothing; {} rounds never fired\n\
              \x20 leaks              {}\n\
              \x20 missing access     {}\n\
              \x20 duplicates         {}\n\
@@ -153,11 +198,15 @@ impl Report {
             self.kills.failpoint,
             self.apiserver_restarts,
             self.finalizers_stripped,
-            if faults.is_empty() {
-                "none".into()
-            } else {
-                faults.join(", ")
+            match &self.aws_timeout {
+                Some(t) => format!("--aws-timeout {t} per attempt"),
+                None => "none (the controller has no --aws-timeout)".into(),
             },
+            list(&self.aws_faults_set),
+            list(&self.faults),
+            self.faults.get("stall").copied().unwrap_or(0),
+            self.redraws,
+            self.rounds_never_fired.len(),
             self.leaks,
             self.missing_access,
             self.duplicates,

@@ -49,7 +49,7 @@ impl Workload {
     ) -> Result<(), Error> {
         for _ in 0..3 + rng.below(4) {
             match rng.below(10) {
-                0..=3 => self.request(w, rng, None).await?,
+                0..=3 => self.request(w, rng, None, None).await?,
                 4 => self.resolve_one(w, rng).await?,
                 5 => self.delete_one(w, rng).await?,
                 6 | 7 => self.alert(w, rng, webhook, token, true),
@@ -60,12 +60,14 @@ impl Workload {
         Ok(())
     }
 
-    /// A grant by kubectl for a random user, on `kind`'s policy (random when `None`).
+    /// A grant by kubectl for `user` (random when `None`), on `kind`'s policy (random when
+    /// `None`).
     pub async fn request(
         &mut self,
         w: &World,
         rng: &mut Rng,
         kind: Option<Kind>,
+        user: Option<&'static str>,
     ) -> Result<(), Error> {
         self.serial += 1;
         let kind = kind.unwrap_or(if rng.chance(50) {
@@ -73,7 +75,8 @@ impl Workload {
         } else {
             Kind::Accounts
         });
-        let user = USERS[rng.below(USERS.len())];
+        let drawn = USERS[rng.below(USERS.len())];
+        let user = user.unwrap_or(drawn);
         let name = format!("k-{}", self.serial);
         let duration = ["20s", "40s", "90s"][rng.below(3)];
         let mut spec = json!({
