@@ -197,16 +197,20 @@ impl Workload {
         }
         for f in std::mem::take(&mut self.firing) {
             let body = payload(w, "resolved", &f.fingerprint, f.user).to_string();
+            let last = std::cell::RefCell::new(String::new());
             let sent = eventually(SOON, || async {
-                (post_json(webhook, Some(token), body.as_bytes()).0 == 200).then_some(())
+                let (code, answer) = post_json(webhook, Some(token), body.as_bytes());
+                *last.borrow_mut() = format!("{code} {answer}");
+                (code == 200).then_some(())
             })
             .await;
             if sent.is_none() {
                 return Err(Error::Env {
                     what: "resolving the campaign's alerts",
                     why: format!(
-                        "the webhook did not accept the resolution of {}",
-                        f.fingerprint
+                        "the webhook did not accept the resolution of {} (last answer: {})",
+                        f.fingerprint,
+                        last.borrow()
                     ),
                 });
             }

@@ -22,13 +22,14 @@ use prometheus_client::{
 };
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
+mod cached;
 mod names;
 mod tally;
 mod watchdog;
 pub use tally::{OVERDUE_AFTER, Tally, overdue_by};
 pub use watchdog::{Running, Stall, Watchdog, Work};
 
-use self::{names::Registered, tally::tally};
+use self::names::Registered;
 use crate::api::BreakGlassGrant;
 
 pub fn init() {
@@ -281,36 +282,6 @@ impl Metrics {
             .set(unix_now());
     }
 
-    /// `/healthz` of this replica: fails only on the leader, when its work stalls.
-    pub fn health(&self) -> Result<(), Stall> {
-        let now = k8s_openapi::jiff::Timestamp::now();
-        self.watchdog.check(std::time::Instant::now(), |beyond| {
-            self.overdue_beyond(now, beyond)
-        })
-    }
-
-    /// The first few grants overdue by more than `beyond`, as `namespace/name`.
-    fn overdue_beyond(
-        &self,
-        now: k8s_openapi::jiff::Timestamp,
-        beyond: std::time::Duration,
-    ) -> Vec<String> {
-        let Ok(slot) = self.grants.read() else {
-            return vec![];
-        };
-        slot.as_ref().map_or_else(Vec::new, |store| {
-            store
-                .state()
-                .iter()
-                .filter(|g| overdue_by(g, now).is_some_and(|late| late > beyond))
-                .take(5)
-                .map(|g| {
-                    use kube::ResourceExt;
-                    format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any())
-                })
-                .collect()
-        })
-    }
     pub fn webhook_request(&self, outcome: &str) {
         self.webhook_requests
             .get_or_create(&labels(&[("outcome", outcome)]))
@@ -402,41 +373,6 @@ impl Metrics {
 
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
-    }
-
-    /// Called by the controller with its cache while it runs, and with `None` when it stops.
-    pub fn observe_grants(&self, store: Option<Store<BreakGlassGrant>>) {
-        if let Ok(mut slot) = self.grants.write() {
-            *slot = store;
-        }
-    }
-
-    fn refresh_gauges(&self) {
-        let grants = match self.grants.read() {
-            Ok(slot) => slot.as_ref().map(|s| s.state()).unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
-        let t = tally(
-            grants.iter().map(|g| g.as_ref()),
-            k8s_openapi::jiff::Timestamp::now(),
-        );
-        self.grants_overdue.set(t.overdue);
-        self.grants_by_phase.clear();
-        for ((policy, phase), n) in t.phases {
-            self.grants_by_phase
-                .get_or_create(&labels(&[("policy", &policy), ("phase", &phase)]))
-                .set(n);
-        }
-        for (family, values, label) in [
-            (&self.active_grants, t.active, "policy"),
-            (&self.paused_targets, t.paused, "kind"),
-            (&self.held_targets, t.held, "kind"),
-        ] {
-            family.clear();
-            for (value, n) in values {
-                family.get_or_create(&labels(&[(label, &value)])).set(n);
-            }
-        }
     }
 
     /// The OpenMetrics text exposition.

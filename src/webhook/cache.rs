@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::{
     Api, Client, ResourceExt,
     runtime::{WatchStreamExt, reflector, reflector::Store, watcher},
@@ -27,9 +27,24 @@ pub struct Cache {
     pub metrics: Arc<Metrics>,
     grants: Store<BreakGlassGrant>,
     policies: Store<BreakGlassPolicy>,
-    /// Grants this process wrote, by namespace/name, until the watch catches up (or, for
-    /// one deleted meanwhile, until `REMEMBER_FOR` has passed).
-    recent: Mutex<HashMap<(String, String), (Instant, BreakGlassGrant)>>,
+    /// Grants this process wrote, by namespace/name, until the watch catches up, delivers
+    /// their deletion, or `REMEMBER_FOR` has passed.
+    recent: Arc<Mutex<Recent>>,
+}
+
+type Recent = HashMap<(String, String), (Instant, BreakGlassGrant)>;
+
+/// A deleted grant is no longer one to write to: its remembered copy (this version or an
+/// older one) goes with it.
+fn forget_deleted(recent: &Mutex<Recent>, deleted: &BreakGlassGrant) {
+    let key = (deleted.namespace().unwrap_or_default(), deleted.name_any());
+    if let Ok(mut recent) = recent.lock()
+        && recent
+            .get(&key)
+            .is_some_and(|(_, mine)| version(mine) <= version(deleted))
+    {
+        recent.remove(&key);
+    }
 }
 
 /// How long an own write is kept when the watch has not delivered it: far longer than a
@@ -51,6 +66,8 @@ impl Cache {
         let (grants, grant_writer) = reflector::store();
         let (policies, policy_writer) = reflector::store();
         let selector = format!("{SOURCE_LABEL}=alertmanager");
+        let recent = Arc::new(Mutex::new(Recent::new()));
+        let deletions = recent.clone();
         let grant_stream = reflector(
             grant_writer,
             crate::faults::lagged(
@@ -60,7 +77,12 @@ impl Cache {
                 )
                 .modify(|g| g.managed_fields_mut().clear()),
             ),
-        );
+        )
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(g) = event {
+                forget_deleted(&deletions, g);
+            }
+        });
         let policy_stream = reflector(
             policy_writer,
             watcher(
@@ -75,7 +97,7 @@ impl Cache {
             metrics,
             grants,
             policies,
-            recent: Mutex::new(HashMap::new()),
+            recent,
         })
     }
 
@@ -134,6 +156,14 @@ impl Cache {
         match (recent, watched) {
             (Some(r), Some(w)) => Some(if version(&w) >= version(&r) { w } else { r }),
             (r, w) => r.or(w),
+        }
+    }
+
+    /// Drops what this process remembers of a grant the API server says is gone (a
+    /// deletion the watch did not deliver, e.g. while it was re-listing).
+    pub fn forget(&self, namespace: &str, name: &str) {
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.remove(&(namespace.to_owned(), name.to_owned()));
         }
     }
 

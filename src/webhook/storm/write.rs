@@ -94,6 +94,15 @@ impl Writer<'_> {
         }
     }
 
+    /// A write that failed; a grant found gone is forgotten, so Alertmanager's retry (the
+    /// answer is a 5xx) decides afresh instead of writing to it again.
+    fn failed(&self, ns: &str, name: &str, e: kube::Error) -> String {
+        if matches!(&e, kube::Error::Api(s) if s.is_not_found()) {
+            self.cache.forget(ns, name);
+        }
+        e.to_string()
+    }
+
     async fn create(&self, c: NewGrant) -> Written {
         let grant = c.grant;
         let (ns, name) = (grant.namespace().unwrap_or_default(), grant.name_any());
@@ -150,7 +159,7 @@ impl Writer<'_> {
                     Some(g) => g,
                     None => {
                         self.cache.metrics.webhook_write("get");
-                        api.get(name).await.map_err(|e| e.to_string())?
+                        api.get(name).await.map_err(|e| self.failed(ns, name, e))?
                     }
                 },
             };
@@ -178,7 +187,7 @@ impl Writer<'_> {
                         seen = Some(api.get(name).await.map_err(|e| e.to_string())?);
                         continue;
                     }
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(self.failed(ns, name, e)),
                 }
             }
             let all_resolved =
@@ -193,7 +202,7 @@ impl Writer<'_> {
                         &Patch::Merge(json!({"spec": {"resolved": true}})),
                     )
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| self.failed(ns, name, e))?;
                 self.cache.metrics.grant_resolved("alertmanager");
                 resolved = true;
             }
