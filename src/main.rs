@@ -279,6 +279,13 @@ fn controller(args: ControllerArgs) -> ExitCode {
             tracing::error!(rate = args.aws_rate, "--aws-rate must be a positive number of calls per second");
             return ExitCode::FAILURE;
         }
+        // A reconcile makes a few AWS calls in a row: the stall limit must leave them room,
+        // or a slow but answering AWS would fail /healthz.
+        let stall_limit = args.sweep_interval * breakglass::controller::STALL_INTERVALS;
+        let call = breakglass::aws::call_deadline(args.aws_timeout);
+        if stall_limit < call * 3 {
+            tracing::warn!(?stall_limit, aws_call_deadline = ?call, "--sweep-interval is short for --aws-timeout: a reconcile whose AWS calls all run to their deadline may fail /healthz; keep 5 x --sweep-interval above 3 calls' deadlines");
+        }
         let aws = breakglass::aws::Aws::from_env(args.aws_timeout)
             .await
             .with_metrics(metrics.clone())

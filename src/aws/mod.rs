@@ -171,13 +171,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 const RETRY_PAUSES: Duration = Duration::from_secs(3);
 
 /// The deadlines of every AWS call: `attempt` per attempt, and all attempts with the pauses
-/// between them.
+/// between them (`call_deadline`).
 pub fn timeouts(attempt: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(attempt.min(CONNECT_TIMEOUT))
         .operation_attempt_timeout(attempt)
-        .operation_timeout(attempt * ATTEMPTS + RETRY_PAUSES)
+        .operation_timeout(call_deadline(attempt))
         .build()
+}
+
+/// The longest one AWS call can take, its retries included.
+pub fn call_deadline(attempt: Duration) -> Duration {
+    attempt * ATTEMPTS + RETRY_PAUSES
 }
 
 /// Credentials kept at most; beyond, the session closest to expiry is dropped first.
