@@ -20,17 +20,17 @@ use kube::{Api, ResourceExt, api::ListParams, runtime::reflector::Store};
 use tracing::warn;
 
 mod act;
+mod discover;
 mod pauses;
 mod trigger;
 
-use self::act::act;
 pub use self::trigger::Trigger;
-use super::{context::Context, error::Error, ledger::Entry, policies};
+use self::{act::act, discover::discover};
+use super::{context::Context, error::Error, policies};
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy, TargetRef},
     aws::{self, Role},
-    plan,
-    targets::{self, AccountTarget, GroupTarget, Observed, Target},
+    targets::{self, AccountTarget, Observed, Target},
     telemetry::Work,
 };
 
@@ -50,47 +50,6 @@ struct Swept {
     aws: aws::Target,
     exclusive: bool,
     policies: Vec<BreakGlassPolicy>,
-}
-
-/// The account targets of an `accountAssignment` policy, its instance and permission set
-/// resolved (cached; looked up as the read role otherwise). Unresolvable: not swept, said.
-async fn account_targets(
-    ctx: &Context,
-    p: &BreakGlassPolicy,
-    access: &crate::api::AccountAssignmentAccess,
-) -> Vec<(Target, Swept)> {
-    let a = &p.spec.aws;
-    let aws = aws_target(
-        &a.role_arn,
-        a.read_role_arn.clone(),
-        a.external_id.clone(),
-        a.region.clone(),
-        &a.identity_store_id,
-    );
-    let (instance_arn, permission_set_arn) = match ctx.sso.resolve(&ctx.aws, &aws, access).await {
-        Ok(r) => r,
-        Err(e) => {
-            warn!(policy = %p.name_any(), error = %e, "cannot resolve the policy's permission set; not swept");
-            return vec![];
-        }
-    };
-    access
-        .account_ids
-        .iter()
-        .map(|account_id| {
-            let t = Target::Account(AccountTarget {
-                instance_arn: instance_arn.clone(),
-                account_id: account_id.clone(),
-                permission_set_arn: permission_set_arn.clone(),
-            });
-            let swept = Swept {
-                aws: aws.clone(),
-                exclusive: access.exclusive,
-                policies: vec![],
-            };
-            (t, swept)
-        })
-        .collect()
 }
 
 /// Runs until dropped (losing the lease drops it with the controller).
@@ -208,23 +167,6 @@ pub(super) fn assignment(a: &AccountTarget) -> aws::Assignment {
     }
 }
 
-fn aws_target(
-    role_arn: &str,
-    read_role_arn: Option<String>,
-    external_id: Option<String>,
-    region: Option<String>,
-    store: &str,
-) -> aws::Target {
-    aws::Target {
-        role_arn: role_arn.to_owned(),
-        read_role_arn,
-        external_id,
-        region,
-        identity_store_id: store.to_owned(),
-        session_name: SWEEP_SESSION.into(),
-    }
-}
-
 /// One sweep over every target (or `only` those); returns how many were listed.
 async fn once(
     ctx: &Context,
@@ -245,7 +187,7 @@ async fn once(
         grant: "(sweep)".into(),
         source,
     })?;
-    let mut found = discover(ctx, &policies, &before, &recorded, settings).await;
+    let (mut found, mut failed) = discover(ctx, &policies, &before, &recorded, settings).await;
     if let Some(only) = only {
         found.retain(|t, _| only.contains(t));
     }
@@ -254,7 +196,6 @@ async fn once(
 
     let mut lists = BTreeMap::new();
     let mut first_error = None;
-    let mut failed = BTreeSet::new();
     for (t, swept) in &found {
         match list(ctx, t, swept).await {
             Ok(members) => {
@@ -338,112 +279,4 @@ async fn once(
         Some(e) => Err(e),
         None => Ok(lists.len()),
     }
-}
-
-/// The groups to sweep: those of the policies in scope, of grants that may hold access,
-/// and of the ledger (a group no policy names any more can still hold what was added).
-async fn discover(
-    ctx: &Context,
-    policies: &[BreakGlassPolicy],
-    grants: &[Arc<BreakGlassGrant>],
-    recorded: &BTreeMap<Target, BTreeMap<String, Entry>>,
-    settings: &Settings,
-) -> BTreeMap<Target, Swept> {
-    let used: BTreeSet<&str> = grants.iter().map(|g| g.spec.policy.as_str()).collect();
-    let mut found: BTreeMap<Target, Swept> = BTreeMap::new();
-    for p in policies {
-        if settings.namespace.is_some() && !used.contains(p.name_any().as_str()) {
-            continue;
-        }
-        if let Some(access) = &p.spec.access.account_assignment {
-            for (key, swept) in account_targets(ctx, p, access).await {
-                let entry = found.entry(key).or_insert_with(|| Swept {
-                    exclusive: false,
-                    policies: vec![],
-                    ..swept
-                });
-                entry.exclusive |= access.exclusive;
-                entry.policies.push(p.clone());
-            }
-        }
-        let Some(group) = &p.spec.access.group_membership else {
-            continue;
-        };
-        let a = &p.spec.aws;
-        let target = aws_target(
-            &a.role_arn,
-            a.read_role_arn.clone(),
-            a.external_id.clone(),
-            a.region.clone(),
-            &a.identity_store_id,
-        );
-        let group_id = match (&group.group_id, &group.group_name) {
-            (Some(id), _) => id.clone(),
-            (None, Some(name)) => match ctx.cached_group_id(&a.identity_store_id, name) {
-                Some(id) => id,
-                None => {
-                    let looked = match ctx.aws.store(&target, Role::Read).await {
-                        Ok(reader) => reader.group_id(name).await,
-                        Err(e) => Err(e),
-                    };
-                    match looked {
-                        Ok(id) => {
-                            ctx.cache_group_id(&a.identity_store_id, name, Some(&id));
-                            id
-                        }
-                        Err(e) => {
-                            warn!(policy = %p.name_any(), error = %e, "cannot find the policy's group; not swept");
-                            continue;
-                        }
-                    }
-                }
-            },
-            (None, None) => continue,
-        };
-        let key = Target::Group(GroupTarget {
-            identity_store_id: a.identity_store_id.clone(),
-            group_id,
-        });
-        let entry = found.entry(key).or_insert_with(|| Swept {
-            aws: target,
-            exclusive: false,
-            policies: vec![],
-        });
-        entry.exclusive |= group.exclusive;
-        entry.policies.push(p.clone());
-    }
-    // Groups no policy names (any more) are swept as the role that added to them.
-    let unnamed =
-        |role_arn: &str, external_id: &Option<String>, region: &Option<String>, t: &Target| Swept {
-            aws: aws_target(
-                role_arn,
-                None,
-                external_id.clone(),
-                region.clone(),
-                match t {
-                    Target::Group(g) => &g.identity_store_id,
-                    Target::Account(_) => "",
-                },
-            ),
-            exclusive: false,
-            policies: vec![],
-        };
-    for g in grants.iter().filter(|g| plan::may_hold_access(g)) {
-        let Some(session) = g.status.as_ref().and_then(|s| s.aws.as_ref()) else {
-            continue;
-        };
-        for (t, _, _) in targets::recorded_targets(g) {
-            found.entry(t.clone()).or_insert_with(|| {
-                unnamed(&session.role_arn, &session.external_id, &session.region, &t)
-            });
-        }
-    }
-    for (t, entries) in recorded {
-        if let Some(e) = entries.values().next() {
-            found
-                .entry(t.clone())
-                .or_insert_with(|| unnamed(&e.role_arn, &e.external_id, &e.region, t));
-        }
-    }
-    found
 }
