@@ -31,26 +31,16 @@ struct Replica {
 impl Replica {
     fn start(s: &Scenario, lease: &str, identity: &str) -> Self {
         let admin_port = free_port();
-        let process = ControllerProcess::start_logged(
+        let args = replica_args(
+            lease,
             &s.ns,
-            &format!("{}-{identity}", s.ns),
-            &[],
-            &[
-                "--leader-elect",
-                "--lease-name",
-                lease,
-                "--lease-namespace",
-                &s.ns,
-                "--lease-identity",
-                identity,
-                "--lease-duration",
-                &DURATION.to_string(),
-                "--lease-grace",
-                &GRACE.to_string(),
-                "--admin-addr",
-                &format!("127.0.0.1:{admin_port}"),
-            ],
+            identity,
+            (DURATION, GRACE),
+            &format!("127.0.0.1:{admin_port}"),
         );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let process =
+            ControllerProcess::start_logged(&s.ns, &format!("{}-{identity}", s.ns), &[], &args);
         Self {
             identity: identity.to_owned(),
             admin: format!("http://127.0.0.1:{admin_port}"),

@@ -208,26 +208,9 @@ fn replica(
     env: &[(&str, &str)],
 ) -> (ControllerProcess, String) {
     let admin = format!("127.0.0.1:{}", free_port());
-    let p = ControllerProcess::start_logged(
-        &s.ns,
-        &format!("{}-{identity}", s.ns),
-        env,
-        &[
-            "--leader-elect",
-            "--lease-name",
-            lease,
-            "--lease-namespace",
-            &s.ns,
-            "--lease-identity",
-            identity,
-            "--lease-duration",
-            "6",
-            "--lease-grace",
-            "2",
-            "--admin-addr",
-            &admin,
-        ],
-    );
+    let args = replica_args(lease, &s.ns, identity, (6, 2), &admin);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = ControllerProcess::start_logged(&s.ns, &format!("{}-{identity}", s.ns), env, &args);
     (p, format!("http://{admin}"))
 }
 

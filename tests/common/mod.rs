@@ -349,6 +349,34 @@ impl Drop for ControllerProcess {
     }
 }
 
+/// `breakglass controller` arguments of a replica that competes for the Lease `lease` in
+/// `namespace` as `identity`, serving its admin endpoint on `admin`.
+pub fn replica_args(
+    lease: &str,
+    namespace: &str,
+    identity: &str,
+    (duration, grace): (u64, u64),
+    admin: &str,
+) -> Vec<String> {
+    [
+        "--leader-elect",
+        "--lease-name",
+        lease,
+        "--lease-namespace",
+        namespace,
+        "--lease-identity",
+        identity,
+        "--lease-duration",
+        &duration.to_string(),
+        "--lease-grace",
+        &grace.to_string(),
+        "--admin-addr",
+        admin,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// A controller with a known admin port; returns it and its `/metrics` URL.
 pub fn metered_controller(ns: &str, env: &[(&str, &str)]) -> (ControllerProcess, String) {
     let port = free_port();
