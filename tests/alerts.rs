@@ -4,36 +4,21 @@
 //! dashboard; and every metric an alert or a panel queries exported by the operator.
 //! Needs no test environment: promtool (tests/env/promtool.sh) and helm only.
 
+mod common;
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
     process::Command,
 };
 
+use common::{installed, repo_path};
 use serde_json::Value;
 
 const CHART: &str = "charts/breakglass-operator";
 const RULES: &str = "charts/breakglass-operator/files/alerts.yaml";
 const DASHBOARD: &str = "charts/breakglass-operator/files/dashboard.json";
 const FIXTURES: &str = "tests/fixtures/alerts";
-
-fn repo_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-/// The path a tests/env script prints (it installs or builds the tool first if needed).
-fn tool(script: &str) -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo_path(script))
-        .output()
-        .unwrap_or_else(|e| panic!("{script}: {e}"));
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
 
 /// Runs a command in the repository; its exit status and combined output.
 fn run(program: &Path, args: &[&str]) -> (bool, String) {
@@ -88,7 +73,7 @@ fn fixtures() -> Vec<String> {
 
 #[test]
 fn promtool_accepts_the_rules() {
-    let promtool = tool("tests/env/promtool.sh");
+    let promtool = installed("tests/env/promtool.sh");
     let (ok, out) = run(&promtool, &["check", "rules", RULES]);
     let found = format!("SUCCESS: {} rules found", alerts().len());
     assert!(ok && out.contains(&found), "promtool check rules:\n{out}");
@@ -133,7 +118,7 @@ fn every_alert_fires_and_stays_quiet_in_promtools_unit_tests() {
         );
     }
 
-    let promtool = tool("tests/env/promtool.sh");
+    let promtool = installed("tests/env/promtool.sh");
     let mut args = vec!["test", "rules"];
     args.extend(files.iter().map(String::as_str));
     let (ok, out) = run(&promtool, &args);
@@ -144,7 +129,7 @@ fn every_alert_fires_and_stays_quiet_in_promtools_unit_tests() {
 }
 
 fn helm_template(extra: &[&str]) -> Vec<Value> {
-    let helm = tool("tests/env/helm.sh");
+    let helm = installed("tests/env/helm.sh");
     let mut args = vec!["template", "r", CHART, "--kube-version", "1.34.4"];
     args.extend_from_slice(extra);
     let (ok, out) = run(&helm, &args);

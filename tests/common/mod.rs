@@ -456,13 +456,8 @@ pub fn aws_operations(metrics: &str) -> Vec<(String, String)> {
     ops
 }
 
-/// A command from the pinned toolchain: `helm` (built by tests/env/helm.sh) or `kubectl`
-/// (built with the control plane), pointed at the test environment.
-pub fn tool(name: &str) -> std::process::Command {
-    let script = match name {
-        "helm" => "tests/env/helm.sh",
-        _ => "tests/env/build-control-plane.sh",
-    };
+/// The path a tests/env script prints (it installs or builds the tool first if needed).
+pub fn installed(script: &str) -> PathBuf {
     let out = std::process::Command::new("bash")
         .arg(repo_path(script))
         .output()
@@ -472,7 +467,17 @@ pub fn tool(name: &str) -> std::process::Command {
         "{script}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// A command from the pinned toolchain: `helm` (built by tests/env/helm.sh) or `kubectl`
+/// (built with the control plane), pointed at the test environment.
+pub fn tool(name: &str) -> std::process::Command {
+    let script = match name {
+        "helm" => "tests/env/helm.sh",
+        _ => "tests/env/build-control-plane.sh",
+    };
+    let path = installed(script);
     let binary = if name == "helm" {
         path
     } else {
