@@ -245,7 +245,7 @@ fn exported() -> BTreeSet<String> {
     m.revoked_after("Expired", 0.1);
     m.held_for(10.0);
     m.set_leader(true);
-    m.reconcile_ended();
+    drop(m.reconciling("incidents/g".into()));
     m.sweep_succeeded("group");
     let (store, mut writer) = reflector::store();
     let grant: breakglass::api::BreakGlassGrant =

@@ -81,11 +81,7 @@ async fn a_stalled_identity_store_call_holds_up_only_its_own_grant() {
         "answer": "stall",
     }]));
     s.create_grant("alice", |_| {}).await;
-    eventually(SOON, || async {
-        (proxy.fired("alice-stalled") >= 1).then_some(())
-    })
-    .await
-    .expect("alice's look-up reached the stall");
+    proxy.wait_fired("alice-stalled").await;
 
     // Meanwhile Bob is granted and Carol's access is taken back.
     s.create_grant("bob", for_user(BOB)).await;
@@ -168,11 +164,7 @@ async fn a_stalled_assume_role_for_one_policy_never_delays_another_policys_grant
         "answer": "stall",
     }]));
     s.create_grant("bob", for_user(BOB)).await;
-    eventually(SOON, || async {
-        (proxy.fired("role-stalled") >= 1).then_some(())
-    })
-    .await
-    .expect("the first policy's role reached the stall");
+    proxy.wait_fired("role-stalled").await;
 
     // The other policy's grants and revocations go on.
     s.create_grant("alice", under_other(ALICE)).await;

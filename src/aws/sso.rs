@@ -11,8 +11,9 @@ use aws_sdk_ssoadmin::{
     types::{AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType},
 };
 
-use super::{Error, Limiter, call_failed};
 use aws_smithy_runtime_api::client::result::SdkError;
+
+use super::{Error, Limiter, call_failed};
 
 /// Where an assignment lives: instance, account and permission set.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -182,7 +182,6 @@ pub(crate) async fn reconcile(
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
         other => Error::Finalizer(id.clone(), other.to_string()),
     });
-    ctx.metrics.reconcile_ended();
     if result.is_ok()
         && let Ok(mut failures) = ctx.failures.lock()
     {

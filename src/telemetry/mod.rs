@@ -83,7 +83,6 @@ pub struct Metrics {
     grants_overdue: Gauge,
     grants_by_phase: Family<Labels, Gauge>,
     sweep_last_success: Family<Labels, Gauge<f64, AtomicU64>>,
-    reconcile_last_progress: Gauge<f64, AtomicU64>,
     /// Whether the leader's reconciles and sweeps move (`/healthz`).
     pub watchdog: Watchdog,
     /// The leader's grant cache; the gauges are computed from it at scrape time, so they
@@ -100,6 +99,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registered::new();
+        let reconcile_last_progress = Gauge::<f64, AtomicU64>::default();
         let m = Self {
             webhook_requests: Family::default(),
             webhook_alerts: Family::default(),
@@ -124,8 +124,7 @@ impl Metrics {
             grants_overdue: Gauge::default(),
             grants_by_phase: Family::default(),
             sweep_last_success: Family::default(),
-            reconcile_last_progress: Gauge::default(),
-            watchdog: Watchdog::default(),
+            watchdog: Watchdog::new(reconcile_last_progress.clone()),
             grants: RwLock::new(None),
             registry: Registry::default(),
             families: vec![],
@@ -250,7 +249,7 @@ impl Metrics {
         registry.register(
             "reconcile_last_progress_timestamp_seconds",
             "When a grant reconcile last ended (done, or failed and retried), in Unix seconds",
-            m.reconcile_last_progress.clone(),
+            reconcile_last_progress,
         );
         Self {
             registry: registry.registry,
@@ -265,14 +264,10 @@ impl Metrics {
         names::exposed(&self.families)
     }
 
-    /// Tracks one grant's reconcile while the guard lives; its end is progress.
+    /// Tracks one grant's reconcile while the guard lives; its end (however it ends) is
+    /// progress, for `/healthz` and the last-progress gauge.
     pub fn reconciling(&self, grant: String) -> Running<'_> {
         self.watchdog.start(Work::Reconcile { grant })
-    }
-
-    /// A reconcile ended (successfully or not).
-    pub fn reconcile_ended(&self) {
-        self.reconcile_last_progress.set(unix_now());
     }
 
     /// A full sweep compared every target of `kind` without an error.

@@ -16,6 +16,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use prometheus_client::metrics::gauge::Gauge;
+
 /// What is running: one grant's reconcile, or a sweep pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Work {
@@ -66,6 +68,8 @@ struct State {
 pub struct Watchdog {
     state: Mutex<State>,
     next: AtomicU64,
+    /// `breakglass_reconcile_last_progress_timestamp_seconds`: set where a reconcile ends.
+    progress: Gauge<f64, AtomicU64>,
 }
 
 /// Held while a piece of work runs; dropping it (however the work ends) records the end.
@@ -82,11 +86,20 @@ impl Drop for Running<'_> {
             && matches!(work, Work::Reconcile { .. })
         {
             state.last_reconcile = Some(Instant::now());
+            self.dog.progress.set(super::unix_now());
         }
     }
 }
 
 impl Watchdog {
+    /// Reports when a reconcile last ended on `progress`.
+    pub fn new(progress: Gauge<f64, AtomicU64>) -> Self {
+        Self {
+            progress,
+            ..Self::default()
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding it cannot leave the map half-written: recover it.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -180,10 +193,12 @@ mod tests {
         dog.arm(LIMIT);
         let parked_again = dog.start(grant("parked"));
         drop(parked);
+        assert_eq!(dog.progress.get(), 0.0, "no reconcile has ended yet");
         {
             let quick = dog.start(grant("quick"));
             drop(quick);
         }
+        assert!(dog.progress.get() > 0.0, "the gauge tells when one ended");
         let start = Instant::now();
         assert_eq!(dog.check(start, |_| vec![]), Ok(()));
         let err = dog

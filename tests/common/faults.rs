@@ -101,6 +101,13 @@ impl FaultProxy {
             .collect()
     }
 
+    /// Waits until `rule` has answered a request (the fault really fired).
+    pub async fn wait_fired(&self, rule: &str) {
+        eventually(SOON, || async { (self.fired(rule) >= 1).then_some(()) })
+            .await
+            .unwrap_or_else(|| panic!("{rule} met no request: {:?}", self.seen()));
+    }
+
     /// How many requests `rule` answered.
     pub fn fired(&self, rule: &str) -> usize {
         self.seen()

@@ -184,7 +184,7 @@ impl Writer<'_> {
                     Err(kube::Error::Api(s)) if s.code == 409 => {
                         // Someone wrote in between: read afresh and merge again.
                         self.cache.metrics.webhook_write("get");
-                        seen = Some(api.get(name).await.map_err(|e| e.to_string())?);
+                        seen = Some(api.get(name).await.map_err(|e| self.failed(ns, name, e))?);
                         continue;
                     }
                     Err(e) => return Err(self.failed(ns, name, e)),
