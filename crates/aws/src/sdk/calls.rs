@@ -133,7 +133,7 @@ fn operation_of(cfg: &ConfigBag) -> (String, String) {
 /// AWS's error code of a failed attempt. The operation's error is type-erased here, so it
 /// is tried as each operation's error type this crate calls (an operation missing below
 /// only goes uncounted as throttled).
-fn code_of(err: &OperationError) -> Option<&str> {
+pub(super) fn code_of(err: &OperationError) -> Option<&str> {
     macro_rules! first_code {
         ($($t:ty),* $(,)?) => {
             $(if let Some(e) = err.downcast_ref::<$t>() {

@@ -390,3 +390,6 @@ impl IdentityCenter for Aws {
             .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests;
