@@ -19,7 +19,7 @@ test: ## Lint and run every test against a real local control plane and AWS emul
 	bash tests/run.sh
 
 test-fast: ## Every test that needs no server: unit, in-process (src/testkit) and FAST_TESTS
-	cargo test --locked --features failpoints --lib --bins $(addprefix --test ,$(FAST_TESTS))
+	cargo test --locked --workspace --all-features --lib --bins $(addprefix --test ,$(FAST_TESTS))
 
 demo: ## Local environment + controller: walk a grant from Active to Ended, AWS side shown
 	bash tests/demo.sh
@@ -66,7 +66,7 @@ crds: ## Regenerate crds/ and the Helm chart's copy from the API types
 
 lint: ## cargo fmt --check and clippy
 	cargo fmt --all -- --check
-	cargo clippy --locked --all-targets --all-features -- -D warnings
+	cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
 
 clean: env-down ## Stop the environment and remove build output
 	cargo clean

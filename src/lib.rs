@@ -12,7 +12,8 @@
 pub mod admin;
 pub mod api;
 pub mod assignments;
-pub mod aws;
+/// AWS IAM Identity Center behind a trait (the `breakglass-aws` crate): the only AWS I/O.
+pub use breakglass_aws as aws;
 pub mod cli;
 pub mod conditions;
 pub mod controller;

@@ -286,10 +286,12 @@ fn controller(args: ControllerArgs) -> ExitCode {
         if stall_limit < call * 3 {
             tracing::warn!(?stall_limit, aws_call_deadline = ?call, "--sweep-interval is short for --aws-timeout: a reconcile whose AWS calls all run to their deadline may fail /healthz; keep 5 x --sweep-interval above 3 calls' deadlines");
         }
-        let aws = breakglass::aws::Aws::from_env(args.aws_timeout)
-            .await
-            .with_metrics(metrics.clone())
-            .with_rate(args.aws_rate);
+        let aws: Arc<dyn breakglass::aws::IdentityCenter> = Arc::new(
+            breakglass::aws::Aws::from_env(args.aws_timeout)
+                .await
+                .with_observer(metrics.clone())
+                .with_rate(args.aws_rate),
+        );
         let namespace = args.namespace;
         let ledger_namespace = args
             .ledger_namespace

@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 pub(crate) use crate::faults::failpoint;
 
 use super::ledger::Ledger;
-use crate::{api::BreakGlassGrant, aws::Aws, telemetry::Metrics};
+use crate::{api::BreakGlassGrant, aws::IdentityCenter, telemetry::Metrics};
 
 pub const FINALIZER: &str = "breakglass.dev/revoke-access";
 
@@ -27,7 +27,8 @@ pub const FIELD_MANAGER: &str = "breakglass-controller";
 /// What the controller shares across reconciles.
 pub struct Context {
     pub client: Client,
-    pub aws: Aws,
+    /// IAM Identity Center: the SDK in production, in memory in tests.
+    pub aws: Arc<dyn IdentityCenter>,
     /// The durable record of every member the operator added.
     pub ledger: Ledger,
     pub recorder: Recorder,
@@ -115,7 +116,12 @@ impl Own {
 }
 
 impl Context {
-    pub fn new(client: Client, aws: Aws, metrics: Arc<Metrics>, ledger: Ledger) -> Self {
+    pub fn new(
+        client: Client,
+        aws: Arc<dyn IdentityCenter>,
+        metrics: Arc<Metrics>,
+        ledger: Ledger,
+    ) -> Self {
         let reporter = Reporter {
             controller: "breakglass-operator".into(),
             instance: std::env::var("POD_NAME").ok(),

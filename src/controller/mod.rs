@@ -32,7 +32,7 @@ pub use self::{
 };
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy},
-    aws::Aws,
+    aws::IdentityCenter,
     telemetry::Metrics,
 };
 
@@ -49,7 +49,12 @@ pub struct Settings {
 
 /// Runs the controller until the process is told to stop. Dropping the future stops all
 /// work at once: every step is safe to interrupt and is redone by the next leader.
-pub async fn run(client: Client, aws: Aws, metrics: Arc<Metrics>, settings: Settings) {
+pub async fn run(
+    client: Client,
+    aws: Arc<dyn IdentityCenter>,
+    metrics: Arc<Metrics>,
+    settings: Settings,
+) {
     let namespace = settings.namespace.clone();
     let grants: Api<BreakGlassGrant> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),

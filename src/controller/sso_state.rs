@@ -12,7 +12,7 @@ use std::{
 
 use crate::{
     api::AccountAssignmentAccess,
-    aws::{self, Aws, Role, Target},
+    aws::{self, IdentityCenter, Role, Target},
 };
 
 /// AWS allows about 10 account-assignment creations in progress per instance.
@@ -40,7 +40,7 @@ impl SsoState {
     /// (the policy's ARN, or its name looked up once).
     pub async fn resolve(
         &self,
-        aws: &Aws,
+        aws: &dyn IdentityCenter,
         target: &Target,
         access: &AccountAssignmentAccess,
     ) -> Result<(String, String), aws::Error> {

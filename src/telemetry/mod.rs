@@ -96,6 +96,17 @@ impl Default for Metrics {
     }
 }
 
+/// Every AWS call, counted by `service:operation` and outcome; throttled attempts apart.
+impl crate::aws::CallObserver for Metrics {
+    fn call(&self, service: &str, operation: &str, outcome: crate::aws::CallOutcome) {
+        self.aws_call(service, operation, outcome.as_str());
+    }
+
+    fn throttled(&self, service: &str, operation: &str) {
+        self.aws_throttled(service, operation);
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registered::new();

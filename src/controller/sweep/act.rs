@@ -157,11 +157,11 @@ async fn remove(
                 .await?
                 .delete(&super::assignment(a), &m.user_id)
                 .await?;
-            if let aws::Progress::Failed { reason, .. } = progress {
-                return Err(aws::Error::Call {
+            if let aws::Progress::Failed { request_id, reason } = progress {
+                return Err(aws::Error::AssignmentFailed {
                     operation: "DeleteAccountAssignment",
-                    identity_store_id: String::new(),
-                    message: reason,
+                    request_id,
+                    reason,
                 });
             }
         }

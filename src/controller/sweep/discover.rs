@@ -51,7 +51,11 @@ async fn account_targets(
         a.region.clone(),
         &a.identity_store_id,
     );
-    let (instance_arn, permission_set_arn) = match ctx.sso.resolve(&ctx.aws, &aws, access).await {
+    let (instance_arn, permission_set_arn) = match ctx
+        .sso
+        .resolve(ctx.aws.as_ref(), &aws, access)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             warn!(policy = %p.name_any(), error = %e, "cannot resolve the policy's permission set; not swept");

@@ -236,7 +236,7 @@ async fn resolve_all(
     }
     let (instance_arn, permission_set_arn) = ctx
         .sso
-        .resolve(&ctx.aws, target, access)
+        .resolve(ctx.aws.as_ref(), target, access)
         .await
         .map_err(Failure::Aws)?;
     Ok(Resolved {
@@ -250,7 +250,7 @@ async fn resolve_all(
 /// instance (then `None`: this account waits for the next pass).
 async fn create(
     ctx: &Context,
-    writer: &aws::Sso,
+    writer: &aws::Sso<'_>,
     a: &Assignment,
     user_id: &str,
     held_back: &mut bool,
@@ -263,7 +263,7 @@ async fn create(
         Ok(p) => p,
         // A create racing another for the same user (or one AWS already has): if AWS lists
         // the assignment, it is there; otherwise the retry's backoff waits it out.
-        Err(e) if e.to_string().contains("ConflictException") => {
+        Err(e) if e.is_conflict() => {
             let listed = writer.users(a).await?;
             if listed.contains(user_id) {
                 Progress::Succeeded

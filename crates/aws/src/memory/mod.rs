@@ -1,0 +1,274 @@
+//! IAM Identity Center in memory, with the semantics the operator's tests rely on: users,
+//! groups and memberships per Identity Store (a duplicate membership is a
+//! ConflictException, as on AWS), instances and permission sets, account assignments whose
+//! create and delete answer IN_PROGRESS and complete on a later status call, sessions
+//! assumed once per role and session name until forgotten, faults on demand (throttling,
+//! conflicts and refusals with the codes AWS sends, and stalls that never answer until
+//! released), and a log of every call made.
+
+mod center;
+mod faults;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{Mutex, MutexGuard},
+};
+
+pub use self::faults::Fault;
+use self::faults::Planned;
+use crate::{Assignment, Target};
+
+/// The AWS operations, as the log and the faults name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    AssumeRole,
+    GetUserId,
+    GetGroupId,
+    GetGroupMembershipId,
+    CreateGroupMembership,
+    DeleteGroupMembership,
+    ListGroupMemberships,
+    ListInstances,
+    /// The permission set looked up by name (ListPermissionSets and DescribePermissionSet).
+    ListPermissionSets,
+    CreateAccountAssignment,
+    DeleteAccountAssignment,
+    DescribeAccountAssignmentCreationStatus,
+    DescribeAccountAssignmentDeletionStatus,
+    ListAccountAssignments,
+}
+
+/// One call as it was made: the operation, its arguments, and as whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub op: Op,
+    pub args: Vec<String>,
+    pub role_arn: String,
+    pub session_name: String,
+}
+
+/// An asynchronous assignment change AWS is working on.
+#[derive(Debug, Clone)]
+struct Request {
+    create: bool,
+    assignment: Assignment,
+    user_id: String,
+    /// Status calls still answering IN_PROGRESS.
+    polls_left: u32,
+    /// Set once done: `None` succeeded, `Some(reason)` failed.
+    done: Option<Option<String>>,
+}
+
+#[derive(Debug)]
+struct State {
+    next: u64,
+    /// (store, user name) → user id.
+    users: BTreeMap<(String, String), String>,
+    /// (store, display name) → group id.
+    groups: BTreeMap<(String, String), String>,
+    /// membership id → (store, group id, user id).
+    memberships: BTreeMap<String, (String, String, String)>,
+    /// instance ARN → its Identity Store id.
+    instances: BTreeMap<String, String>,
+    /// (instance ARN, permission set name) → ARN.
+    permission_sets: BTreeMap<(String, String), String>,
+    assignments: BTreeSet<(Assignment, String)>,
+    requests: HashMap<String, Request>,
+    /// The status call that completes an assignment change (0: at once, as moto does).
+    completes_on_poll: u32,
+    /// The FailureReason assignment changes end with, if they are to fail.
+    failure: Option<String>,
+    /// (role ARN, session name) of the sessions assumed and not forgotten.
+    sessions: BTreeSet<(String, String)>,
+    /// Roles whose AssumeRole is refused.
+    denied: BTreeSet<String>,
+    faults: Vec<Planned>,
+    log: Vec<Logged>,
+}
+
+/// IAM Identity Center in memory. Set it up with `user`, `group`, `add_member`, `instance`,
+/// `permission_set`; inject faults with `inject` and `deny_role`; read back with `calls`,
+/// `count`, `group_members` and `assigned`.
+pub struct Memory {
+    state: Mutex<State>,
+    /// Bumped by `release`: stalled calls wait for a change.
+    release: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Memory {
+    pub fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                next: 0,
+                users: BTreeMap::new(),
+                groups: BTreeMap::new(),
+                memberships: BTreeMap::new(),
+                instances: BTreeMap::new(),
+                permission_sets: BTreeMap::new(),
+                assignments: BTreeSet::new(),
+                requests: HashMap::new(),
+                completes_on_poll: 1,
+                failure: None,
+                sessions: BTreeSet::new(),
+                denied: BTreeSet::new(),
+                faults: vec![],
+                log: vec![],
+            }),
+            release: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Poisoning needs a panic while the state is held, and nothing in here panics.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A user in `store`: its id (the same one when it exists already).
+    pub fn user(&self, store: &str, name: &str) -> String {
+        let mut s = self.state();
+        let key = (store.to_owned(), name.to_owned());
+        if let Some(id) = s.users.get(&key) {
+            return id.clone();
+        }
+        let id = s.id("u");
+        s.users.insert(key, id.clone());
+        id
+    }
+
+    /// A group in `store`: its id (the same one when it exists already).
+    pub fn group(&self, store: &str, display_name: &str) -> String {
+        let mut s = self.state();
+        let key = (store.to_owned(), display_name.to_owned());
+        if let Some(id) = s.groups.get(&key) {
+            return id.clone();
+        }
+        let id = s.id("g");
+        s.groups.insert(key, id.clone());
+        id
+    }
+
+    /// Makes the user a member of the group (as an admin would by hand): the membership id.
+    pub fn add_member(&self, store: &str, group_id: &str, user_id: &str) -> String {
+        let mut s = self.state();
+        if let Some(id) = s.membership(store, group_id, user_id) {
+            return id;
+        }
+        let id = s.id("m");
+        s.memberships.insert(
+            id.clone(),
+            (store.to_owned(), group_id.to_owned(), user_id.to_owned()),
+        );
+        id
+    }
+
+    /// Removes the user from the group (as an admin would by hand).
+    pub fn remove_member(&self, store: &str, group_id: &str, user_id: &str) {
+        let mut s = self.state();
+        if let Some(id) = s.membership(store, group_id, user_id) {
+            s.memberships.remove(&id);
+        }
+    }
+
+    /// The group's members: user ids.
+    pub fn group_members(&self, store: &str, group_id: &str) -> BTreeSet<String> {
+        self.state()
+            .memberships
+            .values()
+            .filter(|(st, g, _)| st == store && g == group_id)
+            .map(|(_, _, u)| u.clone())
+            .collect()
+    }
+
+    /// An IAM Identity Center instance on `store`.
+    pub fn instance(&self, instance_arn: &str, store: &str) {
+        self.state()
+            .instances
+            .insert(instance_arn.to_owned(), store.to_owned());
+    }
+
+    /// A permission set on the instance: its ARN.
+    pub fn permission_set(&self, instance_arn: &str, name: &str) -> String {
+        let mut s = self.state();
+        let key = (instance_arn.to_owned(), name.to_owned());
+        if let Some(arn) = s.permission_sets.get(&key) {
+            return arn.clone();
+        }
+        let arn = format!("{instance_arn}/{}", s.id("ps"));
+        s.permission_sets.insert(key, arn.clone());
+        arn
+    }
+
+    /// Assigns (or with `false`, unassigns) at once, as an admin would by hand.
+    pub fn set_assigned(&self, a: &Assignment, user_id: &str, assigned: bool) {
+        let mut s = self.state();
+        let key = (a.clone(), user_id.to_owned());
+        if assigned {
+            s.assignments.insert(key);
+        } else {
+            s.assignments.remove(&key);
+        }
+    }
+
+    /// Whether the user holds the assignment.
+    pub fn assigned(&self, a: &Assignment, user_id: &str) -> bool {
+        self.state()
+            .assignments
+            .contains(&(a.clone(), user_id.to_owned()))
+    }
+
+    /// Which status call completes an assignment change: 1 (the default) the first, 0 none
+    /// (the create or delete answers SUCCEEDED at once).
+    pub fn complete_on_poll(&self, n: u32) {
+        self.state().completes_on_poll = n;
+    }
+
+    /// Assignment changes from now on end FAILED with `reason` (`None`: they succeed).
+    pub fn fail_assignments(&self, reason: Option<&str>) {
+        self.state().failure = reason.map(str::to_owned);
+    }
+
+    /// Every call made so far, in order (AssumeRole when a session was opened).
+    pub fn calls(&self) -> Vec<Logged> {
+        self.state().log.clone()
+    }
+
+    /// How many calls of `op` were made.
+    pub fn count(&self, op: Op) -> usize {
+        self.state().log.iter().filter(|l| l.op == op).count()
+    }
+
+    pub fn clear_calls(&self) {
+        self.state().log.clear();
+    }
+
+    /// Whether a session of `target` as `role` is open (assumed and not forgotten).
+    pub fn has_session(&self, target: &Target, role: crate::Role) -> bool {
+        let (role_arn, session) = target.session(role);
+        self.state()
+            .sessions
+            .contains(&(role_arn.to_owned(), session.to_owned()))
+    }
+}
+
+impl State {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}-{}", self.next)
+    }
+
+    fn membership(&self, store: &str, group_id: &str, user_id: &str) -> Option<String> {
+        self.memberships
+            .iter()
+            .find(|(_, (st, g, u))| st == store && g == group_id && u == user_id)
+            .map(|(id, _)| id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests;

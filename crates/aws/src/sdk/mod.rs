@@ -1,0 +1,395 @@
+//! The SDK implementation: STS AssumeRole into a policy's roles, then Identity Store
+//! (`store`) and SSO Admin (`sso`) calls, every call paced by one client-side rate limit
+//! (`Limiter`) and counted through a `CallObserver` (`calls`). Credentials stay in memory
+//! and are never logged.
+//!
+//! Only credentials are cached (a few hundred bytes each, at most `MAX_SESSIONS`); a client
+//! is built around them per call.
+
+mod calls;
+mod sessions;
+mod sso;
+mod store;
+
+pub use self::calls::{CallObserver, CallOutcome};
+use self::sessions::{Cached, SessionKey, Sessions};
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_smithy_runtime_api::client::{interceptors::SharedInterceptor, result::SdkError};
+use futures::{FutureExt, future::BoxFuture};
+
+use crate::{
+    Actor, Assignment, Call, Cause, Error, IdentityCenter, Limiter, Progress, Role, Target,
+};
+
+/// Attempts per call (the SDK's standard retry mode retries throttling, 5xx and timeouts).
+const ATTEMPTS: u32 = 3;
+/// Above the SDK's default connect timeout only if the attempt deadline is.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+/// Room for the standard mode's jittered backoff between attempts (at most 1 s, then 2 s).
+const RETRY_PAUSES: Duration = Duration::from_secs(3);
+
+/// The deadlines of every AWS call: `attempt` per attempt, and all attempts with the pauses
+/// between them (`call_deadline`).
+pub fn timeouts(attempt: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(attempt.min(CONNECT_TIMEOUT))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(call_deadline(attempt))
+        .build()
+}
+
+/// The longest one AWS call can take, its retries included.
+pub fn call_deadline(attempt: Duration) -> Duration {
+    attempt * ATTEMPTS + RETRY_PAUSES
+}
+
+/// Credentials kept at most; beyond, the session closest to expiry is dropped first.
+const MAX_SESSIONS: usize = 4096;
+
+/// Shared AWS access for the controller: the base SDK config and the assumed-role sessions.
+#[derive(Clone)]
+pub struct Aws {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    sessions: Arc<Sessions>,
+    interceptor: Option<SharedInterceptor>,
+    limit: Arc<Limiter>,
+}
+
+fn session_key(target: &Target, role: Role) -> SessionKey {
+    let (role_arn, session_name) = target.session(role);
+    SessionKey {
+        role_arn: role_arn.to_owned(),
+        external_id: target.external_id.clone(),
+        session_name: session_name.to_owned(),
+    }
+}
+
+/// Whether a failed call got no answer in time: the SDK's attempt or operation deadline, or
+/// the connector's connect timeout. Read from the error's kind, never from its text.
+fn timed_out<E, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(failure) => failure.is_timeout(),
+        _ => false,
+    }
+}
+
+/// A failed Identity Store or SSO Admin call, its SDK error kept as the source (as the
+/// service's error, `S`): `Timeout` when it got no answer in time.
+fn call_failed<E, R, S>(
+    operation: &'static str,
+    identity_store_id: &str,
+    err: SdkError<E, R>,
+) -> Error
+where
+    S: From<SdkError<E, R>>,
+    Cause: From<S>,
+{
+    let timeout = timed_out(&err);
+    let source = Cause::from(S::from(err));
+    let identity_store_id = identity_store_id.to_owned();
+    if timeout {
+        Error::Timeout {
+            operation,
+            identity_store_id,
+            source,
+        }
+    } else {
+        Error::Call {
+            operation,
+            identity_store_id,
+            source,
+        }
+    }
+}
+
+/// One hour: the longest any role allows by default, so a grant's revocation usually
+/// reuses the session that granted it.
+const SESSION_SECONDS: i32 = 3600;
+
+impl Aws {
+    /// From the standard AWS environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials chain).
+    /// Every call gets `attempt` per attempt (connecting included) and a bound on its
+    /// retries together, so a request that is never answered fails like any other error.
+    pub async fn from_env(attempt: Duration) -> Self {
+        Self::new(
+            aws_config::defaults(BehaviorVersion::latest())
+                .timeout_config(timeouts(attempt))
+                .retry_config(RetryConfig::standard().with_max_attempts(ATTEMPTS))
+                .load()
+                .await,
+        )
+    }
+
+    pub fn new(base: SdkConfig) -> Self {
+        let sts = aws_sdk_sts::Client::new(&base);
+        Self {
+            base,
+            sts,
+            sessions: Arc::new(Sessions::new(MAX_SESSIONS)),
+            interceptor: None,
+            limit: Arc::new(Limiter::new(10.0)),
+        }
+    }
+
+    /// Paces every AWS call (STS included) at `per_second` across all targets.
+    pub fn with_rate(self, per_second: f64) -> Self {
+        Self {
+            limit: Arc::new(Limiter::new(per_second)),
+            ..self
+        }
+    }
+
+    /// Reports every AWS call (STS, Identity Store, SSO Admin) by operation and outcome.
+    pub fn with_observer(self, observer: Arc<dyn CallObserver>) -> Self {
+        let interceptor = SharedInterceptor::new(calls::Observed(observer));
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.base)
+                .interceptor(interceptor.clone())
+                .build(),
+        );
+        Self {
+            sts,
+            interceptor: Some(interceptor),
+            ..self
+        }
+    }
+
+    /// An SSO Admin client acting as the actor's session.
+    async fn sso(&self, actor: Actor<'_>) -> Result<aws_sdk_ssoadmin::Client, Error> {
+        let credentials = self
+            .credentials(&session_key(actor.target, actor.role))
+            .await?;
+        let mut config =
+            aws_sdk_ssoadmin::config::Builder::from(&self.base).credentials_provider(credentials);
+        if let Some(interceptor) = &self.interceptor {
+            config = config.interceptor(interceptor.clone());
+        }
+        if let Some(region) = &actor.target.region {
+            config = config.region(aws_config::Region::new(region.clone()));
+        }
+        Ok(aws_sdk_ssoadmin::Client::from_conf(config.build()))
+    }
+
+    /// An Identity Store client acting as the actor's session.
+    async fn store(&self, actor: Actor<'_>) -> Result<aws_sdk_identitystore::Client, Error> {
+        let credentials = self
+            .credentials(&session_key(actor.target, actor.role))
+            .await?;
+        let mut config = aws_sdk_identitystore::config::Builder::from(&self.base)
+            .credentials_provider(credentials);
+        if let Some(interceptor) = &self.interceptor {
+            config = config.interceptor(interceptor.clone());
+        }
+        if let Some(region) = &actor.target.region {
+            config = config.region(aws_config::Region::new(region.clone()));
+        }
+        Ok(aws_sdk_identitystore::Client::from_conf(config.build()))
+    }
+
+    /// The session's credentials: cached, or one `AssumeRole` shared by everyone waiting for
+    /// this session (and only them).
+    async fn credentials(
+        &self,
+        key: &SessionKey,
+    ) -> Result<aws_credential_types::Credentials, Error> {
+        self.sessions.get(key, || self.assume(key)).await
+    }
+
+    async fn assume(&self, key: &SessionKey) -> Result<Cached, Error> {
+        let now = SystemTime::now();
+        let _turn = self.limit.wait().await;
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&key.role_arn)
+            .role_session_name(&key.session_name)
+            .set_external_id(key.external_id.clone())
+            .duration_seconds(SESSION_SECONDS)
+            .send()
+            .await
+            .map_err(|e| Error::AssumeRole {
+                role_arn: key.role_arn.clone(),
+                session_name: key.session_name.clone(),
+                timed_out: timed_out(&e),
+                source: aws_sdk_sts::Error::from(e).into(),
+            })?;
+        let creds = out.credentials.ok_or_else(|| Error::NoCredentials {
+            role_arn: key.role_arn.clone(),
+            session_name: key.session_name.clone(),
+        })?;
+        let expires = SystemTime::try_from(creds.expiration)
+            .unwrap_or_else(|_| now + Duration::from_secs(SESSION_SECONDS as u64));
+        Ok(Cached {
+            credentials: aws_credential_types::Credentials::new(
+                creds.access_key_id,
+                creds.secret_access_key,
+                Some(creds.session_token),
+                Some(expires),
+                "breakglass-assume-role",
+            ),
+            expires,
+        })
+    }
+}
+
+impl IdentityCenter for Aws {
+    fn session<'a>(&'a self, actor: Actor<'a>) -> Call<'a, ()> {
+        async move {
+            self.credentials(&session_key(actor.target, actor.role))
+                .await
+                .map(drop)
+        }
+        .boxed()
+    }
+
+    fn forget<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, ()> {
+        self.sessions
+            .forget(|k| k.session_name == target.session_name && k.role_arn == target.role_arn);
+        futures::future::ready(()).boxed()
+    }
+
+    fn user_id<'a>(&'a self, actor: Actor<'a>, user_name: &'a str) -> Call<'a, String> {
+        async move { store::user_id(&self.store(actor).await?, &self.limit, actor, user_name).await }
+            .boxed()
+    }
+
+    fn group_id<'a>(&'a self, actor: Actor<'a>, display_name: &'a str) -> Call<'a, String> {
+        async move {
+            store::group_id(&self.store(actor).await?, &self.limit, actor, display_name).await
+        }
+        .boxed()
+    }
+
+    fn membership_id<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        group_id: &'a str,
+        user_id: &'a str,
+    ) -> Call<'a, Option<String>> {
+        async move {
+            let client = self.store(actor).await?;
+            store::membership_id(&client, &self.limit, actor, group_id, user_id).await
+        }
+        .boxed()
+    }
+
+    fn create_membership<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        group_id: &'a str,
+        user_id: &'a str,
+    ) -> Call<'a, String> {
+        async move {
+            let client = self.store(actor).await?;
+            store::create_membership(&client, &self.limit, actor, group_id, user_id).await
+        }
+        .boxed()
+    }
+
+    fn delete_membership<'a>(&'a self, actor: Actor<'a>, membership_id: &'a str) -> Call<'a, bool> {
+        async move {
+            let client = self.store(actor).await?;
+            store::delete_membership(&client, &self.limit, actor, membership_id).await
+        }
+        .boxed()
+    }
+
+    fn members<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        group_id: &'a str,
+    ) -> Call<'a, BTreeMap<String, String>> {
+        async move { store::members(&self.store(actor).await?, &self.limit, actor, group_id).await }
+            .boxed()
+    }
+
+    fn instances<'a>(&'a self, actor: Actor<'a>) -> Call<'a, Vec<(String, String)>> {
+        async move { sso::instances(&self.sso(actor).await?, &self.limit, actor).await }.boxed()
+    }
+
+    fn permission_set_arn<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        name: &'a str,
+    ) -> Call<'a, String> {
+        async move {
+            let client = self.sso(actor).await?;
+            sso::permission_set_arn(&client, &self.limit, actor, instance_arn, name).await
+        }
+        .boxed()
+    }
+
+    fn create_assignment<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        assignment: &'a Assignment,
+        user_id: &'a str,
+    ) -> Call<'a, Progress> {
+        async move {
+            let client = self.sso(actor).await?;
+            sso::create(&client, &self.limit, actor, assignment, user_id).await
+        }
+        .boxed()
+    }
+
+    fn delete_assignment<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        assignment: &'a Assignment,
+        user_id: &'a str,
+    ) -> Call<'a, Progress> {
+        async move {
+            let client = self.sso(actor).await?;
+            sso::delete(&client, &self.limit, actor, assignment, user_id).await
+        }
+        .boxed()
+    }
+
+    fn creation_status<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        request_id: &'a str,
+    ) -> Call<'a, Progress> {
+        async move {
+            let client = self.sso(actor).await?;
+            sso::creation(&client, &self.limit, actor, instance_arn, request_id).await
+        }
+        .boxed()
+    }
+
+    fn deletion_status<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        request_id: &'a str,
+    ) -> Call<'a, Progress> {
+        async move {
+            let client = self.sso(actor).await?;
+            sso::deletion(&client, &self.limit, actor, instance_arn, request_id).await
+        }
+        .boxed()
+    }
+
+    fn assigned_users<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        assignment: &'a Assignment,
+    ) -> Call<'a, BTreeSet<String>> {
+        async move { sso::users(&self.sso(actor).await?, &self.limit, actor, assignment).await }
+            .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests;
