@@ -8,6 +8,7 @@ FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 RUN cargo build --release --locked --bin breakglass
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime

@@ -60,7 +60,7 @@ crds: ## Regenerate crds/ and the Helm chart's copy from the API types
 
 lint: ## cargo fmt --check and clippy
 	cargo fmt --all -- --check
-	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --workspace --all-targets -- -D warnings
 
 clean: env-down ## Stop the environment and remove build output
 	cargo clean

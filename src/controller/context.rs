@@ -7,8 +7,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::api::Time;
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::{
     Client, ResourceExt,
     runtime::events::{Event, EventType, Recorder, Reporter},
