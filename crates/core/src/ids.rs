@@ -29,6 +29,13 @@ impl fmt::Display for GrantKey {
     }
 }
 
+/// Written as `ns/name`, as logs and the webhook's answers show a grant.
+impl Serialize for GrantKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// An Identity Store user ID (not the user name a grant names).
 #[derive(
     JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash,
@@ -66,6 +73,8 @@ mod tests {
             "team-a/db-fix"
         );
         assert!(GrantKey::new("a", "b") < GrantKey::new("a", "c"));
+        let json = serde_json::to_string(&GrantKey::new("team-a", "db-fix")).unwrap();
+        assert_eq!(json, r#""team-a/db-fix""#);
     }
 
     #[test]
