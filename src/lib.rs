@@ -1,7 +1,8 @@
 //! breakglass-operator: temporary AWS IAM Identity Center access during incidents, with the
 //! GitOps/IaC automation that would undo a manual repair paused for the grant's lifetime.
 //!
-//! Layout: `api` (types and CRDs) → `policy` and `plan` (pure decisions) → `aws` (the only
+//! Layout: `api` (re-export of the `breakglass-api` crate: types and CRDs, data in
+//! `breakglass-core`) → `policy` and `plan` (pure decisions) → `aws` (the only
 //! AWS I/O) → `controller` (Kubernetes wiring); `pause` holds the automation pausing (pure
 //! `select` and `plan`, with its Kubernetes I/O in `pause::cluster` and one grant's pauses in
 //! `pause::executor`); `conditions`,

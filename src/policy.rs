@@ -276,6 +276,7 @@ mod check_tests {
         serde_yaml::from_value::<BreakGlassPolicy>(doc)
             .expect("policy")
             .spec
+            .0
     }
 
     #[test]

@@ -4,13 +4,10 @@
 mod common;
 
 use breakglass::api::{
-    BreakGlassGrant, BreakGlassGrantStatus, BreakGlassPolicy, GrantPhase, IncidentSource,
+    BreakGlassGrant, BreakGlassGrantStatus, BreakGlassPolicy, GrantPhase, IncidentSource, Time,
 };
 use common::*;
-use k8s_openapi::{
-    apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-    apimachinery::pkg::apis::meta::v1::Time,
-};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     Api, Client,
     api::{DynamicObject, Patch, PatchParams, PostParams},
@@ -103,7 +100,10 @@ async fn crds_are_established_and_examples_are_accepted() {
         .await
         .expect("example grant");
     assert_eq!(grant.spec.user, "alice@example.com");
-    assert_eq!(grant.spec.incident.expect("incident").id, "INC-4211");
+    assert_eq!(
+        grant.spec.incident.as_ref().expect("incident").id,
+        "INC-4211"
+    );
 }
 
 #[tokio::test]
@@ -148,7 +148,7 @@ async fn schema_defaults_are_applied() {
         .expect("grant");
     assert!(!grant.spec.resolved);
     assert_eq!(
-        grant.spec.incident.expect("incident").source,
+        grant.spec.incident.as_ref().expect("incident").source,
         IncidentSource::Manual
     );
 }

@@ -98,7 +98,8 @@ pub async fn request(s: &Session, a: &Args) -> Result<(), Error> {
             account_ids: (!a.accounts.is_empty()).then(|| a.accounts.clone()),
             requested_by: Some(me.clone()),
             resolved: false,
-        },
+        }
+        .into(),
         status: None,
     };
     let api: Api<BreakGlassGrant> = Api::namespaced(s.client.clone(), &s.namespace);

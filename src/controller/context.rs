@@ -7,8 +7,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::api::Time;
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::{
     Client, ResourceExt,
     runtime::events::{Event, EventType, Recorder, Reporter},
@@ -247,17 +248,15 @@ impl Context {
     }
 }
 
+/// The grant's key as text, the form the pause records, the ledger and the errors still
+/// carry (they take `GrantKey` when the grant pipeline is reshaped).
 pub(crate) fn key(grant: &BreakGlassGrant) -> String {
-    format!(
-        "{}/{}",
-        grant.namespace().unwrap_or_default(),
-        grant.name_any()
-    )
+    grant.key().to_string()
 }
 
 /// This grant object, not another one made later under the same name.
 pub(crate) fn instance(grant: &BreakGlassGrant) -> String {
-    format!("{}/{}", key(grant), grant.uid().unwrap_or_default())
+    format!("{}/{}", grant.key(), grant.uid().unwrap_or_default())
 }
 
 pub(crate) fn time(t: Timestamp) -> Time {

@@ -9,8 +9,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use crate::api::Time;
 use futures::StreamExt;
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},

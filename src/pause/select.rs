@@ -1,6 +1,6 @@
 //! Which objects a policy's `pause` entries name, and how each kind is paused. Pure.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use crate::api::LabelSelector;
 
 use crate::api::{
     ArgoCdMethod, BreakGlassPolicySpec, FluxKind, PauseMethod, PauseTarget, RestoreMode,

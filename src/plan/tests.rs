@@ -8,7 +8,7 @@ fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
 }
 
 fn policy() -> BreakGlassPolicySpec {
-    fixture::<BreakGlassPolicy>("policy.yaml").spec
+    fixture::<BreakGlassPolicy>("policy.yaml").spec.0
 }
 
 fn at(s: &str) -> Timestamp {

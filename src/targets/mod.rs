@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kube::{Resource, ResourceExt};
+use kube::Resource;
 
 use crate::{
     api::{AssignmentState, BreakGlassGrant, GrantPhase},
@@ -90,7 +90,7 @@ fn collect<'a>(grants: impl Iterator<Item = &'a BreakGlassGrant>, confirmed_only
             if confirmed_only && !confirmed {
                 continue;
             }
-            let key = format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any());
+            let key = g.key().to_string();
             out.entry(target)
                 .or_default()
                 .entry(user)

@@ -3,7 +3,7 @@
 //! its work moves (`/healthz`).
 
 use k8s_openapi::jiff::Timestamp;
-use kube::{ResourceExt, runtime::reflector::Store};
+use kube::runtime::reflector::Store;
 
 use super::{Metrics, Stall, labels, overdue_by, tally::tally};
 use crate::api::BreakGlassGrant;
@@ -60,7 +60,7 @@ impl Metrics {
                 .iter()
                 .filter(|g| overdue_by(g, now).is_some_and(|late| late > beyond))
                 .take(5)
-                .map(|g| format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any()))
+                .map(|g| g.key().to_string())
                 .collect()
         })
     }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{ApiServer, client, finish, grant, merged, spawn};
 use crate::{
+    api::GrantKey,
     api::{AlertState, BreakGlassGrant, GrantAlert},
     telemetry::Metrics,
     webhook::{
@@ -126,7 +127,7 @@ async fn a_new_grant_is_created_then_its_alerts_recorded_against_the_created_ver
     assert_eq!(
         written,
         [Written::Created {
-            id: "incidents/g-1".into(),
+            id: GrantKey::new("incidents", "g-1"),
             resolved: false
         }]
     );
@@ -170,7 +171,7 @@ async fn a_conflict_on_the_alerts_rereads_and_merges_so_no_writer_loses_an_alert
     assert_eq!(
         written,
         [Written::Updated {
-            id: "incidents/g-1".into(),
+            id: GrantKey::new("incidents", "g-1"),
             resolved: false
         }]
     );
@@ -190,7 +191,7 @@ async fn a_grant_deleted_meanwhile_is_forgotten_so_a_retry_decides_afresh() {
     api.expect("PATCH", &path("g-1/status")).await.not_found();
     let written = finish(pass).await;
     assert!(
-        matches!(&written[..], [Written::Failed { id, .. }] if id == "incidents/g-1"),
+        matches!(&written[..], [Written::Failed { id, .. }] if *id == GrantKey::new("incidents", "g-1")),
         "{written:?}"
     );
     api.idle();
@@ -244,7 +245,7 @@ async fn the_last_resolution_records_the_alerts_then_resolves_the_grant() {
     assert_eq!(
         written,
         [Written::Updated {
-            id: "incidents/g-1".into(),
+            id: GrantKey::new("incidents", "g-1"),
             resolved: true
         }]
     );
@@ -270,7 +271,7 @@ async fn a_repeated_alert_on_a_remembered_grant_makes_no_request() {
     assert_eq!(
         written,
         [Written::Updated {
-            id: "incidents/g-1".into(),
+            id: GrantKey::new("incidents", "g-1"),
             resolved: false
         }]
     );

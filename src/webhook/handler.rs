@@ -11,6 +11,8 @@ use axum::{
 use serde_json::{Value, json};
 use tracing::info;
 
+use crate::api::GrantKey;
+
 use super::{
     AppState, alertmanager, error,
     storm::{
@@ -126,11 +128,11 @@ pub async fn handle(state: &AppState, body: &[u8]) -> (&'static str, Response) {
 /// The answer: grants by what happened to them (namespace/name), sorted.
 #[derive(Default)]
 struct Summary {
-    created: Vec<String>,
-    updated: Vec<String>,
-    existing: Vec<String>,
-    resolved: Vec<String>,
-    already_resolved: Vec<String>,
+    created: Vec<GrantKey>,
+    updated: Vec<GrantKey>,
+    existing: Vec<GrantKey>,
+    resolved: Vec<GrantKey>,
+    already_resolved: Vec<GrantKey>,
     skipped: Vec<Value>,
     failed: Vec<Value>,
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use breakglass::api::{BreakGlassGrant, GrantPhase};
+use breakglass::api::{BreakGlassGrant, Condition, GrantPhase};
 use kube::{
     Api, Client,
     api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
@@ -171,10 +171,7 @@ impl Scenario {
     }
 }
 
-pub fn condition<'a>(
-    g: &'a BreakGlassGrant,
-    type_: &str,
-) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+pub fn condition<'a>(g: &'a BreakGlassGrant, type_: &str) -> Option<&'a Condition> {
     g.status
         .as_ref()?
         .conditions

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use crate::api::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::{controller::Action, events::EventType};
 use tracing::info;
 

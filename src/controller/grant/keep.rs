@@ -1,7 +1,8 @@
 //! What giving access comes to, whatever the access kind: denied after a look-up, failed,
 //! or in place — then pauses are applied and the grant is looked at again at expiry.
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use crate::api::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 
 use super::{pause::pause_targets, status::write_status};

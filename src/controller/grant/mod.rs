@@ -43,7 +43,7 @@ pub(crate) async fn apply(
             name: name.clone(),
             source,
         })?;
-    let policy_spec = policy.as_ref().map(|p| &p.spec);
+    let policy_spec = policy.as_ref().map(|p| &*p.spec);
     let now = Timestamp::now();
     let step = plan::plan(grant, policy_spec, deleting, now);
     let span = tracing::info_span!("grant", namespace = %ns, name = %name, user = %grant.spec.user);

@@ -1,6 +1,6 @@
 //! Pausing what the policy names while access is given, and giving it back after.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use crate::api::Time;
 
 use super::{
     lookup::{list_grants, live_grants},

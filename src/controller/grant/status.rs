@@ -1,6 +1,6 @@
 //! Writing the record: the status (server-side apply), failures shown on the grant, Events.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use crate::api::Time;
 use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},

@@ -2,7 +2,8 @@
 //! still gives it, a delete whose request id is recorded before it is polled; the grant
 //! ends only once AWS confirmed every account.
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use crate::api::Time;
+use k8s_openapi::jiff::Timestamp;
 
 use super::{
     assign::{assignment, recorded, set_entries},

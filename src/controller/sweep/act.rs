@@ -205,7 +205,7 @@ async fn end_revoked(
     let policy = policies
         .iter()
         .find(|p| p.name_any() == grant.spec.policy)
-        .map(|p| &p.spec);
+        .map(|p| &*p.spec);
     let continuing = matches!(
         plan::plan(&grant, policy, false, Timestamp::now()),
         plan::Step::Grant { .. }

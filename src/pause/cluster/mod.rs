@@ -24,7 +24,7 @@ use self::problem::timed;
 use serde_json::Value;
 
 use super::{Method, Selection};
-use crate::api::{PauseProblem, RestoreMode, TargetRef};
+use crate::api::{LabelSelector, PauseProblem, RestoreMode, TargetRef, label_selector_to_k8s};
 
 /// One object a selection names, as found in the cluster.
 #[derive(Debug, Clone)]
@@ -165,11 +165,11 @@ async fn list(
     ar: &ApiResource,
     sel: &Selection,
     namespace: Option<String>,
-    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    selector: &LabelSelector,
     seen: &mut BTreeSet<(Option<String>, String)>,
 ) -> Vec<(String, Option<String>, Result<Value, Problem>)> {
     let star = |p: Problem| vec![("*".to_owned(), namespace.clone(), Err(p))];
-    let labels = match Selector::try_from(selector.clone()) {
+    let labels = match Selector::try_from(label_selector_to_k8s(selector)) {
         Ok(s) => s,
         Err(e) => {
             return star(Problem::new(

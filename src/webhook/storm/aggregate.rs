@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
 use crate::{
-    api::{AlertRule, AlertState, BreakGlassGrant, GrantAlert, GrantPhase},
+    api::{AlertRule, AlertState, BreakGlassGrant, GrantAlert, GrantKey, GrantPhase},
     webhook::alertmanager::{
         Alert, AlertStatus, FINGERPRINT_ANNOTATION, GROUP_LABEL, GroupKey, STARTS_AT_ANNOTATION,
         Target,
@@ -77,8 +77,8 @@ impl Known {
         }
     }
 
-    pub fn id(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+    pub fn id(&self) -> GrantKey {
+        GrantKey::new(&self.namespace, &self.name)
     }
 }
 
@@ -123,9 +123,9 @@ pub struct Decision<'a> {
     /// Existing grants (namespace, name) and the alerts to record on them.
     pub updates: Vec<(String, String, Vec<GrantAlert>)>,
     /// Repeats: firing alerts already recorded, and the grants they are on.
-    pub existing: Vec<String>,
+    pub existing: Vec<GrantKey>,
     /// Firing alerts whose resolution was already recorded: they open nothing.
-    pub already_resolved: Vec<String>,
+    pub already_resolved: Vec<GrantKey>,
     /// Alerts that matched no rule and no grant.
     pub unmatched: usize,
     /// Alerts already recorded as they are (repeats): answered without a write.

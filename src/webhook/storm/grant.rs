@@ -119,7 +119,8 @@ pub fn build(opening: &Opening<'_>) -> BreakGlassGrant {
             account_ids: None,
             requested_by: Some(opening.requested_by.to_owned()),
             resolved: opening.resolved,
-        },
+        }
+        .into(),
         status: None,
     }
 }

@@ -16,7 +16,7 @@ use tracing::warn;
 
 use super::aggregate::merge;
 use crate::{
-    api::{AlertState, BreakGlassGrant, GrantAlert},
+    api::{AlertState, BreakGlassGrant, GrantAlert, GrantKey},
     webhook::cache::Cache,
 };
 
@@ -30,13 +30,13 @@ pub const FIELD_MANAGER: &str = "breakglass-webhook";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Written {
     /// A new grant (namespace/name), opened or (all its alerts resolved) born resolved.
-    Created { id: String, resolved: bool },
+    Created { id: GrantKey, resolved: bool },
     /// Alerts recorded on an existing grant; `resolved` when that ended it.
-    Updated { id: String, resolved: bool },
+    Updated { id: GrantKey, resolved: bool },
     /// The API server refused it for good (unknown namespace, invalid): retrying won't help.
-    Refused { id: String, why: String },
+    Refused { id: GrantKey, why: String },
     /// Failed; Alertmanager should retry.
-    Failed { id: String, why: String },
+    Failed { id: GrantKey, why: String },
 }
 
 /// A grant to create (built, typed) and the alerts to record on it.
@@ -88,7 +88,7 @@ impl Writer<'_> {
                 .update(&ns, &name, &upserts, None)
                 .await
                 .unwrap_or_else(|why| Written::Failed {
-                    id: format!("{ns}/{name}"),
+                    id: GrantKey::new(ns, name),
                     why,
                 }),
         }
@@ -106,7 +106,7 @@ impl Writer<'_> {
     async fn create(&self, c: NewGrant) -> Written {
         let grant = c.grant;
         let (ns, name) = (grant.namespace().unwrap_or_default(), grant.name_any());
-        let id = format!("{ns}/{name}");
+        let id = GrantKey::new(&ns, &name);
         let api: Api<BreakGlassGrant> = Api::namespaced(self.cache.client.clone(), &ns);
         self.cache.metrics.webhook_write("create");
         let params = PostParams {
@@ -151,7 +151,7 @@ impl Writer<'_> {
         mut seen: Option<BreakGlassGrant>,
     ) -> Result<Written, String> {
         let api: Api<BreakGlassGrant> = Api::namespaced(self.cache.client.clone(), ns);
-        let id = format!("{ns}/{name}");
+        let id = GrantKey::new(ns, name);
         for _ in 0..CONFLICT_ATTEMPTS {
             let current = match seen.take() {
                 Some(g) => g,

@@ -3,7 +3,8 @@
 //! before its answer is awaited, and every pass polls what is recorded (also after a
 //! restart) rather than asking again. What to ask next is `assignments` (pure).
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use crate::api::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 
 mod settle;

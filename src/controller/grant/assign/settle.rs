@@ -2,7 +2,8 @@
 //! still waiting (polled with backoff until a deadline), or failed (shown per account and
 //! retried).
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use crate::api::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::{controller::Action, events::EventType};
 use tracing::{info, warn};
 

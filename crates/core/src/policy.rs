@@ -1,53 +1,20 @@
 //! `BreakGlassPolicy`: who may break glass, for how long, into which AWS access, and which
 //! automation to pause meanwhile. Cluster-scoped, managed as code.
 
-// Repeated `type_ = "string"` arguments of kube's `printcolumn(...)` are not duplicates.
-#![allow(clippy::duplicated_attributes)]
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
-use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::validation::{
-    alertmanager_matchers, at_most_a_day, max_not_below_default, not_blank, positive_go_duration,
+use crate::{
+    Condition, LabelSelector, RestoreMode,
+    validation::{
+        Rule, alertmanager_matchers, at_most_a_day, exactly_one_of, max_not_below_default,
+        names_or_selector, not_blank, positive_go_duration,
+    },
 };
 
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[kube(
-    group = "breakglass.dev",
-    version = "v1alpha1",
-    kind = "BreakGlassPolicy",
-    plural = "breakglasspolicies",
-    shortname = "bgp",
-    category = "breakglass",
-    status = "BreakGlassPolicyStatus",
-    derive = "PartialEq",
-    doc = "Who may break glass, into which AWS IAM Identity Center access, for how long, and which automation to pause meanwhile.",
-    printcolumn(
-        name = "Access",
-        type_ = "string",
-        json_path = ".spec.access.groupMembership.groupName",
-        description = "Identity Store group granted"
-    ),
-    printcolumn(
-        name = "Default",
-        type_ = "string",
-        json_path = ".spec.duration.default"
-    ),
-    printcolumn(name = "Max", type_ = "string", json_path = ".spec.duration.max"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = r#".status.conditions[?(@.type=="Ready")].status"#,
-        description = "Whether the operator accepted the policy"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
-)]
+// What a policy allows; `breakglass-api` makes it the spec of the `BreakGlassPolicy` kind.
+// (No doc comment: it would become the CRD's description of `spec`.)
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BreakGlassPolicySpec {
     /// What this policy is for, shown to the people who request it.
@@ -103,19 +70,19 @@ fn max_duration() -> String {
     "24h".into()
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[x_kube(validation = max_not_below_default())]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[schemars(extend("x-kubernetes-validations" = [max_not_below_default()]))]
 pub struct PolicyDuration {
     /// Duration of a grant that names none (Go duration string).
     #[serde(default = "default_duration")]
     #[schemars(length(max = 32))]
-    #[x_kube(validation = positive_go_duration(), validation = at_most_a_day())]
+    #[schemars(extend("x-kubernetes-validations" = [positive_go_duration(), at_most_a_day()]))]
     pub default: String,
 
     /// The longest a grant may last (Go duration string, at most 24h).
     #[serde(default = "max_duration")]
     #[schemars(length(max = 32))]
-    #[x_kube(validation = positive_go_duration(), validation = at_most_a_day())]
+    #[schemars(extend("x-kubernetes-validations" = [positive_go_duration(), at_most_a_day()]))]
     pub max: String,
 }
 
@@ -128,7 +95,7 @@ impl Default for PolicyDuration {
     }
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyAws {
     /// AWS region of the IAM Identity Center instance; defaults to the operator's region.
@@ -157,9 +124,13 @@ pub struct PolicyAws {
     pub external_id: Option<String>,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.groupMembership) != has(self.accountAssignment)").message("exactly one of groupMembership or accountAssignment must be set"))]
+#[schemars(extend("x-kubernetes-validations" = [exactly_one_of(
+    "groupMembership",
+    "accountAssignment",
+    "exactly one of groupMembership or accountAssignment must be set"
+)]))]
 pub struct PolicyAccess {
     /// Add the user to an Identity Store group that is assigned the break-glass permission set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,9 +141,13 @@ pub struct PolicyAccess {
     pub account_assignment: Option<AccountAssignmentAccess>,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.groupName) != has(self.groupId)").message("exactly one of groupName or groupId must be set"))]
+#[schemars(extend("x-kubernetes-validations" = [exactly_one_of(
+    "groupName",
+    "groupId",
+    "exactly one of groupName or groupId must be set"
+)]))]
 pub struct GroupMembershipAccess {
     /// Display name of the Identity Store group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,9 +166,13 @@ pub struct GroupMembershipAccess {
     pub exclusive: bool,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.permissionSetArn) != has(self.permissionSetName)").message("exactly one of permissionSetArn or permissionSetName must be set"))]
+#[schemars(extend("x-kubernetes-validations" = [exactly_one_of(
+    "permissionSetArn",
+    "permissionSetName",
+    "exactly one of permissionSetArn or permissionSetName must be set"
+)]))]
 pub struct AccountAssignmentAccess {
     /// ARN of the IAM Identity Center instance. Optional when the role's account has
     /// exactly one instance (found with ListInstances).
@@ -227,9 +206,12 @@ pub struct AccountAssignmentAccess {
 }
 
 /// One kind of automation to pause; exactly one field is set.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.argoCD), has(self.flux), has(self.crossplane), has(self.tofu), has(self.annotation)].filter(x, x).size() == 1").message("each pause entry must set exactly one of argoCD, flux, crossplane, tofu or annotation"))]
+#[schemars(extend("x-kubernetes-validations" = [Rule::new(
+    "[has(self.argoCD), has(self.flux), has(self.crossplane), has(self.tofu), has(self.annotation)].filter(x, x).size() == 1",
+    "each pause entry must set exactly one of argoCD, flux, crossplane, tofu or annotation",
+)]))]
 pub struct PauseTarget {
     /// Argo CD Applications.
     #[serde(default, rename = "argoCD", skip_serializing_if = "Option::is_none")]
@@ -249,11 +231,8 @@ pub struct PauseTarget {
     /// When to give the automation back after the grant ends: `Auto` (at once, default),
     /// `WhenInSync` (once the target reports no drift), `Manual` (when a person says so).
     #[serde(default)]
-    pub restore: super::RestoreMode,
+    pub restore: RestoreMode,
 }
-
-const NAMES_OR_SELECTOR: &str = "(has(self.names) && size(self.names) > 0) || has(self.selector)";
-const NAMES_OR_SELECTOR_MESSAGE: &str = "set names, selector, or both";
 
 /// How to pause an Argo CD Application.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -265,9 +244,9 @@ pub enum ArgoCdMethod {
     SkipReconcile,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
 pub struct ArgoCdPause {
     /// Namespace of the Applications.
     #[serde(default = "argocd_namespace")]
@@ -300,9 +279,9 @@ pub enum FluxKind {
     HelmRelease,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
 pub struct FluxPause {
     pub kind: FluxKind,
     #[serde(default = "flux_namespace")]
@@ -322,9 +301,9 @@ fn flux_namespace() -> String {
     "flux-system".into()
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
 pub struct CrossplanePause {
     /// API version of the managed resource or claim, e.g. `rds.aws.upbound.io/v1beta1`.
     #[schemars(length(min = 1, max = 253))]
@@ -345,9 +324,9 @@ pub struct CrossplanePause {
     pub required: bool,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
 pub struct TofuPause {
     #[schemars(length(min = 1, max = 63))]
     pub namespace: String,
@@ -361,9 +340,9 @@ pub struct TofuPause {
     pub required: bool,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(NAMES_OR_SELECTOR).message(NAMES_OR_SELECTOR_MESSAGE))]
+#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
 pub struct AnnotationPause {
     #[schemars(length(min = 1, max = 253))]
     pub api_version: String,
@@ -379,7 +358,10 @@ pub struct AnnotationPause {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     /// Annotation key set while paused.
-    #[x_kube(validation = Rule::new("!self.startsWith('breakglass.dev/')").message("breakglass.dev/ annotations are the operator's own"))]
+    #[schemars(extend("x-kubernetes-validations" = [Rule::new(
+        "!self.startsWith('breakglass.dev/')",
+        "breakglass.dev/ annotations are the operator's own",
+    )]))]
     #[schemars(regex(
         pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
     ))]
@@ -393,13 +375,16 @@ pub struct AnnotationPause {
 }
 
 /// Which alerts open grants, for whom, where and for how long.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.userLabel) != (has(self.users) && size(self.users) > 0)").message("set exactly one of userLabel or users"))]
+#[schemars(extend("x-kubernetes-validations" = [Rule::new(
+    "has(self.userLabel) != (has(self.users) && size(self.users) > 0)",
+    "set exactly one of userLabel or users",
+)]))]
 pub struct AlertRule {
     /// Alertmanager matchers that must all match the alert's labels.
     #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 256)))]
-    #[x_kube(validation = alertmanager_matchers())]
+    #[schemars(extend("x-kubernetes-validations" = [alertmanager_matchers()]))]
     pub matchers: Vec<String>,
 
     /// The alert label whose value is the Identity Store user name to grant.
@@ -414,18 +399,18 @@ pub struct AlertRule {
 
     /// Namespace the grant is created in.
     #[schemars(length(min = 1, max = 63))]
-    #[x_kube(validation = not_blank("namespace"))]
+    #[schemars(extend("x-kubernetes-validations" = [not_blank("namespace")]))]
     pub namespace: String,
 
     /// Grant duration; the policy default when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
-    #[x_kube(validation = positive_go_duration(), validation = at_most_a_day())]
+    #[schemars(extend("x-kubernetes-validations" = [positive_go_duration(), at_most_a_day()]))]
     pub duration: Option<String>,
 }
 
 /// Observed state of a policy.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BreakGlassPolicyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]

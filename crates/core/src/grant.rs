@@ -1,84 +1,43 @@
 //! `BreakGlassGrant`: one person's emergency access under one policy, and the record of
 //! everything the operator did for it.
 
-// Repeated `type_ = "string"` arguments of kube's `printcolumn(...)` are not duplicates.
-#![allow(clippy::duplicated_attributes)]
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    PausedTarget,
-    validation::{at_most_a_day, immutable, not_blank, positive_go_duration},
+use crate::{
+    Condition, PausedTarget, Time,
+    validation::{Rule, at_most_a_day, immutable, not_blank, positive_go_duration},
 };
 
-#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[kube(
-    group = "breakglass.dev",
-    version = "v1alpha1",
-    kind = "BreakGlassGrant",
-    namespaced,
-    shortname = "bgg",
-    category = "breakglass",
-    status = "BreakGlassGrantStatus",
-    derive = "PartialEq",
-    // Lets a revocation list only the grants of one user (`spec.user=...`), not all grants.
-    selectable = ".spec.user",
-    doc = "Temporary break-glass access for one user under one BreakGlassPolicy, and the record of what was granted and paused.",
-    printcolumn(name = "User", type_ = "string", json_path = ".spec.user"),
-    printcolumn(name = "Policy", type_ = "string", json_path = ".spec.policy"),
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    // `date` columns render future times as "<invalid>": expiry is always in the future.
-    printcolumn(name = "Expires", type_ = "string", json_path = ".status.expiresAt"),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".spec.reason",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Requested By",
-        type_ = "string",
-        json_path = ".spec.requestedBy",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Incident",
-        type_ = "string",
-        json_path = ".spec.incident.id",
-        priority = 1
-    )
-)]
+// What a grant asks for; `breakglass-api` makes it the spec of the `BreakGlassGrant` kind.
+// (No doc comment: it would become the CRD's description of `spec`.)
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.requestedBy) == has(oldSelf.requestedBy)").message("requestedBy cannot be added or removed after creation"))]
+#[schemars(extend("x-kubernetes-validations" = [Rule::new(
+    "has(self.requestedBy) == has(oldSelf.requestedBy)",
+    "requestedBy cannot be added or removed after creation",
+)]))]
 pub struct BreakGlassGrantSpec {
     /// Name of the BreakGlassPolicy this grant is made under.
     #[schemars(length(min = 1, max = 253))]
-    #[x_kube(validation = immutable("policy"))]
+    #[schemars(extend("x-kubernetes-validations" = [immutable("policy")]))]
     pub policy: String,
 
     /// Identity Store user name of the person to grant.
     #[schemars(length(max = 128))]
-    #[x_kube(validation = immutable("user"), validation = not_blank("user"))]
+    #[schemars(extend("x-kubernetes-validations" = [immutable("user"), not_blank("user")]))]
     pub user: String,
 
     /// Why access is needed; kept as the record.
     #[schemars(length(max = 1024))]
-    #[x_kube(validation = not_blank("reason"))]
+    #[schemars(extend("x-kubernetes-validations" = [not_blank("reason")]))]
     pub reason: String,
 
     /// How long access lasts (Go duration, ≤ 24h); the policy default when omitted, capped
     /// by the policy max.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
-    #[x_kube(validation = positive_go_duration(), validation = at_most_a_day())]
+    #[schemars(extend("x-kubernetes-validations" = [positive_go_duration(), at_most_a_day()]))]
     pub duration: Option<String>,
 
     /// The incident this access is for.
@@ -90,7 +49,7 @@ pub struct BreakGlassGrantSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), inner(regex(pattern = r"^[0-9]{12}$")))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    #[x_kube(validation = immutable("accountIds"))]
+    #[schemars(extend("x-kubernetes-validations" = [immutable("accountIds")]))]
     pub account_ids: Option<Vec<String>>,
 
     /// The Kubernetes username of whoever created the grant. Checked at admission by the
@@ -98,21 +57,24 @@ pub struct BreakGlassGrantSpec {
     /// operator denies a grant without it (`RequesterUnknown`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
-    #[x_kube(validation = immutable("requestedBy"))]
+    #[schemars(extend("x-kubernetes-validations" = [immutable("requestedBy")]))]
     pub requested_by: Option<String>,
 
     /// Set to true to end the grant early. A resolved grant cannot be reopened.
     #[serde(default)]
-    #[x_kube(validation = Rule::new("self || !oldSelf").message("a resolved grant cannot be reopened; create a new grant"))]
+    #[schemars(extend("x-kubernetes-validations" = [Rule::new(
+        "self || !oldSelf",
+        "a resolved grant cannot be reopened; create a new grant",
+    )]))]
     pub resolved: bool,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Incident {
     /// Incident identifier, e.g. INC-4211.
     #[schemars(length(min = 1, max = 128))]
-    #[x_kube(validation = not_blank("incident.id"))]
+    #[schemars(extend("x-kubernetes-validations" = [not_blank("incident.id")]))]
     pub id: String,
 
     /// Link to the incident.
@@ -165,7 +127,7 @@ pub enum EndReason {
 }
 
 /// Observed state of a grant: the record of everything the operator did for it.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BreakGlassGrantStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,7 +168,7 @@ pub struct BreakGlassGrantStatus {
 
 /// One Alertmanager alert a grant stands for: one firing of one alert (fingerprint and
 /// `startsAt`).
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantAlert {
     /// Alertmanager's fingerprint of the alert's labels.
@@ -226,7 +188,7 @@ pub enum AlertState {
     Resolved,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantedAccess {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,7 +197,7 @@ pub struct GrantedAccess {
     pub account_assignments: Vec<GrantedAssignment>,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantedMembership {
     /// Identity Store the group lives in; kept so access can be revoked after the policy is gone.
@@ -250,7 +212,7 @@ pub struct GrantedMembership {
 }
 
 /// One account's permission-set assignment for this grant.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantedAssignment {
     pub account_id: String,
@@ -281,7 +243,7 @@ pub enum AssignmentState {
     Removed,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AwsSession {
     pub role_arn: String,

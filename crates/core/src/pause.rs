@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -85,7 +84,7 @@ impl fmt::Display for TargetRef {
     }
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PausedTarget {
     pub api_version: String,
@@ -165,7 +164,7 @@ pub enum RestoreMode {
 }
 
 /// What a target's automation would change if given back now.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Drift {
     /// One line: in sync, what differs, or why it could not be assessed.
@@ -179,7 +178,7 @@ pub struct Drift {
     pub resources: Vec<DriftResource>,
 }
 
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct DriftResource {
     #[serde(default, skip_serializing_if = "String::is_empty")]
