@@ -2,18 +2,24 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help test demo bench chaos env-up env-down build release install chart crds lint clean
+.PHONY: help test test-fast demo bench chaos env-up env-down build release install chart crds lint clean
 
 N ?= 1000
 ROUNDS ?= 20
 SEED ?=
 PREFIX ?= $(HOME)/.local
+# Test targets (tests/*.rs) that need no server (no kube-apiserver, moto or mitmproxy): the
+# fast tier runs them with the unit and in-process tests. A new server-less target goes here.
+FAST_TESTS := crds_in_sync webhook_fuzz argocd_health
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 test: ## Lint and run every test against a real local control plane and AWS emulator
 	bash tests/run.sh
+
+test-fast: ## Every test that needs no server: unit, in-process (src/testkit) and FAST_TESTS
+	cargo test --locked --features failpoints --lib --bins $(addprefix --test ,$(FAST_TESTS))
 
 demo: ## Local environment + controller: walk a grant from Active to Ended, AWS side shown
 	bash tests/demo.sh
@@ -60,7 +66,7 @@ crds: ## Regenerate crds/ and the Helm chart's copy from the API types
 
 lint: ## cargo fmt --check and clippy
 	cargo fmt --all -- --check
-	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --all-targets --all-features -- -D warnings
 
 clean: env-down ## Stop the environment and remove build output
 	cargo clean

@@ -27,3 +27,7 @@ pub mod serve;
 pub mod targets;
 pub mod telemetry;
 pub mod webhook;
+
+/// The fast tier's in-process API server and the tests that drive operator code with it.
+#[cfg(test)]
+mod testkit;

@@ -17,4 +17,4 @@ env_dir=${BREAKGLASS_ENV_DIR:-$repo/target/env}
 . "$env_dir/env.sh"
 export CHAOS_ROUNDS=${ROUNDS:-20}
 [ -z "${SEED:-}" ] || export CHAOS_SEED=$SEED
-cargo bench --locked --bench chaos
+cargo bench --locked --features failpoints --bench chaos

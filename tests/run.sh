@@ -14,7 +14,7 @@ log() { printf '[test] %s\n' "$*" >&2; }
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --all-targets --all-features -- -D warnings
 log "helm lint + template (charts/breakglass-operator)"
 make --no-print-directory chart
 
@@ -25,7 +25,7 @@ make --no-print-directory chart
 . "$env_dir/env.sh"
 
 log "cargo test"
-cargo test --locked --all-targets --no-fail-fast
+cargo test --locked --all-targets --features failpoints --no-fail-fast
 
 # The Dockerfile's build stage, run as written (no container engine here).
 log "release build (the Dockerfile's build command)"

@@ -55,6 +55,12 @@ fn env_number(key: &str) -> Option<u64> {
 }
 
 fn main() -> ExitCode {
+    if !cfg!(feature = "failpoints") {
+        eprintln!(
+            "chaos parks replicas at failpoints: build with `--features failpoints` (make chaos does)"
+        );
+        return ExitCode::FAILURE;
+    }
     // `cargo bench` passes --bench; `cargo test` runs this target without it.
     let full = std::env::args().any(|a| a == "--bench");
     let seed = env_number("CHAOS_SEED").unwrap_or_else(|| {

@@ -101,6 +101,21 @@ impl Cache {
         })
     }
 
+    /// A cache with no watches behind it (they would be requests of their own): the fast
+    /// tier's tests fill it only through the webhook's own writes.
+    #[cfg(test)]
+    pub(crate) fn detached(client: Client, metrics: Arc<Metrics>) -> Arc<Self> {
+        let (grants, _) = reflector::store();
+        let (policies, _) = reflector::store();
+        Arc::new(Self {
+            client,
+            metrics,
+            grants,
+            policies,
+            recent: Arc::new(Mutex::new(Recent::new())),
+        })
+    }
+
     /// Waits until both stores hold a first full list (at most `limit`).
     pub async fn ready(&self, limit: Duration) -> bool {
         tokio::time::timeout(limit, async {

@@ -312,6 +312,11 @@ impl ControllerProcess {
             .stdout(file.try_clone().expect("log file"))
             .stderr(file);
         for (k, v) in extra_env {
+            assert!(
+                cfg!(feature = "failpoints")
+                    || !k.starts_with("BREAKGLASS_FAILPOINT") && *k != "BREAKGLASS_WATCH_LAG_MS",
+                "{k} needs the binary built with `--features failpoints` (make test does that)"
+            );
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("starting breakglass controller");

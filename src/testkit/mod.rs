@@ -1,0 +1,25 @@
+//! The fast tier's in-process API server, in the style of kube-rs/controller-rs's
+//! `ApiServerVerifier`: a kube [`Client`] over `tower_test::mock::pair`, and an [`ApiServer`]
+//! that takes the requests one pass of operator code makes, in order, lets the test assert
+//! each one's method, path and body, and answers it. Only for what the order and content
+//! of the requests prove (write-ahead records, conflict and not-found handling); what only a
+//! real API server proves (admission, watches, SSA, RBAC) stays in `tests/`.
+//!
+//! A test runs the code under test in a spawned task ([`ApiServer::run`]) and walks through
+//! its requests on the test's own task; every wait is bounded, so a request that never
+//! comes (or an unexpected one) fails the test instead of hanging it.
+
+mod objects;
+mod verifier;
+
+pub(crate) use objects::*;
+pub(crate) use verifier::{ApiServer, client, finish, spawn};
+
+mod tests_assignments;
+mod tests_compare;
+mod tests_duration;
+mod tests_ledger;
+mod tests_matching;
+mod tests_pause_executor;
+mod tests_pause_restore;
+mod tests_webhook_write;
