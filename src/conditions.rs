@@ -57,6 +57,25 @@ pub enum Outcome<'a> {
     Failed { reason: &'a str, message: &'a str },
     /// A `required` pause target is missing: no access until it exists.
     WaitingForRequiredTarget { message: &'a str },
+    /// Where the pauses the policy names stand (`AutomationPaused` only).
+    Pauses(Pauses<'a>),
+}
+
+/// Where a grant's pauses stand after its pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pauses<'a> {
+    /// While access is given: whether any target is paused, whether any failed.
+    Applied {
+        paused: bool,
+        failed: bool,
+        message: &'a str,
+    },
+    /// After the end: targets kept paused until reviewed.
+    HeldForReview { message: &'a str },
+    /// After the end: every target given back (or left to others).
+    Restored { message: &'a str },
+    /// After the end: giving back failed; retried.
+    RestoreFailed { message: &'a str },
 }
 
 /// Sets the conditions `outcome` decides, leaving the others as they are.
@@ -102,6 +121,25 @@ pub fn apply(
             );
             put(READY, false, "WaitingForRequiredTarget", message);
         }
+        Outcome::Pauses(ref pauses) => {
+            let (on, reason, message) = match *pauses {
+                Pauses::Applied {
+                    paused,
+                    failed: true,
+                    message,
+                } => (paused, "PauseFailed", message),
+                Pauses::Applied {
+                    paused: true,
+                    message,
+                    ..
+                } => (true, "Paused", message),
+                Pauses::Applied { message, .. } => (false, "NothingPaused", message),
+                Pauses::HeldForReview { message } => (true, "HeldForReview", message),
+                Pauses::Restored { message } => (false, "Restored", message),
+                Pauses::RestoreFailed { message } => (true, "RestoreFailed", message),
+            };
+            put(AUTOMATION_PAUSED, on, reason, message);
+        }
     }
 }
 
@@ -128,7 +166,7 @@ mod tests {
     #[test]
     fn each_outcome_reads_the_same_on_every_grant() {
         let now = t("2026-01-01T00:00:00Z");
-        let cases: [(Outcome, &[Row]); 6] = [
+        let cases: [(Outcome, &[Row]); 13] = [
             (
                 Outcome::Granting { message: "m" },
                 &[
@@ -182,6 +220,50 @@ mod tests {
                     ("AutomationPaused", "False", "WaitingForRequiredTarget"),
                     ("Ready", "False", "WaitingForRequiredTarget"),
                 ],
+            ),
+            (
+                Outcome::Pauses(Pauses::Applied {
+                    paused: true,
+                    failed: false,
+                    message: "m",
+                }),
+                &[("AutomationPaused", "True", "Paused")],
+            ),
+            (
+                Outcome::Pauses(Pauses::Applied {
+                    paused: false,
+                    failed: false,
+                    message: "m",
+                }),
+                &[("AutomationPaused", "False", "NothingPaused")],
+            ),
+            (
+                Outcome::Pauses(Pauses::Applied {
+                    paused: true,
+                    failed: true,
+                    message: "m",
+                }),
+                &[("AutomationPaused", "True", "PauseFailed")],
+            ),
+            (
+                Outcome::Pauses(Pauses::Applied {
+                    paused: false,
+                    failed: true,
+                    message: "m",
+                }),
+                &[("AutomationPaused", "False", "PauseFailed")],
+            ),
+            (
+                Outcome::Pauses(Pauses::HeldForReview { message: "m" }),
+                &[("AutomationPaused", "True", "HeldForReview")],
+            ),
+            (
+                Outcome::Pauses(Pauses::Restored { message: "m" }),
+                &[("AutomationPaused", "False", "Restored")],
+            ),
+            (
+                Outcome::Pauses(Pauses::RestoreFailed { message: "m" }),
+                &[("AutomationPaused", "True", "RestoreFailed")],
             ),
         ];
         for (outcome, want) in cases {

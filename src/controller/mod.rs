@@ -8,6 +8,7 @@ pub mod sweep;
 mod context;
 mod error;
 mod grant;
+mod journal;
 mod sso_state;
 
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use tracing::{debug, warn};
 use self::{context::key, grant::apply};
 pub use self::{
     context::{Context, FIELD_MANAGER, FINALIZER},
-    error::{Error, backoff},
+    error::{Error, PolicyError, SweepError, backoff},
 };
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy},
@@ -166,10 +167,11 @@ pub(crate) async fn reconcile(
     let ns = grant.namespace().unwrap_or_default();
     let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
     let id = key(&grant);
+    let me = ObjectRef::from_obj(&*grant);
     ctx.metrics.reconciled();
     let _running = ctx.metrics.reconciling(id.clone());
-    if ctx.is_behind(
-        &context::instance(&grant),
+    if ctx.journal.is_behind(
+        &journal::instance(&grant),
         grant.metadata.resource_version.as_deref(),
     ) {
         debug!(grant = %id, "the cache has not caught up with this process's last write; waiting for it");
@@ -185,7 +187,10 @@ pub(crate) async fn reconcile(
     .map_err(|e| match e {
         kube::runtime::finalizer::Error::ApplyFailed(e)
         | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(id.clone(), other.to_string()),
+        other => Error::Finalizer {
+            grant: me,
+            source: Box::new(other),
+        },
     });
     if result.is_ok()
         && let Ok(mut failures) = ctx.failures.lock()

@@ -21,7 +21,7 @@ use tracing::warn;
 
 use super::{
     context::FIELD_MANAGER,
-    error::{Error, backoff},
+    error::{PolicyError as Error, backoff},
 };
 use crate::{
     api::{BreakGlassPolicy, BreakGlassPolicyStatus},
@@ -138,8 +138,8 @@ async fn write(
         &Patch::Apply(&patch),
     )
     .await
-    .map_err(|source| Error::PolicyStatus {
-        name: policy.name_any(),
+    .map_err(|source| Error::Status {
+        policy: kube::runtime::reflector::ObjectRef::from_obj(policy),
         source,
     })?;
     Ok(())

@@ -9,13 +9,11 @@ use kube::{
     api::{ListParams, VersionMatch},
 };
 
+use super::pass::Pass;
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicySpec, GrantPhase, GrantedMembership},
     aws::{self, Target},
-    controller::{
-        context::{Context, key},
-        error::Error,
-    },
+    controller::{context::key, error::Error},
 };
 
 /// Everything needed to act on AWS for this grant, from the policy or, once granted, from
@@ -75,9 +73,7 @@ pub(crate) fn current_target(
 /// the grant (Stalled) and the retry with backoff — never silently given up. A session
 /// that failed is dropped, so the retry assumes the role afresh.
 pub(crate) async fn with_role_fallback<T, F, Fut>(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-    policy: Option<&BreakGlassPolicySpec>,
+    pass: &Pass<'_>,
     target: &Target,
     call: F,
 ) -> Result<T, aws::Error>
@@ -85,6 +81,7 @@ where
     F: Fn(Target) -> Fut,
     Fut: std::future::Future<Output = Result<T, aws::Error>>,
 {
+    let ctx = pass.ctx;
     let attempt = |t: Target| {
         let call = &call;
         async move {
@@ -96,7 +93,7 @@ where
         }
     };
     match attempt(target.clone()).await {
-        Err(e) if e.is_access_denied() => match current_target(grant, policy) {
+        Err(e) if e.is_access_denied() => match current_target(pass.grant, pass.policy) {
             Some(current) => {
                 tracing::warn!(error = %e, role = %current.role_arn, "the recorded role was refused; revoking as the policy's current role");
                 attempt(current).await
@@ -111,11 +108,11 @@ where
 /// the watch cache: decisions about shared access and shared pauses must not act on stale
 /// state.
 pub(crate) async fn list_grants(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
+    pass: &Pass<'_>,
     user: Option<&str>,
 ) -> Result<Vec<BreakGlassGrant>, Error> {
-    let all: Api<BreakGlassGrant> = Api::all(ctx.client.clone());
+    let grant = pass.grant;
+    let all: Api<BreakGlassGrant> = Api::all(pass.ctx.client.clone());
     let mut params = match user {
         Some(u) => ListParams::default().fields(&format!("spec.user={}", field_value(u))),
         None => ListParams::default(),
@@ -130,20 +127,16 @@ pub(crate) async fn list_grants(
         .await
         .map(|l| l.items)
         .map_err(|source| Error::Load {
-            action: "listing the grants that share access or pauses with",
-            namespace: grant.namespace().unwrap_or_default(),
-            name: grant.name_any(),
+            grant: pass.me.clone(),
+            what: "listing the grants that share its access or pauses",
             source,
         })
 }
 
 /// The grants of this grant's user: the only ones that can share its access. A field
 /// selector keeps a revocation's cost independent of how many grants exist.
-pub(crate) async fn list_user_grants(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-) -> Result<Vec<BreakGlassGrant>, Error> {
-    list_grants(grant, ctx, Some(&grant.spec.user)).await
+pub(crate) async fn list_user_grants(pass: &Pass<'_>) -> Result<Vec<BreakGlassGrant>, Error> {
+    list_grants(pass, Some(&pass.grant.spec.user)).await
 }
 
 /// A field selector value with its separators escaped, as apimachinery's `EscapeValue`.

@@ -1,22 +1,26 @@
-//! One grant's lifecycle as a pipeline: load (the grant and its policy) → plan (pure,
-//! `plan::plan`) → apply (give, end or deny: AWS, pauses) → status (server-side apply).
+//! One grant's lifecycle as a pipeline: load (the grant and its policy) → plan (pure:
+//! `plan::plan` for the step, `decide` for the effects of giving) → apply (`execute`, AWS and
+//! pauses) → status, every write through the pass's journal.
 
 mod assign;
+mod decide;
+mod effect;
 mod end;
+mod execute;
 mod give;
-mod keep;
 mod lookup;
+mod pass;
 mod pause;
-mod status;
 mod unassign;
 
+use crate::api::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::{Api, ResourceExt, runtime::controller::Action};
+use kube::{Api, ResourceExt, runtime::controller::Action, runtime::reflector::ObjectRef};
 
 use self::{
     end::{deny, end, review},
-    give::give,
-    keep::GiveError,
+    give::{GiveError, give},
+    pass::Pass,
 };
 use super::{context::Context, error::Error};
 use crate::{
@@ -31,51 +35,39 @@ pub(crate) async fn apply(
     ctx: &Context,
     deleting: bool,
 ) -> Result<Action, Error> {
-    let ns = grant.namespace().unwrap_or_default();
-    let name = grant.name_any();
     let policies: Api<BreakGlassPolicy> = Api::all(ctx.client.clone());
     let policy = policies
         .get_opt(&grant.spec.policy)
         .await
         .map_err(|source| Error::Load {
-            action: "loading the policy of",
-            namespace: ns.clone(),
-            name: name.clone(),
+            grant: ObjectRef::from_obj(grant),
+            what: "loading its policy",
             source,
         })?;
-    let policy_spec = policy.as_ref().map(|p| &*p.spec);
     let now = Timestamp::now();
-    let step = plan::plan(grant, policy_spec, deleting, now);
-    let span = tracing::info_span!("grant", namespace = %ns, name = %name, user = %grant.spec.user);
+    let pass = Pass::new(grant, policy.as_ref().map(|p| &*p.spec), ctx, Time(now));
+    let step = plan::plan(grant, pass.policy, deleting, now);
+    let span = tracing::info_span!("grant", namespace = %grant.namespace().unwrap_or_default(), name = %pass.name(), user = %grant.spec.user);
     let _enter = span.enter();
     match step {
         Step::Idle => Ok(Action::await_change()),
-        Step::Deny(denial) => deny(grant, ctx, &denial, now).await,
+        Step::Deny(denial) => deny(&pass, &denial).await,
         Step::Grant {
             accepted,
             started_at,
             expires_at,
         } => {
-            let Some(policy_spec) = policy_spec else {
+            let Some(policy) = pass.policy else {
                 return Ok(Action::await_change());
             };
-            let result = give(
-                grant,
-                ctx,
-                policy_spec,
-                accepted.map(|a| a.eligibility),
-                started_at,
-                expires_at,
-                now,
-            )
-            .await;
-            match result {
+            let eligibility = accepted.map(|a| a.eligibility);
+            match give(&pass, policy, eligibility, (started_at, expires_at)).await {
                 Ok(action) => Ok(action),
-                Err(GiveError::Denied(denial)) => deny(grant, ctx, &denial, now).await,
+                Err(GiveError::Denied(denial)) => deny(&pass, &denial).await,
                 Err(GiveError::Failed(e)) => Err(e),
             }
         }
-        Step::End { reason, revoke } => end(grant, ctx, policy_spec, reason, revoke, now).await,
-        Step::Review => review(grant, ctx, now).await,
+        Step::End { reason, revoke } => end(&pass, reason, revoke).await,
+        Step::Review => review(&pass).await,
     }
 }

@@ -1,80 +1,72 @@
-//! Pausing what the policy names while access is given, and giving it back after.
-
-use crate::api::Time;
+//! Pausing what the policy names while access is given, and giving it back after. The
+//! `AutomationPaused` condition comes from `conditions::apply` like every other.
 
 use super::{
     lookup::{list_grants, live_grants},
-    status::{publish_note, write_status},
+    pass::Pass,
 };
 use crate::{
-    api::{BreakGlassGrant, BreakGlassGrantStatus},
-    conditions::{self, AUTOMATION_PAUSED},
+    api::BreakGlassGrant,
+    conditions::{Outcome, Pauses},
     controller::{
-        context::{Context, FIELD_MANAGER, failpoint, key},
+        context::{FIELD_MANAGER, failpoint, key},
         error::Error,
+        journal::Journal,
     },
     pause::{Selection, executor as pausing},
 };
 
-/// Pauses what the policy names, recording each original on the grant before the object is
-/// patched. Leaves `status` describing the outcome, also on error. A target that fails is
-/// shown as its own `Failed` entry and looked at again at the next check; only a target
-/// that changed under a patch makes the reconcile retry at once.
+/// Pauses what the policy names, recording each original on the grant (a checkpoint)
+/// before the object is patched. Leaves the record describing the outcome, also on error.
+/// A target that fails is shown as its own `Failed` entry and looked at again at the next
+/// check; only a target that changed under a patch makes the reconcile retry at once.
 pub(crate) async fn pause_targets(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
+    pass: &Pass<'_>,
+    journal: &mut Journal<'_>,
     selections: &[Selection],
-    status: &mut BreakGlassGrantStatus,
-    now: &Time,
 ) -> Result<(), Error> {
-    if selections.is_empty() && status.paused_targets.is_empty() {
+    if selections.is_empty() && journal.status().paused_targets.is_empty() {
         return Ok(());
     }
-    let me = key(grant);
+    let ctx = pass.ctx;
     let mut work = pausing::survey(
         &ctx.client,
         &ctx.kinds,
         selections,
-        &me,
-        &status.paused_targets,
+        &pass.key,
+        &journal.status().paused_targets,
         FIELD_MANAGER,
     )
     .await;
     // Already paused with no annotation saying by whom: another grant's record may explain
     // it (its annotations were stripped), and then this grant holds the pause with it.
     if pausing::unexplained(&work) {
-        let grants = list_grants(grant, ctx, None).await?;
-        let recorded = pausing::recorded_holders(&grants, &me, &live_grants(&grants));
+        let grants = list_grants(pass, None).await?;
+        let recorded = pausing::recorded_holders(&grants, &pass.key, &live_grants(&grants));
         pausing::join_recorded(&mut work, &recorded);
     }
-    if pausing::record_intent(&mut status.paused_targets, &work) {
-        write_status(grant, ctx, status).await?;
+    if pausing::record_intent(&mut journal.status_mut().paused_targets, &work) {
+        journal.checkpoint().await?;
         failpoint("after-record-pause").await;
     }
     let done = pausing::execute(
         &ctx.client,
         &work,
-        &mut status.paused_targets,
+        &mut journal.status_mut().paused_targets,
         FIELD_MANAGER,
     )
     .await;
-    let (on, reason, msg) = pausing::condition(&status.paused_targets);
-    conditions::set(
-        &mut status.conditions,
-        AUTOMATION_PAUSED,
-        on,
-        reason,
-        &msg,
-        grant.metadata.generation,
-        now,
-    );
-    for note in pausing::merge(done.notes) {
-        publish_note(ctx, grant, &note, "Pause").await;
-    }
+    let (paused, failed, message) = pausing::condition(&journal.status().paused_targets);
+    journal.settle(&Outcome::Pauses(Pauses::Applied {
+        paused,
+        failed,
+        message: &message,
+    }));
+    pass.announce_notes(done.notes, "Pause").await;
     match done.conflicts.len() {
         0 => Ok(()),
         count => Err(Error::Pause {
-            grant: me,
+            grant: pass.me.clone(),
             source: pausing::Error::Conflicts {
                 count,
                 first: done.conflicts.into_iter().next().expect("count > 0"),
@@ -87,70 +79,57 @@ pub(crate) async fn pause_targets(
 /// (`restore: WhenInSync` with drift left, `Manual`) unless `release_held` (a person asked,
 /// or the grant is being deleted).
 pub(crate) async fn restore_targets(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-    status: &mut BreakGlassGrantStatus,
-    now: &Time,
+    pass: &Pass<'_>,
+    journal: &mut Journal<'_>,
     release_held: bool,
 ) -> Result<(), Error> {
-    if status.paused_targets.is_empty() {
+    if journal.status().paused_targets.is_empty() {
         return Ok(());
     }
-    let me = key(grant);
-    let grants = list_grants(grant, ctx, None).await?;
+    let me = &pass.key;
+    let grants = list_grants(pass, None).await?;
     // A grant holding a target for review still holds it: another grant ending does not
     // give it back early.
     let mut live = live_grants(&grants);
     live.extend(grants.iter().filter(|g| holds_for_review(g)).map(key));
-    let recorded = pausing::recorded_holders(&grants, &me, &live);
-    let now_text = now.0.to_string();
+    let recorded = pausing::recorded_holders(&grants, me, &live);
+    let now_text = pass.now.0.to_string();
     let ending = pausing::Ending {
-        me: &me,
+        me,
         live: &live,
         recorded: &recorded,
         now: &now_text,
         field_manager: FIELD_MANAGER,
         release_held,
     };
-    let (notes, restored) =
-        pausing::restore(&ctx.client, &ctx.kinds, &mut status.paused_targets, &ending).await;
-    for note in pausing::merge(notes) {
-        publish_note(ctx, grant, &note, "Restore").await;
-    }
+    let (notes, restored) = pausing::restore(
+        &pass.ctx.client,
+        &pass.ctx.kinds,
+        &mut journal.status_mut().paused_targets,
+        &ending,
+    )
+    .await;
+    pass.announce_notes(notes, "Restore").await;
     if let Err(source) = restored {
-        conditions::set(
-            &mut status.conditions,
-            AUTOMATION_PAUSED,
-            true,
-            "RestoreFailed",
-            format!("{source}; retrying"),
-            grant.metadata.generation,
-            now,
-        );
-        return Err(Error::Pause { grant: me, source });
+        let message = format!("{source}; retrying");
+        journal.settle(&Outcome::Pauses(Pauses::RestoreFailed {
+            message: &message,
+        }));
+        return Err(Error::Pause {
+            grant: pass.me.clone(),
+            source,
+        });
     }
-    let (on, reason, message) = if pausing::held(&status.paused_targets) {
-        (
-            true,
-            "HeldForReview",
-            pausing::held_summary(&status.paused_targets),
-        )
+    let entries = &journal.status().paused_targets;
+    let message;
+    let pauses = if pausing::held(entries) {
+        message = pausing::held_summary(entries);
+        Pauses::HeldForReview { message: &message }
     } else {
-        (
-            false,
-            "Restored",
-            pausing::restored_summary(&status.paused_targets),
-        )
+        message = pausing::restored_summary(entries);
+        Pauses::Restored { message: &message }
     };
-    conditions::set(
-        &mut status.conditions,
-        AUTOMATION_PAUSED,
-        on,
-        reason,
-        message,
-        grant.metadata.generation,
-        now,
-    );
+    journal.settle(&Outcome::Pauses(pauses));
     Ok(())
 }
 

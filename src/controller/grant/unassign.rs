@@ -2,24 +2,18 @@
 //! still gives it, a delete whose request id is recorded before it is polled; the grant
 //! ends only once AWS confirmed every account.
 
-use crate::api::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::{
     assign::{assignment, recorded, set_entries},
     lookup::with_role_fallback,
-    status::{fail, write_status},
+    pass::Pass,
 };
 use crate::{
-    api::{
-        AssignmentState, BreakGlassGrant, BreakGlassGrantStatus, BreakGlassPolicySpec, GrantPhase,
-    },
+    api::{AssignmentState, BreakGlassGrant, GrantPhase},
     assignments::{self, Next, Overall},
     aws::{Assignment, Role, Target},
-    controller::{
-        context::{Context, key},
-        error::Error,
-    },
+    controller::{context::key, error::Error, journal::Journal},
 };
 
 /// What `revoke_accounts` came to.
@@ -33,22 +27,22 @@ pub(super) enum Revoked {
 /// Takes the permission set back on every account, except where another Active grant of
 /// the same user still gives it. Each delete's request id is recorded before it is polled.
 pub(super) async fn revoke_accounts(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-    policy: Option<&BreakGlassPolicySpec>,
+    pass: &Pass<'_>,
+    journal: &mut Journal<'_>,
     target: &Target,
-    status: &mut BreakGlassGrantStatus,
     others: &[BreakGlassGrant],
-    now: &Time,
 ) -> Result<Revoked, Error> {
-    let Some(user_id) = status.user_id.clone() else {
-        return Err(Error::NoRecord(key(grant)));
+    let (grant, ctx) = (pass.grant, pass.ctx);
+    let Some(user_id) = journal.status().user_id.clone() else {
+        return Err(Error::NoRecord {
+            grant: pass.me.clone(),
+        });
     };
-    let mut entries = recorded(status);
+    let mut entries = recorded(journal.status());
     let mut kept = vec![];
     for i in 0..entries.len() {
         let a = assignment(&entries[i]);
-        let holders = holders_of(grant, others, &user_id, &a);
+        let holders = holders_of(grant, others, &user_id, &a, pass.now.0);
         let answer = match assignments::to_end(&entries[i], !holders.is_empty()) {
             Next::Done => {
                 if !holders.is_empty() && entries[i].state != AssignmentState::Removed {
@@ -65,7 +59,7 @@ pub(super) async fn revoke_accounts(
                 continue;
             }
             Next::PollDelete(id) => {
-                with_role_fallback(grant, ctx, policy, target, |t| {
+                with_role_fallback(pass, target, |t| {
                     let (instance, id) = (a.instance_arn.clone(), id.clone());
                     async move {
                         let sso = ctx.aws.sso(&t, Role::Write).await?;
@@ -75,7 +69,7 @@ pub(super) async fn revoke_accounts(
                 .await
             }
             Next::Delete => {
-                with_role_fallback(grant, ctx, policy, target, |t| {
+                with_role_fallback(pass, target, |t| {
                     let (a, user_id) = (a.clone(), user_id.clone());
                     async move {
                         ctx.aws
@@ -92,18 +86,19 @@ pub(super) async fn revoke_accounts(
         let progress = match answer {
             Ok(p) => p,
             Err(e) => {
-                set_entries(status, &entries);
-                return Err(fail(grant, ctx, status.clone(), e, now).await);
+                set_entries(journal.status_mut(), &entries);
+                return Err(pass.fail(journal, "removing the assignment", e).await);
             }
         };
         let was_asked = entries[i].request_id.is_none();
         assignments::deleted(&mut entries[i], progress);
         if was_asked && entries[i].request_id.is_some() {
-            set_entries(status, &entries);
-            write_status(grant, ctx, status).await?;
+            // The request id before it is polled: a restart polls instead of asking again.
+            set_entries(journal.status_mut(), &entries);
+            journal.checkpoint().await?;
         }
     }
-    set_entries(status, &entries);
+    set_entries(journal.status_mut(), &entries);
     match assignments::ending(&entries) {
         Overall::Removed => {
             ctx.sso.polled_out(&key(grant));
@@ -125,7 +120,7 @@ pub(super) async fn revoke_accounts(
             Ok(Revoked::Done(parts.join("; ")))
         }
         _ => {
-            write_status(grant, ctx, status).await?;
+            journal.commit().await?;
             let delay = ctx
                 .sso
                 .next_poll(&key(grant))
@@ -141,8 +136,8 @@ fn holders_of(
     others: &[BreakGlassGrant],
     user_id: &str,
     a: &Assignment,
+    now: Timestamp,
 ) -> Vec<String> {
-    let now = Timestamp::now();
     others
         .iter()
         .filter(|g| g.metadata.uid != grant.metadata.uid)

@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, Resource, ResourceExt,
     api::{ListParams, Patch, PatchParams},
-    runtime::events::EventType,
+    runtime::{events::EventType, reflector::ObjectRef},
 };
 use serde_json::json;
 use tracing::{info, warn};
@@ -17,7 +17,7 @@ use super::{Settings, Swept, sweep_error};
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy},
     aws::{self, Role},
-    controller::{context::Context, error::Error, ledger::Entry},
+    controller::{context::Context, error::SweepError as Error, ledger::Entry},
     plan::{self, REVOKED_ON_AWS},
     targets::{self, Drift, Target},
 };
@@ -31,8 +31,8 @@ async fn fresh_holders(ctx: &Context, settings: &Settings) -> Result<targets::Ho
     let list = api
         .list(&ListParams::default())
         .await
-        .map_err(|source| Error::SweepRead {
-            action: "re-reading the grants before removing members",
+        .map_err(|source| Error::Read {
+            what: "re-reading the grants before removing members",
             source,
         })?;
     Ok(targets::holders(list.items.iter()))
@@ -125,10 +125,7 @@ pub(super) async fn act(
             ctx.ledger
                 .forget(entry)
                 .await
-                .map_err(|source| Error::Ledger {
-                    grant: entry.grant.clone(),
-                    source,
-                })?;
+                .map_err(|source| Error::Ledger { source })?;
         }
     }
     Ok(())
@@ -184,16 +181,9 @@ async fn end_revoked(
         return Ok(());
     };
     let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), ns);
-    let error = |action, source| Error::Status {
-        action,
-        namespace: ns.to_owned(),
-        name: name.to_owned(),
-        source,
-    };
-    let Some(grant) = api.get_opt(name).await.map_err(|source| Error::Load {
-        action: "re-reading before ending",
-        namespace: ns.to_owned(),
-        name: name.to_owned(),
+    let me = ObjectRef::<BreakGlassGrant>::new(name).within(ns);
+    let Some(grant) = api.get_opt(name).await.map_err(|source| Error::LoadGrant {
+        grant: me.clone(),
         source,
     })?
     else {
@@ -217,7 +207,7 @@ async fn end_revoked(
         json!({"metadata": {"annotations": {REVOKED_ON_AWS: Timestamp::now().to_string()}}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .map_err(|e| error("marking as revoked on AWS", e))?;
+        .map_err(|source| Error::MarkGrant { grant: me, source })?;
     ctx.metrics.drift("removed", 1);
     let note = format!(
         "{}'s {t} was removed on AWS by someone else; the grant ends and the access is not added back",

@@ -26,7 +26,7 @@ mod trigger;
 
 pub use self::trigger::Trigger;
 use self::{act::act, discover::discover};
-use super::{context::Context, error::Error, policies};
+use super::{context::Context, error::SweepError as Error, policies};
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy, TargetRef},
     aws::{self, Role},
@@ -120,16 +120,16 @@ fn kind(t: &Target) -> &'static str {
 }
 
 fn policy_error(source: kube::Error) -> Error {
-    Error::SweepRead {
-        action: "listing policies",
+    Error::Read {
+        what: "listing policies",
         source,
     }
 }
 
-fn sweep_error(t: &Target, source: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::Sweep {
-        target: t.to_string(),
-        source: Box::new(source),
+fn sweep_error(t: &Target, source: aws::Error) -> Error {
+    Error::List {
+        target: t.clone(),
+        source,
     }
 }
 
@@ -183,10 +183,11 @@ async fn once(
         .map_err(policy_error)?
         .items;
     let before = grants.state();
-    let recorded = ctx.ledger.all().await.map_err(|source| Error::Ledger {
-        grant: "(sweep)".into(),
-        source,
-    })?;
+    let recorded = ctx
+        .ledger
+        .all()
+        .await
+        .map_err(|source| Error::Ledger { source })?;
     let (mut found, mut failed) = discover(ctx, &policies, &before, &recorded, settings).await;
     if let Some(only) = only {
         found.retain(|t, _| only.contains(t));
@@ -208,10 +209,11 @@ async fn once(
             }
         }
     }
-    let recorded = ctx.ledger.all().await.map_err(|source| Error::Ledger {
-        grant: "(sweep)".into(),
-        source,
-    })?;
+    let recorded = ctx
+        .ledger
+        .all()
+        .await
+        .map_err(|source| Error::Ledger { source })?;
     let holders_after = targets::holders(grants.state().iter().map(|g| g.as_ref()));
 
     let mut fresh: Option<targets::Holders> = None;

@@ -242,8 +242,9 @@ pub fn missing_required(work: &[Work]) -> Option<String> {
     (!missing.is_empty()).then(|| format!("waiting for required targets: {}", missing.join("; ")))
 }
 
-/// The `AutomationPaused` condition while the grant is active: (status, reason, message).
-pub fn condition(entries: &[PausedTarget]) -> (bool, &'static str, String) {
+/// Where the pauses stand while the grant is active: (any paused, any failed, message);
+/// `conditions::apply` turns it into `AutomationPaused`.
+pub fn condition(entries: &[PausedTarget]) -> (bool, bool, String) {
     let count = |s: PauseState| entries.iter().filter(|e| e.state == s).count();
     let paused = count(PauseState::Paused);
     let failed: Vec<String> = entries
@@ -261,13 +262,9 @@ pub fn condition(entries: &[PausedTarget]) -> (bool, &'static str, String) {
     if !failed.is_empty() {
         return (
             paused > 0,
-            "PauseFailed",
+            true,
             format!("{summary}: {}", failed.join("; ")),
         );
     }
-    if paused > 0 {
-        (true, "Paused", summary)
-    } else {
-        (false, "NothingPaused", summary)
-    }
+    (paused > 0, false, summary)
 }

@@ -4,34 +4,32 @@
 //! restart) rather than asking again. What to ask next is `assignments` (pure).
 
 use crate::api::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 
 mod settle;
 
 use self::settle::settle_giving;
 use super::{
-    keep::{GiveError, keep},
+    decide,
+    give::{GiveError, Giving},
     lookup::list_user_grants,
-    status::{fail, settle, write_status},
+    pass::Pass,
 };
 use crate::{
     api::{
-        AccountAssignmentAccess, AwsSession, BreakGlassGrant, BreakGlassGrantStatus,
-        BreakGlassPolicySpec, GrantPhase, GrantedAccess, GrantedAssignment,
+        AccountAssignmentAccess, BreakGlassGrantStatus, GrantPhase, GrantedAccess,
+        GrantedAssignment,
     },
-    assignments::{self, Next, Overall},
+    assignments::{self, Next},
     aws::{self, Assignment, Progress, Role, Target},
     conditions::Outcome,
-    controller::{
-        context::{Context, failpoint, key},
-        error::Error,
-        ledger,
-    },
-    pause::Selection,
+    controller::{context::failpoint, error::Error, journal::Journal, ledger},
     policy::{self, Denial, Eligibility},
     targets,
 };
+
+const RESOLVE: &str = "looking up the user, instance and permission set";
+const ASSIGN: &str = "assigning the permission set";
 
 /// Everything resolved before the first change: who, where, and on which accounts.
 struct Resolved {
@@ -49,34 +47,23 @@ pub(super) fn assignment(e: &GrantedAssignment) -> Assignment {
 }
 
 /// Gives the permission set on every account of the grant; `Active` once AWS confirmed all.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn give_accounts(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-    policy: &BreakGlassPolicySpec,
+    pass: &Pass<'_>,
+    journal: &mut Journal<'_>,
+    giving: &Giving,
     access: &AccountAssignmentAccess,
-    target: &Target,
-    selections: &[Selection],
-    eligibility: Option<Eligibility>,
-    (started_at, expires_at): (Timestamp, Timestamp),
-    now: &Time,
 ) -> Result<Action, GiveError> {
-    let mut status = grant.status.clone().unwrap_or_default();
-    let first = status.expires_at.is_none();
-    let recorded = recorded(&status);
-    // Already Active with every account assigned: AWS is the sweep's to compare.
-    if status.phase == Some(GrantPhase::Active)
-        && !recorded.is_empty()
-        && assignments::giving(&recorded) == Overall::Assigned
-    {
-        return keep(grant, ctx, selections, status, expires_at, now)
-            .await
-            .map_err(GiveError::Failed);
-    }
-    let resolved = match resolve_all(grant, ctx, access, target, &status, eligibility).await {
+    let (grant, ctx, target) = (pass.grant, pass.ctx, &giving.target);
+    let first = decide::first(journal.status());
+    let recorded = recorded(journal.status());
+    let eligibility = giving.eligibility.as_ref();
+    let resolved = match resolve_all(pass, access, target, journal.status(), eligibility).await {
         Ok(r) => r,
         Err(Failure::Denied(d)) => return Err(GiveError::Denied(d)),
-        Err(Failure::Aws(e)) => return Err(fail(grant, ctx, status, e, now).await.into()),
+        Err(Failure::Aws(e)) => return Err(pass.fail(journal, RESOLVE, e).await.into()),
+    };
+    let Some(policy) = pass.policy else {
+        return Ok(Action::await_change());
     };
 
     // Record who, where and when before the first AWS change.
@@ -87,35 +74,27 @@ pub(super) async fn give_accounts(
         &resolved.instance_arn,
         &resolved.permission_set_arn,
     );
+    let (started_at, expires_at) = giving.window;
+    let status = journal.status_mut();
     status.user_id = Some(resolved.user_id.clone());
-    status.aws = Some(AwsSession {
-        role_arn: target.role_arn.clone(),
-        session_name: target.session_name.clone(),
-        region: target.region.clone(),
-        external_id: target.external_id.clone(),
-    });
+    status.aws = Some(decide::session(target));
     status.granted_at = Some(Time(started_at));
     status.expires_at = Some(Time(expires_at));
-    set_entries(&mut status, &entries);
+    set_entries(status, &entries);
     if first {
         status.phase = Some(GrantPhase::Pending);
         let msg = format!("assigning on {}", accounts.join(", "));
-        settle(
-            &mut status,
-            grant,
-            &Outcome::Granting { message: &msg },
-            now,
-        );
-        write_status(grant, ctx, &status).await?;
+        journal.settle(&Outcome::Granting { message: &msg });
+        journal.checkpoint().await?;
     }
 
     let writer = match ctx.aws.sso(target, Role::Write).await {
         Ok(w) => w,
-        Err(e) => return Err(fail(grant, ctx, status, e, now).await.into()),
+        Err(e) => return Err(pass.fail(journal, ASSIGN, e).await.into()),
     };
     let reader = match ctx.aws.sso(target, Role::Read).await {
         Ok(r) => r,
-        Err(e) => return Err(fail(grant, ctx, status, e, now).await.into()),
+        Err(e) => return Err(pass.fail(journal, ASSIGN, e).await.into()),
     };
     let user_id = resolved.user_id.as_str();
     // One user's grants change AWS one at a time; with another live grant of the user, look
@@ -123,7 +102,7 @@ pub(super) async fn give_accounts(
     // conflict, and a duplicate must never be made).
     let lock = ctx.user_lock(user_id).await;
     let guard = lock.lock().await;
-    let others = list_user_grants(grant, ctx).await?.iter().any(|g| {
+    let others = list_user_grants(pass).await?.iter().any(|g| {
         g.metadata.uid != grant.metadata.uid
             && !g
                 .status
@@ -151,24 +130,21 @@ pub(super) async fn give_accounts(
             Next::Create { look_first } => {
                 // The ledger before the change: whatever is assigned can be taken back even
                 // if this grant is later deleted without its finalizer.
-                if let Err(source) = ctx
-                    .ledger
-                    .record(&ledger_entry(grant, target, &a, user_id))
-                    .await
-                {
+                let entry = ledger_entry(pass, target, &a, user_id);
+                if let Err(source) = ctx.ledger.record(&entry).await {
                     return Err(GiveError::Failed(Error::Ledger {
-                        grant: key(grant),
+                        grant: pass.me.clone(),
                         source,
                     }));
                 }
                 if look_first {
                     match reader.users(&a).await {
                         Ok(users) if users.contains(user_id) => Ok(Some(Progress::Succeeded)),
-                        Ok(_) => create(ctx, &writer, &a, user_id, &mut held_back).await,
+                        Ok(_) => create(pass, &writer, &a, user_id, &mut held_back).await,
                         Err(e) => Err(e),
                     }
                 } else {
-                    create(ctx, &writer, &a, user_id, &mut held_back).await
+                    create(pass, &writer, &a, user_id, &mut held_back).await
                 }
             }
         };
@@ -176,8 +152,8 @@ pub(super) async fn give_accounts(
             Ok(Some(p)) => p,
             Ok(None) => continue,
             Err(e) => {
-                set_entries(&mut status, &entries);
-                return Err(fail(grant, ctx, status, e, now).await.into());
+                set_entries(journal.status_mut(), &entries);
+                return Err(pass.fail(journal, ASSIGN, e).await.into());
             }
         };
         let was_asked = entries[i].request_id.is_none();
@@ -185,17 +161,14 @@ pub(super) async fn give_accounts(
         if was_asked && entries[i].request_id.is_some() {
             // The request id is on the grant before its answer is awaited: a restart polls
             // it instead of asking AWS a second time.
-            set_entries(&mut status, &entries);
-            write_status(grant, ctx, &status).await?;
+            set_entries(journal.status_mut(), &entries);
+            journal.checkpoint().await?;
             failpoint("after-create-assignment").await;
         }
     }
     drop(guard);
-    set_entries(&mut status, &entries);
-    settle_giving(
-        grant, ctx, selections, status, &entries, expires_at, now, held_back,
-    )
-    .await
+    set_entries(journal.status_mut(), &entries);
+    settle_giving(pass, journal, giving, &entries, held_back).await
 }
 
 /// What stopped the look-ups before any change.
@@ -205,13 +178,13 @@ enum Failure {
 }
 
 async fn resolve_all(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
+    pass: &Pass<'_>,
     access: &AccountAssignmentAccess,
     target: &Target,
     status: &BreakGlassGrantStatus,
-    eligibility: Option<Eligibility>,
+    eligibility: Option<&Eligibility>,
 ) -> Result<Resolved, Failure> {
+    let (grant, ctx) = (pass.grant, pass.ctx);
     let reader = ctx
         .aws
         .store(target, Role::Read)
@@ -224,12 +197,16 @@ async fn resolve_all(
             .await
             .map_err(Failure::Aws)?,
     };
-    if let Some(Eligibility::ByGroup(groups)) = &eligibility
-        && !reader
-            .member_of_any(&user_id, groups)
-            .await
-            .map_err(Failure::Aws)?
-    {
+    let member_of_any = match decide::eligibility_groups(eligibility) {
+        Some(groups) => Some(
+            reader
+                .member_of_any(&user_id, groups)
+                .await
+                .map_err(Failure::Aws)?,
+        ),
+        None => None,
+    };
+    if !decide::eligible(eligibility, member_of_any) {
         return Err(Failure::Denied(Denial::UserNotEligible {
             user: grant.spec.user.clone(),
             policy: grant.spec.policy.clone(),
@@ -250,12 +227,13 @@ async fn resolve_all(
 /// Creates one assignment unless AWS already has `MAX_OUTSTANDING` in progress on the
 /// instance (then `None`: this account waits for the next pass).
 async fn create(
-    ctx: &Context,
+    pass: &Pass<'_>,
     writer: &aws::Sso<'_>,
     a: &Assignment,
     user_id: &str,
     held_back: &mut bool,
 ) -> Result<Option<Progress>, aws::Error> {
+    let ctx = pass.ctx;
     if !ctx.sso.may_create(&a.instance_arn) {
         *held_back = true;
         return Ok(None);
@@ -280,18 +258,19 @@ async fn create(
     Ok(Some(progress))
 }
 
-fn ledger_entry(
-    grant: &BreakGlassGrant,
-    target: &Target,
-    a: &Assignment,
-    user_id: &str,
-) -> ledger::Entry {
+fn ledger_entry(pass: &Pass<'_>, target: &Target, a: &Assignment, user_id: &str) -> ledger::Entry {
     let account = targets::Target::Account(targets::AccountTarget {
         instance_arn: a.instance_arn.clone(),
         account_id: a.account_id.clone(),
         permission_set_arn: a.permission_set_arn.clone(),
     });
-    ledger::Entry::new(account, user_id, &grant.spec.user, key(grant), target)
+    ledger::Entry::new(
+        account,
+        user_id,
+        &pass.grant.spec.user,
+        pass.key.clone(),
+        target,
+    )
 }
 
 pub(super) fn recorded(status: &BreakGlassGrantStatus) -> Vec<GrantedAssignment> {

@@ -2,60 +2,61 @@
 //! still waiting (polled with backoff until a deadline), or failed (shown per account and
 //! retried).
 
-use crate::api::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::{controller::Action, events::EventType};
-use tracing::{info, warn};
+use kube::runtime::controller::Action;
+use tracing::info;
 
 use super::set_entries;
 use crate::{
-    api::{AssignmentState, BreakGlassGrant, BreakGlassGrantStatus, GrantPhase, GrantedAssignment},
+    api::{AssignmentState, GrantPhase, GrantedAssignment},
     assignments::{self, Overall},
     conditions::Outcome,
     controller::{
-        context::{Context, key, seconds_between},
-        error::Error,
+        context::seconds_between,
+        error::{AccountFailure, Error, Failures},
         grant::{
-            keep::{GiveError, keep},
-            status::{publish, settle, write_status},
+            decide,
+            effect::Announcement,
+            execute::execute,
+            give::{GiveError, Giving},
+            pass::Pass,
         },
+        journal::Journal,
     },
-    pause::Selection,
 };
 
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn settle_giving(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-    selections: &[Selection],
-    mut status: BreakGlassGrantStatus,
+    pass: &Pass<'_>,
+    journal: &mut Journal<'_>,
+    giving: &Giving,
     entries: &[GrantedAssignment],
-    expires_at: Timestamp,
-    now: &Time,
     held_back: bool,
 ) -> Result<Action, GiveError> {
-    let me = key(grant);
+    let (grant, ctx) = (pass.grant, pass.ctx);
+    let expires_at = giving.window.1;
     match assignments::giving(entries) {
         Overall::Assigned => {
-            ctx.sso.polled_out(&me);
-            let was_active = status.phase == Some(GrantPhase::Active);
-            status.phase = Some(GrantPhase::Active);
+            ctx.sso.polled_out(&pass.key);
+            let was_active = journal.status().phase == Some(GrantPhase::Active);
+            journal.status_mut().phase = Some(GrantPhase::Active);
             let accounts: Vec<&str> = entries.iter().map(|e| e.account_id.as_str()).collect();
             let msg = format!(
                 "{} is assigned the permission set on {} until {expires_at}",
                 grant.spec.user,
                 accounts.join(", ")
             );
-            settle(&mut status, grant, &Outcome::Active { message: &msg }, now);
+            journal.settle(&Outcome::Active { message: &msg });
             if !was_active {
                 if let Some(created) = &grant.metadata.creation_timestamp {
                     ctx.metrics
                         .granted_after(seconds_between(created.0, Timestamp::now()));
                 }
                 info!(expires_at = %expires_at, "access granted on {}", accounts.join(", "));
-                publish(ctx, grant, EventType::Normal, "Granted", "Grant", &msg).await;
+                pass.announce(&Announcement::normal("Granted", "Grant", msg))
+                    .await;
             }
-            keep(grant, ctx, selections, status, expires_at, now)
+            let plan = decide::keep(&giving.selections, giving.pauses, expires_at);
+            execute(pass, journal, plan)
                 .await
                 .map_err(GiveError::Failed)
         }
@@ -69,16 +70,9 @@ pub(super) async fn settle_giving(
             } else {
                 format!("waiting for AWS on {}", pending.join(", "))
             };
-            settle(
-                &mut status,
-                grant,
-                &Outcome::Granting { message: &msg },
-                now,
-            );
-            if grant.status.as_ref() != Some(&status) {
-                write_status(grant, ctx, &status).await?;
-            }
-            match ctx.sso.next_poll(&me) {
+            journal.settle(&Outcome::Granting { message: &msg });
+            journal.commit().await?;
+            match ctx.sso.next_poll(&pass.key) {
                 Some(delay) => Ok(Action::requeue(delay)),
                 None => {
                     // The deadline: AWS never finished. Recorded as failed, created again
@@ -92,16 +86,12 @@ pub(super) async fn settle_giving(
                         e.request_id = None;
                         e.message = Some("still in progress after about 5 minutes".into());
                     }
-                    set_entries(&mut status, &entries);
-                    Err(assignment_failed(grant, ctx, status, &entries, now)
-                        .await
-                        .into())
+                    set_entries(journal.status_mut(), &entries);
+                    Err(assignment_failed(pass, journal, &entries).await.into())
                 }
             }
         }
-        Overall::Failed(_) => Err(assignment_failed(grant, ctx, status, entries, now)
-            .await
-            .into()),
+        Overall::Failed(_) => Err(assignment_failed(pass, journal, entries).await.into()),
         Overall::Removed | Overall::Removing { .. } => Ok(Action::await_change()),
     }
 }
@@ -109,46 +99,32 @@ pub(super) async fn settle_giving(
 /// Shows AWS's failures on the grant (per account, with its reason) and returns the error
 /// that retries with backoff.
 async fn assignment_failed(
-    grant: &BreakGlassGrant,
-    ctx: &Context,
-    mut status: BreakGlassGrantStatus,
+    pass: &Pass<'_>,
+    journal: &mut Journal<'_>,
     entries: &[GrantedAssignment],
-    now: &Time,
 ) -> Error {
-    let failures: Vec<String> = entries
+    let failures: Vec<AccountFailure> = entries
         .iter()
         .filter(|e| e.state == AssignmentState::Failed)
-        .map(|e| {
-            format!(
-                "{} ({})",
-                e.account_id,
-                e.message.as_deref().unwrap_or("no reason given")
-            )
+        .map(|e| AccountFailure {
+            account_id: e.account_id.clone(),
+            reason: e.message.clone(),
         })
         .collect();
-    let failures = failures.join(", ");
-    let msg = format!("AWS failed the assignment on {failures}; retrying");
-    let failed = Outcome::Failed {
+    let msg = format!(
+        "AWS failed the assignment on {}; retrying",
+        Failures(&failures)
+    );
+    journal.settle(&Outcome::Failed {
         reason: "AssignmentFailed",
         message: &msg,
-    };
-    settle(&mut status, grant, &failed, now);
-    if grant.status.as_ref() != Some(&status) {
-        if let Err(e) = write_status(grant, ctx, &status).await {
-            warn!(error = %e, "could not record the assignment failure on the grant");
-        }
-        publish(
-            ctx,
-            grant,
-            EventType::Warning,
-            "AssignmentFailed",
-            "Grant",
-            &msg,
-        )
-        .await;
+    });
+    if journal.commit_failure().await {
+        pass.announce(&Announcement::warning("AssignmentFailed", "Grant", msg))
+            .await;
     }
     Error::Assignment {
-        grant: key(grant),
+        grant: pass.me.clone(),
         failures,
     }
 }

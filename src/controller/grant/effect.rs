@@ -1,0 +1,121 @@
+//! What a pass does, as data: planning (pure, `decide`) returns a `Plan` of effects, and one
+//! executor (`execute`) applies them in order through the pass's journal.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::{
+    api::GrantPhase, aws::Target, conditions::Outcome, controller::ledger, pause::Selection,
+};
+
+/// An Event on the grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Announcement {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub note: String,
+}
+
+impl Announcement {
+    pub(crate) fn normal(reason: &'static str, action: &'static str, note: String) -> Self {
+        Self {
+            warning: false,
+            reason,
+            action,
+            note,
+        }
+    }
+
+    pub(crate) fn warning(reason: &'static str, action: &'static str, note: String) -> Self {
+        Self {
+            warning: true,
+            reason,
+            action,
+            note,
+        }
+    }
+}
+
+/// An outcome of the pass to record (its conditions come from `conditions::apply`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Settle {
+    Granting(String),
+    Active(String),
+    WaitingForRequiredTarget(String),
+}
+
+impl Settle {
+    pub(crate) fn outcome(&self) -> Outcome<'_> {
+        match self {
+            Self::Granting(message) => Outcome::Granting { message },
+            Self::Active(message) => Outcome::Active { message },
+            Self::WaitingForRequiredTarget(message) => {
+                Outcome::WaitingForRequiredTarget { message }
+            }
+        }
+    }
+}
+
+/// Adding the user to the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AddMember {
+    /// Where, and as whom (the grant's session).
+    pub target: Target,
+    pub group_id: String,
+    pub user_id: String,
+    /// The group's display name when the policy names it so: its cached id is dropped
+    /// should the add fail (the group may have been replaced).
+    pub group_name: Option<String>,
+    /// The grant's first pass: then, unless another grant recorded the member too, it
+    /// cannot exist yet and is not looked up first (`decide::look_first`).
+    pub first: bool,
+}
+
+/// One step of a pass, applied in order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Effect {
+    /// Set the grant's phase in the record.
+    Phase(GrantPhase),
+    /// Record an outcome's conditions.
+    Settle(Settle),
+    /// Write the record as it stands, before the side effects that follow (write-ahead).
+    Checkpoint,
+    /// Record the member in the ledger before adding it (so it can be taken back even if
+    /// the grant is deleted without its finalizer); its answer feeds `AddMember`.
+    Ledger(ledger::Entry),
+    /// Add the user to the group on AWS and record the membership id.
+    AddMember(AddMember),
+    /// Count the time from the grant's creation to its access (`granted_after`).
+    MeasureGranted,
+    /// Record an Event.
+    Announce(Announcement),
+    /// Pause what the policy names (each original recorded before its object is patched).
+    /// A conflict fails the pass after the commit that records the rest.
+    Pause(Vec<Selection>),
+    /// The pass's final record, written when it changed.
+    Commit,
+    /// The pass's final record, and this Event only when the record changed.
+    CommitNoting(Announcement),
+    /// Remember that access and pauses of this grant version hold for this window: its
+    /// echo needs no AWS call.
+    Confirm(Timestamp),
+}
+
+/// When to look at the grant again, once the effects are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum After {
+    /// At expiry (from the clock after the effects: AWS calls took time), and within
+    /// `PAUSE_RECHECK` when the grant pauses something.
+    Expiry { expires_at: Timestamp, pauses: bool },
+    /// After this long.
+    In(Duration),
+}
+
+/// What a pass does: effects in order, then when to look again.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Plan {
+    pub effects: Vec<Effect>,
+    pub after: After,
+}

@@ -1,0 +1,141 @@
+//! The executor: applies a plan's effects in order through the pass's journal, then says
+//! when to look at the grant again. The failpoints sit where tests SIGKILL the process:
+//! right after the AWS change, before anything records its answer.
+
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use tracing::info;
+
+use super::{
+    decide,
+    effect::{AddMember, After, Effect, Plan},
+    pass::Pass,
+    pause::pause_targets,
+};
+use crate::{
+    aws::Role,
+    controller::{
+        context::{failpoint, seconds_between},
+        error::Error,
+        journal::Journal,
+    },
+    plan,
+};
+
+/// How often an Active grant's pauses are looked at again: a person re-enabling automation,
+/// lost annotations or a target that failed show within this.
+const PAUSE_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+pub(crate) async fn execute(
+    pass: &Pass<'_>,
+    journal: &mut Journal<'_>,
+    plan: Plan,
+) -> Result<Action, Error> {
+    // The ledger's answer: whether this grant is the first to record the member.
+    let mut newly_recorded = false;
+    // A pause conflict fails the pass once the commit has recorded everything else.
+    let mut deferred = None;
+    for effect in plan.effects {
+        match effect {
+            Effect::Phase(phase) => journal.status_mut().phase = Some(phase),
+            Effect::Settle(s) => journal.settle(&s.outcome()),
+            Effect::Checkpoint => journal.checkpoint().await?,
+            Effect::Ledger(entry) => {
+                newly_recorded =
+                    pass.ctx
+                        .ledger
+                        .record(&entry)
+                        .await
+                        .map_err(|source| Error::Ledger {
+                            grant: pass.me.clone(),
+                            source,
+                        })?;
+            }
+            Effect::AddMember(add) => add_member(pass, journal, add, newly_recorded).await?,
+            Effect::MeasureGranted => {
+                if let Some(created) = &pass.grant.metadata.creation_timestamp {
+                    // Latency is measured to when access exists, not to the pass's `now`.
+                    pass.ctx
+                        .metrics
+                        .granted_after(seconds_between(created.0, Timestamp::now()));
+                }
+                info!("access granted");
+            }
+            Effect::Announce(a) => pass.announce(&a).await,
+            Effect::Pause(selections) => {
+                if let Err(e) = pause_targets(pass, journal, &selections).await {
+                    deferred = Some(e);
+                }
+            }
+            Effect::Commit => {
+                journal.commit().await?;
+                if let Some(e) = deferred.take() {
+                    return Err(e);
+                }
+            }
+            Effect::CommitNoting(a) => {
+                if journal.commit().await? {
+                    pass.announce(&a).await;
+                }
+            }
+            Effect::Confirm(expires_at) => journal.confirm(expires_at),
+        }
+    }
+    if let Some(e) = deferred {
+        return Err(e);
+    }
+    Ok(after(plan.after))
+}
+
+/// When to look again. From the clock, not `now`: AWS calls took time, and expiry must not
+/// wait for them.
+pub(crate) fn after(after: After) -> Action {
+    match after {
+        After::Expiry { expires_at, pauses } => {
+            let next = plan::requeue_after(expires_at, Timestamp::now());
+            Action::requeue(if pauses {
+                next.min(PAUSE_RECHECK)
+            } else {
+                next
+            })
+        }
+        After::In(delay) => Action::requeue(delay),
+    }
+}
+
+/// Adds the user to the group as the grant's session, one change per user at a time.
+async fn add_member(
+    pass: &Pass<'_>,
+    journal: &mut Journal<'_>,
+    add: AddMember,
+    newly_recorded: bool,
+) -> Result<(), Error> {
+    const OP: &str = "adding the member";
+    let ctx = pass.ctx;
+    let writer = match ctx.aws.store(&add.target, Role::Write).await {
+        Ok(c) => c,
+        Err(e) => return Err(pass.fail(journal, OP, e).await),
+    };
+    let lock = ctx.user_lock(&add.user_id).await;
+    let guard = lock.lock().await;
+    let look_first = decide::look_first(add.first, newly_recorded);
+    let membership = match writer
+        .ensure_membership(&add.group_id, &add.user_id, look_first)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => {
+            drop(guard);
+            if let Some(name) = &add.group_name {
+                // The group may have been replaced: look its id up again next time.
+                ctx.cache_group_id(&add.target.identity_store_id, name, None);
+            }
+            return Err(pass.fail(journal, OP, e).await);
+        }
+    };
+    drop(guard);
+    failpoint("after-create-membership").await;
+    info!(membership = %membership, "member added");
+    decide::record_membership(journal.status_mut(), membership);
+    Ok(())
+}
