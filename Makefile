@@ -37,14 +37,14 @@ env-up: ## Start etcd, kube-apiserver and moto on 127.0.0.1; writes target/env/e
 env-down: ## Stop what env-up started and remove its state
 	bash tests/env/down.sh
 
-build: ## Build the breakglass binary
-	cargo build --locked
+build: ## Build the breakglass binary and the kubectl plugin (kubectl-breakglass)
+	cargo build --locked -p breakglass-operator -p breakglass-plugin
 
 install: ## Install breakglass and the kubectl plugin (kubectl-breakglass) into PREFIX/bin (default ~/.local)
-	cargo build --locked --release
+	cargo build --locked --release -p breakglass-operator -p breakglass-plugin
 	install -d "$(PREFIX)/bin"
 	install -m 0755 target/release/breakglass "$(PREFIX)/bin/breakglass"
-	ln -sf breakglass "$(PREFIX)/bin/kubectl-breakglass"
+	install -m 0755 target/release/kubectl-breakglass "$(PREFIX)/bin/kubectl-breakglass"
 	@echo "installed: $(PREFIX)/bin/breakglass and kubectl-breakglass (try: kubectl breakglass --help)"
 
 release: ## Run the Dockerfile's build command (locked release build) and check the binary
@@ -67,6 +67,7 @@ crds: ## Regenerate crds/ and the Helm chart's copy from the API types
 lint: ## cargo fmt --check and clippy
 	cargo fmt --all -- --check
 	cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
+	bash tests/layers.sh
 
 clean: env-down ## Stop the environment and remove build output
 	cargo clean

@@ -15,7 +15,8 @@ pub mod api;
 pub mod assignments;
 /// AWS IAM Identity Center behind a trait (the `breakglass-aws` crate): the only AWS I/O.
 pub use breakglass_aws as aws;
-pub mod cli;
+pub use breakglass_plugin as cli;
+pub mod cmd;
 pub mod conditions;
 pub mod controller;
 pub mod faults;
@@ -24,7 +25,7 @@ pub mod leader;
 pub mod pause;
 pub mod plan;
 pub mod policy;
-pub mod requester;
+pub use breakglass_api::requester;
 pub mod serve;
 pub mod targets;
 pub mod telemetry;

@@ -17,9 +17,8 @@ step "Starting the local control plane (etcd + kube-apiserver) and the AWS emula
 # shellcheck disable=SC1091
 . "$env_dir/env.sh"
 
-step "Building breakglass (and kubectl-breakglass, the same binary, as a kubectl plugin)"
-cargo build --locked --quiet
-ln -sf breakglass target/debug/kubectl-breakglass
+step "Building breakglass and the kubectl plugin (kubectl-breakglass)"
+cargo build --locked --quiet -p breakglass-operator -p breakglass-plugin
 export PATH=$repo/target/debug:$PATH
 
 step "Installing the CRDs"

@@ -15,6 +15,7 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --locked --workspace --all-targets --all-features -- -D warnings
+bash "$here/layers.sh"
 log "helm lint + template (charts/breakglass-operator)"
 make --no-print-directory chart
 

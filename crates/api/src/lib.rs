@@ -1,10 +1,12 @@
 //! The `breakglass.dev/v1alpha1` API as kube resources: `BreakGlassGrant` and
 //! `BreakGlassPolicy` around breakglass-core's spec and status types, and the CRD manifests
-//! printed by `breakglass crds`. Every API type is reachable here (`breakglass_api::X`).
+//! printed by `breakglass crds`; and who asks (`requester`: the caller's identity from a
+//! SelfSubjectReview, the admission policy that checks `spec.requestedBy`). Every API type is reachable here (`breakglass_api::X`).
 
 mod convert;
 mod grant;
 mod policy;
+pub mod requester;
 
 pub use breakglass_core::*;
 pub use convert::{label_selector_to_k8s, time_from_k8s, time_to_k8s};

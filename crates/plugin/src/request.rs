@@ -9,8 +9,8 @@ use kube::{
 };
 
 use super::{Error, Session, kube_error};
-use crate::{
-    api::{BreakGlassGrant, BreakGlassGrantSpec, GrantPhase, Incident, IncidentSource},
+use breakglass_api::{
+    BreakGlassGrant, BreakGlassGrantSpec, GrantPhase, Incident, IncidentSource,
     requester::{user_of, whoami},
 };
 
@@ -47,7 +47,7 @@ pub struct Args {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::api::GoDuration::parse(s)
+    breakglass_api::GoDuration::parse(s)
         .map(|d| d.as_std())
         .map_err(|e| e.to_string())
 }

@@ -4,7 +4,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Api, api::ListParams};
 
 use super::{Error, Format, Session, kube_error, print};
-use crate::api::{BreakGlassGrant, GrantPhase};
+use breakglass_api::{BreakGlassGrant, GrantPhase};
 
 /// `1h32m`, `4m`, `<1m`; `-` when there is no expiry, `expired` when it passed.
 fn expires_in(g: &BreakGlassGrant, now: Timestamp) -> String {

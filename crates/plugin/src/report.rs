@@ -7,7 +7,7 @@ use kube::{Api, api::ListParams};
 use serde::Serialize;
 
 use super::{Error, Session, kube_error};
-use crate::api::BreakGlassGrant;
+use breakglass_api::BreakGlassGrant;
 
 /// One line of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,7 +42,7 @@ pub struct Report {
 pub struct TargetDrift {
     pub target: String,
     pub state: String,
-    pub drift: crate::api::Drift,
+    pub drift: breakglass_api::Drift,
 }
 
 /// An Event as the report needs it: when, why, what it said, whether a warning.

@@ -15,7 +15,7 @@ use k8s_openapi::{
 };
 
 use super::ON_BEHALF_VERB;
-use crate::api::GROUP;
+use crate::GROUP;
 
 /// Default name of the policy and its binding.
 pub const NAME: &str = "breakglass-requester";

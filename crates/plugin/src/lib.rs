@@ -1,7 +1,9 @@
-//! `kubectl breakglass`: the same binary, installed as `kubectl-breakglass`, for the people
-//! who ask for access and those who audit it. kubectl conventions: `-n`, `-A`,
-//! `--context`, `--kubeconfig`, `--as`, `-o json|yaml` where it lists; exit codes 0 (done),
-//! 1 (failed), 2 (usage), 3 (the grant was denied or ended before it was active).
+//! `kubectl breakglass` (the `kubectl-breakglass` binary; `breakglass` installed under that
+//! name is the same program), for the people who ask for access and those who audit it. It
+//! links the API types and a Kubernetes client only: no AWS SDK, no controller.
+//! kubectl conventions: `-n`, `-A`, `--context`, `--kubeconfig`, `--as`, `-o json|yaml`
+//! where it lists; exit codes 0 (done), 1 (failed), 2 (usage), 3 (the grant was denied or
+//! ended before it was active).
 
 mod report;
 mod request;
@@ -26,7 +28,7 @@ pub enum Error {
         source: kube::Error,
     },
     #[error(transparent)]
-    Requester(#[from] crate::requester::Error),
+    Requester(#[from] breakglass_api::requester::Error),
     #[error("{0}")]
     Output(String),
     /// The grant was refused or ended before it was active: exit code 3.

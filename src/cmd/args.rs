@@ -1,0 +1,149 @@
+//! The controller's flags (each with its environment variable) and what they resolve to.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+#[derive(clap::Args)]
+pub(super) struct ControllerArgs {
+    /// Only reconcile grants in this namespace (default: all namespaces).
+    #[arg(long, env = "BREAKGLASS_NAMESPACE")]
+    pub(super) namespace: Option<String>,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "BREAKGLASS_ADMIN_ADDR", default_value = "0.0.0.0:8080")]
+    pub(super) admin_addr: SocketAddr,
+    /// Address of the Alertmanager webhook (POST /v1/alertmanager).
+    #[arg(long, env = "BREAKGLASS_WEBHOOK_ADDR", default_value = "0.0.0.0:8443")]
+    pub(super) webhook_addr: SocketAddr,
+    /// File holding the webhook's bearer token (re-read when it changes). Without it the
+    /// webhook is off; with a missing or empty file the controller refuses to start.
+    #[arg(long, env = "BREAKGLASS_WEBHOOK_TOKEN_FILE")]
+    pub(super) webhook_token_file: Option<PathBuf>,
+    /// PEM certificate chain for the webhook (TLS when set, with --webhook-tls-key).
+    #[arg(
+        long,
+        env = "BREAKGLASS_WEBHOOK_TLS_CERT",
+        requires = "webhook_tls_key"
+    )]
+    pub(super) webhook_tls_cert: Option<PathBuf>,
+    /// PEM private key for the webhook.
+    #[arg(
+        long,
+        env = "BREAKGLASS_WEBHOOK_TLS_KEY",
+        requires = "webhook_tls_cert"
+    )]
+    pub(super) webhook_tls_key: Option<PathBuf>,
+    /// Alertmanager notifications handled at once; more are answered 429 (Alertmanager
+    /// sends them again at its next group interval).
+    #[arg(long, env = "BREAKGLASS_WEBHOOK_MAX_CONCURRENT", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) webhook_max_concurrent: u16,
+    /// Deadline of one webhook request, e.g. `25s`; past it the answer is 503 and
+    /// Alertmanager retries (what was written stays).
+    #[arg(long, env = "BREAKGLASS_WEBHOOK_TIMEOUT", default_value = "25s", value_parser = sweep_interval)]
+    pub(super) webhook_timeout: std::time::Duration,
+    /// Time a client has to send a request's head (and, with TLS, to finish the handshake)
+    /// on the webhook and admin servers, e.g. `10s`; a kept-alive connection must send its
+    /// next head within it too. Past it the connection is closed.
+    #[arg(long, env = "BREAKGLASS_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = sweep_interval)]
+    pub(super) http_header_timeout: std::time::Duration,
+    /// A webhook or admin connection on which no byte moves for this long while no request
+    /// is being handled (a client not reading its answer) is closed, e.g. `60s`.
+    #[arg(long, env = "BREAKGLASS_HTTP_IDLE_TIMEOUT", default_value = "60s", value_parser = sweep_interval)]
+    pub(super) http_idle_timeout: std::time::Duration,
+    /// Open connections per server (webhook, admin), at most; more wait in the listen
+    /// backlog until one closes.
+    #[arg(long, env = "BREAKGLASS_HTTP_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) http_max_connections: u16,
+    /// Reconcile only while holding a Lease, so several replicas can run (one leads).
+    #[arg(long, env = "BREAKGLASS_LEADER_ELECT")]
+    pub(super) leader_elect: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(
+        long,
+        env = "BREAKGLASS_LEASE_NAME",
+        default_value = "breakglass-operator"
+    )]
+    pub(super) lease_name: String,
+    /// Namespace of the Lease (default: the Pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub(super) lease_namespace: Option<String>,
+    /// This replica's identity in the Lease (default: the Pod name, else host name and PID).
+    #[arg(long, env = "POD_NAME")]
+    pub(super) lease_identity: Option<String>,
+    /// AWS calls per second, across all targets (STS included); bursts of up to one
+    /// second's worth. Identity Store allows about 20 per second per account.
+    #[arg(long, env = "BREAKGLASS_AWS_RATE", default_value_t = 10.0)]
+    pub(super) aws_rate: f64,
+    /// Deadline of one AWS call attempt (connecting included), e.g. `10s`; a call's three
+    /// attempts and the pauses between them are bounded together. A call past it fails with
+    /// reason `AwsTimeout` and is retried with the grant's backoff.
+    #[arg(long, env = "BREAKGLASS_AWS_TIMEOUT", default_value = "10s", value_parser = sweep_interval)]
+    pub(super) aws_timeout: std::time::Duration,
+    /// Deadline of one Kubernetes API request other than a watch, e.g. `30s`.
+    #[arg(long, env = "BREAKGLASS_KUBE_TIMEOUT", default_value = "30s", value_parser = sweep_interval)]
+    pub(super) kube_timeout: std::time::Duration,
+    /// How often every AWS target (group) is listed and compared with the grants, e.g.
+    /// `60s`, `5m`.
+    #[arg(long, env = "BREAKGLASS_SWEEP_INTERVAL", default_value = "60s", value_parser = sweep_interval)]
+    pub(super) sweep_interval: std::time::Duration,
+    /// Grant reconciles run at once, at most. Bounds memory in a burst (each in-flight
+    /// reconcile holds its requests and answers); AWS is paced by `--aws-rate` anyway.
+    #[arg(long, env = "BREAKGLASS_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) concurrency: u16,
+    /// Namespace of the ledger (one ConfigMap per group member the operator added).
+    /// Default: the Pod's namespace, else the watched namespace, else `default`.
+    #[arg(long, env = "BREAKGLASS_LEDGER_NAMESPACE")]
+    pub(super) ledger_namespace: Option<String>,
+    /// Seconds the Lease stays valid after a renewal; a new leader takes over within it.
+    #[arg(long, env = "BREAKGLASS_LEASE_DURATION", default_value_t = 15)]
+    pub(super) lease_duration: u64,
+    /// Seconds before expiry at which the leader renews (also the clock skew tolerated).
+    #[arg(long, env = "BREAKGLASS_LEASE_GRACE", default_value_t = 5)]
+    pub(super) lease_grace: u64,
+}
+
+const SA_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// A Go duration of at least one second (`--sweep-interval`, `--webhook-timeout`, the
+/// deadlines and `--http-*-timeout`).
+fn sweep_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = crate::api::GoDuration::parse(s)
+        .map_err(|e| e.to_string())?
+        .as_std();
+    if d < std::time::Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(d)
+}
+
+pub(super) fn own_namespace() -> Option<String> {
+    std::fs::read_to_string(SA_NAMESPACE_FILE)
+        .ok()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+}
+
+impl ControllerArgs {
+    pub(super) fn lease(&self) -> Option<crate::leader::Config> {
+        if !self.leader_elect {
+            return None;
+        }
+        let namespace = self
+            .lease_namespace
+            .clone()
+            .or_else(|| std::fs::read_to_string(SA_NAMESPACE_FILE).ok())
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_else(|| "default".into());
+        let identity = self.lease_identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "breakglass".into());
+            format!("{host}-{}", std::process::id())
+        });
+        Some(crate::leader::Config {
+            lease_name: self.lease_name.clone(),
+            namespace,
+            identity,
+            duration: self.lease_duration,
+            grace: self.lease_grace,
+        })
+    }
+}
