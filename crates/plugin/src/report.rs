@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn the_record_is_in_time_order_and_says_who_asked() {
         let path = format!(
-            "{}/tests/fixtures/grant-ended.yaml",
+            "{}/../../tests/fixtures/grant-ended.yaml",
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
