@@ -88,6 +88,10 @@ impl Cluster {
         self.objects().by_path.get(path).cloned()
     }
 
+    pub(crate) fn remove(&self, path: &str) {
+        self.objects().by_path.remove(path);
+    }
+
     /// The objects under a collection path (a namespace's or every namespace's).
     pub(crate) fn list(&self, collection: &str) -> Vec<Value> {
         let o = self.objects();

@@ -36,11 +36,6 @@ impl Timeline {
         self.entries().push(Happened::Kube(seen));
     }
 
-    /// Forgets everything so far (a test's setup).
-    pub(crate) fn clear(&self) {
-        self.entries().clear();
-    }
-
     /// The place of the first entry `f` picks.
     pub(crate) fn first(&self, f: impl Fn(&Happened) -> bool) -> Option<usize> {
         self.entries().iter().position(f)
@@ -63,17 +58,6 @@ impl Timeline {
             .filter_map(|h| match h {
                 Happened::Aws(l) if is_change(l.op) => Some(l.op),
                 _ => None,
-            })
-            .collect()
-    }
-
-    /// The Kubernetes requests answered, in order.
-    pub(crate) fn requests(&self) -> Vec<Seen> {
-        self.entries()
-            .iter()
-            .filter_map(|h| match h {
-                Happened::Kube(s) => Some(s.clone()),
-                Happened::Aws(_) => None,
             })
             .collect()
     }
