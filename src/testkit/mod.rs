@@ -26,6 +26,7 @@ mod tests_matching;
 mod tests_pause_executor;
 mod tests_pause_restore;
 mod tests_pipeline_accounts;
+mod tests_pipeline_ends;
 mod tests_pipeline_faults;
 mod tests_pipeline_group;
 mod tests_pipeline_races;
