@@ -10,6 +10,9 @@
 //! comes (or an unexpected one) fails the test instead of hanging it.
 
 mod objects;
+mod pipeline;
+mod responder;
+mod timeline;
 mod verifier;
 
 pub(crate) use objects::*;
@@ -22,4 +25,10 @@ mod tests_ledger;
 mod tests_matching;
 mod tests_pause_executor;
 mod tests_pause_restore;
+mod tests_pipeline_accounts;
+mod tests_pipeline_ends;
+mod tests_pipeline_faults;
+mod tests_pipeline_group;
+mod tests_pipeline_races;
+mod tests_pipeline_sweep;
 mod tests_webhook_write;

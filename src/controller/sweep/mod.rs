@@ -167,6 +167,27 @@ pub(super) fn assignment(a: &AccountTarget) -> aws::Assignment {
     }
 }
 
+/// One full sweep remembering nothing from earlier ones: the in-process tests' entry.
+#[cfg(test)]
+pub(crate) async fn full(
+    ctx: &Context,
+    grants: &Store<BreakGlassGrant>,
+    settings: &Settings,
+) -> Result<usize, Error> {
+    let (mut unmanaged, mut pauses) = (BTreeSet::new(), BTreeSet::new());
+    let policies = policies::Unmanaged::default();
+    once(
+        ctx,
+        grants,
+        settings,
+        &policies,
+        &mut unmanaged,
+        &mut pauses,
+        None,
+    )
+    .await
+}
+
 /// One sweep over every target (or `only` those); returns how many were listed.
 async fn once(
     ctx: &Context,

@@ -24,7 +24,7 @@ impl Memory {
             if s.sessions.contains(&key) {
                 None
             } else {
-                s.log.push(logged(Op::AssumeRole));
+                s.push(logged(Op::AssumeRole));
                 if s.denied.contains(role_arn) {
                     return Err(faults::error(
                         Op::AssumeRole,
@@ -44,7 +44,7 @@ impl Memory {
         }
         let fault = {
             let mut s = self.state();
-            s.log.push(logged(op));
+            s.push(logged(op));
             self.pending(&mut s, op)
         };
         self.meet(op, fault, actor).await
@@ -64,9 +64,19 @@ impl Memory {
         match pending {
             Pending::Answer => Ok(()),
             Pending::Stall(mut released) => {
+                let deadline = self.state().deadline;
                 // Closed only with the `Memory` itself, which this call borrows.
-                let _ = released.changed().await;
-                Ok(())
+                let released = released.changed();
+                match deadline {
+                    None => {
+                        let _ = released.await;
+                        Ok(())
+                    }
+                    Some(d) => match tokio::time::timeout(d, released).await {
+                        Ok(_) => Ok(()),
+                        Err(_) => Err(faults::timeout(op, actor)),
+                    },
+                }
             }
             Pending::Fail(fault) => Err(faults::error(op, fault, actor)),
         }

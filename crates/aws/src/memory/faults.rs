@@ -215,3 +215,45 @@ impl Op {
         }
     }
 }
+
+/// The error a call of `op` ends with when the SDK's deadline passes without an answer.
+pub(super) fn timeout(op: Op, actor: Actor<'_>) -> Error {
+    use aws_smithy_runtime_api::{client::result::SdkError, http::Response};
+    let target = actor.target;
+    match op {
+        Op::AssumeRole => {
+            use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+            let slow: SdkError<AssumeRoleError, Response> = SdkError::timeout_error("deadline");
+            let (role_arn, session_name) = target.session(actor.role);
+            Error::AssumeRole {
+                role_arn: role_arn.to_owned(),
+                session_name: session_name.to_owned(),
+                source: aws_sdk_sts::Error::from(slow).into(),
+                timed_out: true,
+            }
+        }
+        Op::GetUserId
+        | Op::GetGroupId
+        | Op::GetGroupMembershipId
+        | Op::CreateGroupMembership
+        | Op::DeleteGroupMembership
+        | Op::ListGroupMemberships => {
+            use aws_sdk_identitystore::operation::get_user_id::GetUserIdError;
+            let slow: SdkError<GetUserIdError, Response> = SdkError::timeout_error("deadline");
+            timed_out(op, target, aws_sdk_identitystore::Error::from(slow).into())
+        }
+        _ => {
+            use aws_sdk_ssoadmin::operation::list_instances::ListInstancesError;
+            let slow: SdkError<ListInstancesError, Response> = SdkError::timeout_error("deadline");
+            timed_out(op, target, aws_sdk_ssoadmin::Error::from(slow).into())
+        }
+    }
+}
+
+fn timed_out(op: Op, target: &crate::Target, source: Cause) -> Error {
+    Error::Timeout {
+        operation: op.name(),
+        identity_store_id: target.identity_store_id.clone(),
+        source,
+    }
+}

@@ -11,7 +11,8 @@ mod faults;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
 };
 
 pub use self::faults::Fault;
@@ -59,7 +60,6 @@ struct Request {
     done: Option<Option<String>>,
 }
 
-#[derive(Debug)]
 struct State {
     next: u64,
     /// (store, user name) → user id.
@@ -84,7 +84,16 @@ struct State {
     denied: BTreeSet<String>,
     faults: Vec<Planned>,
     log: Vec<Logged>,
+    /// Told of every call as it is logged (see `Memory::observe`).
+    observer: Option<Observer>,
+    /// How long a stalled call waits before it ends as the SDK's deadline ends it
+    /// (`Error::Timeout`); `None`: until released.
+    deadline: Option<Duration>,
 }
+
+/// Told of each call as it is logged, under the log's lock: calls are seen in log order.
+/// It must not call back into the `Memory`.
+pub type Observer = Arc<dyn Fn(&Logged) + Send + Sync>;
 
 /// IAM Identity Center in memory. Set it up with `user`, `group`, `add_member`, `instance`,
 /// `permission_set`; inject faults with `inject` and `deny_role`; read back with `calls`,
@@ -119,6 +128,8 @@ impl Memory {
                 denied: BTreeSet::new(),
                 faults: vec![],
                 log: vec![],
+                observer: None,
+                deadline: None,
             }),
             release: tokio::sync::watch::Sender::new(0),
         }
@@ -243,6 +254,18 @@ impl Memory {
         self.state().log.iter().filter(|l| l.op == op).count()
     }
 
+    /// Tells `observer` of every call from now on, in log order: a test can place AWS calls
+    /// in one sequence with other requests (the Kubernetes API's).
+    pub fn observe(&self, observer: Observer) {
+        self.state().observer = Some(observer);
+    }
+
+    /// A stalled call ends after `deadline` as the SDK's call deadline ends it (a
+    /// `Timeout`; AssumeRole `timed_out`) instead of waiting for `release`.
+    pub fn deadline(&self, deadline: Option<Duration>) {
+        self.state().deadline = deadline;
+    }
+
     pub fn clear_calls(&self) {
         self.state().log.clear();
     }
@@ -257,6 +280,13 @@ impl Memory {
 }
 
 impl State {
+    fn push(&mut self, call: Logged) {
+        if let Some(observer) = &self.observer {
+            observer(&call);
+        }
+        self.log.push(call);
+    }
+
     fn id(&mut self, prefix: &str) -> String {
         self.next += 1;
         format!("{prefix}-{}", self.next)

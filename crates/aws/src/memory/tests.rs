@@ -256,3 +256,52 @@ async fn a_stalled_call_answers_only_once_released() {
     assert!(answered.is_empty());
     assert_eq!(m.count(Op::ListGroupMemberships), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_a_deadline_a_stalled_call_times_out_as_the_sdk_would() {
+    let m = Arc::new(Memory::new());
+    let ic = center(&m);
+    let group = m.group(STORE, "g");
+    let t = target("s");
+    m.deadline(Some(Duration::from_secs(10)));
+    m.inject(Op::ListGroupMemberships, Fault::Stall, 1);
+    let store = ic.store(&t, Role::Read).await.expect("session");
+    let err = store.members(&group).await.expect_err("timed out");
+    assert_eq!(err.reason(), "AwsTimeout", "{err}");
+    assert!(!err.is_access_denied());
+    assert_eq!(m.stalled(), 0, "the stalled call let go");
+    m.inject(Op::AssumeRole, Fault::Stall, 1);
+    let err = ic
+        .store(&target("other"), Role::Write)
+        .await
+        .err()
+        .expect("STS timed out");
+    assert!(
+        matches!(
+            err,
+            Error::AssumeRole {
+                timed_out: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_observer_sees_every_call_in_log_order() {
+    let m = Arc::new(Memory::new());
+    let ic = center(&m);
+    let seen = Arc::new(std::sync::Mutex::new(vec![]));
+    let sink = seen.clone();
+    m.observe(Arc::new(move |l: &Logged| {
+        sink.lock().expect("seen").push(l.op)
+    }));
+    m.user(STORE, "alice");
+    let t = target("s");
+    let store = ic.store(&t, Role::Read).await.expect("session");
+    store.user_id("alice").await.expect("found");
+    let logged: Vec<Op> = m.calls().iter().map(|l| l.op).collect();
+    assert_eq!(*seen.lock().expect("seen"), logged);
+    assert_eq!(logged, [Op::AssumeRole, Op::GetUserId]);
+}
