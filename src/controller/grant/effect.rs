@@ -58,9 +58,13 @@ impl Settle {
     }
 }
 
-/// Adding the user to the group.
+/// Adding the user to the group: the member recorded in the ledger first (so it can be
+/// taken back even if the grant is deleted without its finalizer), then added on AWS, both
+/// under the user's lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AddMember {
+    /// The ledger's record of the member.
+    pub entry: ledger::Entry,
     /// Where, and as whom (the grant's session).
     pub target: Target,
     pub group_id: String,
@@ -68,8 +72,9 @@ pub(crate) struct AddMember {
     /// The group's display name when the policy names it so: its cached id is dropped
     /// should the add fail (the group may have been replaced).
     pub group_name: Option<String>,
-    /// The grant's first pass: then, unless another grant recorded the member too, it
-    /// cannot exist yet and is not looked up first (`decide::look_first`).
+    /// The grant's first pass: then, unless the ledger already had the member (another
+    /// grant recorded it), it cannot exist yet and is not looked up first
+    /// (`decide::look_first`).
     pub first: bool,
 }
 
@@ -82,11 +87,9 @@ pub(crate) enum Effect {
     Settle(Settle),
     /// Write the record as it stands, before the side effects that follow (write-ahead).
     Checkpoint,
-    /// Record the member in the ledger before adding it (so it can be taken back even if
-    /// the grant is deleted without its finalizer); its answer feeds `AddMember`.
-    Ledger(ledger::Entry),
-    /// Add the user to the group on AWS and record the membership id.
-    AddMember(AddMember),
+    /// Record the member in the ledger, add the user to the group on AWS, and record the
+    /// membership id.
+    AddMember(Box<AddMember>),
     /// Count the time from the grant's creation to its access (`granted_after`).
     MeasureGranted,
     /// Record an Event.

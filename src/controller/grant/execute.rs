@@ -31,8 +31,6 @@ pub(crate) async fn execute(
     journal: &mut Journal<'_>,
     plan: Plan,
 ) -> Result<Action, Error> {
-    // The ledger's answer: whether this grant is the first to record the member.
-    let mut newly_recorded = false;
     // A pause conflict fails the pass once the commit has recorded everything else.
     let mut deferred = None;
     for effect in plan.effects {
@@ -40,18 +38,7 @@ pub(crate) async fn execute(
             Effect::Phase(phase) => journal.status_mut().phase = Some(phase),
             Effect::Settle(s) => journal.settle(&s.outcome()),
             Effect::Checkpoint => journal.checkpoint().await?,
-            Effect::Ledger(entry) => {
-                newly_recorded =
-                    pass.ctx
-                        .ledger
-                        .record(&entry)
-                        .await
-                        .map_err(|source| Error::Ledger {
-                            grant: pass.me.clone(),
-                            source,
-                        })?;
-            }
-            Effect::AddMember(add) => add_member(pass, journal, add, newly_recorded).await?,
+            Effect::AddMember(add) => add_member(pass, journal, *add).await?,
             Effect::MeasureGranted => {
                 if let Some(created) = &pass.grant.metadata.creation_timestamp {
                     // Latency is measured to when access exists, not to the pass's `now`.
@@ -103,21 +90,35 @@ pub(crate) fn after(after: After) -> Action {
     }
 }
 
-/// Adds the user to the group as the grant's session, one change per user at a time.
+/// Records the member in the ledger and adds the user to the group as the grant's session,
+/// both under the user's lock: whether the ledger already had the member decides whether
+/// the add looks first, so that answer must not go stale before the add. (Recorded outside
+/// the lock, a grant that recorded the member first could add it after an overlapping grant
+/// already had: a duplicate, which AWS answers with a Conflict.)
 async fn add_member(
     pass: &Pass<'_>,
     journal: &mut Journal<'_>,
     add: AddMember,
-    newly_recorded: bool,
 ) -> Result<(), Error> {
     const OP: &str = "adding the member";
     let ctx = pass.ctx;
-    let writer = match ctx.aws.store(&add.target, Role::Write).await {
-        Ok(c) => c,
-        Err(e) => return Err(pass.fail(journal, OP, e).await),
-    };
     let lock = ctx.user_lock(&add.user_id).await;
     let guard = lock.lock().await;
+    let newly_recorded = ctx
+        .ledger
+        .record(&add.entry)
+        .await
+        .map_err(|source| Error::Ledger {
+            grant: pass.me.clone(),
+            source,
+        })?;
+    let writer = match ctx.aws.store(&add.target, Role::Write).await {
+        Ok(c) => c,
+        Err(e) => {
+            drop(guard);
+            return Err(pass.fail(journal, OP, e).await);
+        }
+    };
     let look_first = decide::look_first(add.first, newly_recorded);
     let membership = match writer
         .ensure_membership(&add.group_id, &add.user_id, look_first)

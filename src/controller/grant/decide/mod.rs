@@ -211,8 +211,8 @@ pub(crate) fn session(target: &Target) -> AwsSession {
 
 /// Records the window, the session and what will be granted (on `status`), and plans the
 /// change: on the first pass the record is written before the first AWS change (a crash
-/// after it still leaves the expiry, and what to revoke, on the grant), then the ledger,
-/// then the membership; `Active`, and pauses after access.
+/// after it still leaves the expiry, and what to revoke, on the grant), then the ledger and
+/// the membership; `Active`, and pauses after access.
 pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) -> Plan {
     let first = first(status);
     let was_active = status.phase == Some(GrantPhase::Active);
@@ -267,14 +267,14 @@ pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) 
         m.user, m.group_id
     );
     effects.extend([
-        Effect::Ledger(entry),
-        Effect::AddMember(AddMember {
+        Effect::AddMember(Box::new(AddMember {
+            entry,
             target: m.target.clone(),
             group_id: m.group_id,
             user_id: m.user_id,
             group_name: m.group.group_name.clone(),
             first,
-        }),
+        })),
         Effect::Phase(GrantPhase::Active),
         Effect::Settle(Settle::Active(msg.clone())),
     ]);
