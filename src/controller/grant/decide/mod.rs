@@ -301,5 +301,9 @@ pub(crate) fn record_membership(status: &mut BreakGlassGrantStatus, membership_i
     }
 }
 
+pub(crate) mod ending;
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ending;

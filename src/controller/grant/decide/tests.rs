@@ -322,5 +322,6 @@ fn kind(e: &Effect) -> &'static str {
         Effect::Commit => "Commit",
         Effect::CommitNoting(_) => "CommitNoting",
         Effect::Confirm(_) => "Confirm",
+        _ => "another",
     }
 }
