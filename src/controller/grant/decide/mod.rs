@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::api::Time;
+use crate::api::{GrantKey, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::effect::{AddMember, After, Announcement, Effect, Plan, Settle};
@@ -189,7 +189,7 @@ pub(crate) fn look_first(first: bool, newly_recorded: bool) -> bool {
 /// What a group membership pass rests on, once the ids are known and the user eligible.
 pub(crate) struct Membership<'a> {
     pub user: &'a str,
-    pub grant_key: &'a str,
+    pub grant_key: &'a GrantKey,
     pub target: &'a Target,
     pub group: &'a GroupMembershipAccess,
     pub user_id: String,
@@ -259,7 +259,7 @@ pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) 
         member_of,
         &m.user_id,
         m.user,
-        m.grant_key.to_owned(),
+        m.grant_key.to_string(),
         m.target,
     );
     let msg = format!(

@@ -215,7 +215,7 @@ fn membership_plan(status: &mut BreakGlassGrantStatus, pauses: bool) -> Plan {
     membership(
         Membership {
             user: "alice@example.com",
-            grant_key: "team/g",
+            grant_key: &GrantKey::new("team", "g"),
             target: &target,
             group: &group,
             user_id: "u-1".into(),
