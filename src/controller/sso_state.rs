@@ -11,7 +11,7 @@ use std::{
 };
 
 use crate::{
-    api::AccountAssignmentAccess,
+    api::{AccountAssignmentAccess, GrantKey},
     aws::{self, IdentityCenter, Role, Target},
 };
 
@@ -30,7 +30,7 @@ pub struct SsoState {
     /// instance ARN → request ids of creations in progress.
     outstanding: Mutex<HashMap<String, BTreeSet<String>>>,
     /// grant key → polls so far.
-    polls: Mutex<HashMap<String, u32>>,
+    polls: Mutex<HashMap<GrantKey, u32>>,
     /// One look-up at a time: a burst of grants on one policy asks AWS once, not per grant.
     resolving: tokio::sync::Mutex<()>,
 }
@@ -158,9 +158,9 @@ impl SsoState {
 
     /// Counts a poll of `grant` and says how long to wait before the next one:
     /// 0.5 s, 1 s, 2 s … at most 10 s. `None` once `MAX_POLLS` is reached.
-    pub fn next_poll(&self, grant: &str) -> Option<Duration> {
+    pub fn next_poll(&self, grant: &GrantKey) -> Option<Duration> {
         let mut polls = self.polls.lock().ok()?;
-        let n = polls.entry(grant.to_owned()).or_default();
+        let n = polls.entry(grant.clone()).or_default();
         *n += 1;
         if *n > MAX_POLLS {
             polls.remove(grant);
@@ -170,7 +170,7 @@ impl SsoState {
         Some(delay.min(Duration::from_secs(10)))
     }
 
-    pub fn polled_out(&self, grant: &str) {
+    pub fn polled_out(&self, grant: &GrantKey) {
         if let Ok(mut polls) = self.polls.lock() {
             polls.remove(grant);
         }
@@ -184,15 +184,16 @@ mod tests {
     #[test]
     fn polls_back_off_to_ten_seconds_then_give_up() {
         let s = SsoState::default();
+        let g = GrantKey::new("team", "g");
         let delays: Vec<u128> = (0..7)
-            .map(|_| s.next_poll("g").map_or(0, |d| d.as_millis()))
+            .map(|_| s.next_poll(&g).map_or(0, |d| d.as_millis()))
             .collect();
         assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 10000, 10000]);
         for _ in 7..MAX_POLLS {
-            assert!(s.next_poll("g").is_some());
+            assert!(s.next_poll(&g).is_some());
         }
-        assert_eq!(s.next_poll("g"), None, "the deadline");
-        assert!(s.next_poll("g").is_some(), "and a new wait starts afresh");
+        assert_eq!(s.next_poll(&g), None, "the deadline");
+        assert!(s.next_poll(&g).is_some(), "and a new wait starts afresh");
     }
 
     #[test]

@@ -6,7 +6,11 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::{
-    api::GrantPhase, aws::Target, conditions::Outcome, controller::ledger, pause::Selection,
+    api::{EndReason, GrantPhase, GrantedMembership},
+    aws::Target,
+    conditions::Outcome,
+    controller::ledger,
+    pause::Selection,
 };
 
 /// An Event on the grant.
@@ -44,6 +48,16 @@ pub(crate) enum Settle {
     Granting(String),
     Active(String),
     WaitingForRequiredTarget(String),
+    /// Access is gone (`reason` names why).
+    Ended {
+        reason: String,
+        message: String,
+    },
+    /// The policy refuses the grant.
+    Denied {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 impl Settle {
@@ -54,13 +68,19 @@ impl Settle {
             Self::WaitingForRequiredTarget(message) => {
                 Outcome::WaitingForRequiredTarget { message }
             }
+            Self::Ended { reason, message } => Outcome::Ended { reason, message },
+            Self::Denied { reason, message } => Outcome::Denied { reason, message },
         }
     }
 }
 
-/// Adding the user to the group.
+/// Adding the user to the group: the member recorded in the ledger first (so it can be
+/// taken back even if the grant is deleted without its finalizer), then added on AWS, both
+/// under the user's lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AddMember {
+    /// The ledger's record of the member.
+    pub entry: ledger::Entry,
     /// Where, and as whom (the grant's session).
     pub target: Target,
     pub group_id: String,
@@ -68,9 +88,29 @@ pub(crate) struct AddMember {
     /// The group's display name when the policy names it so: its cached id is dropped
     /// should the add fail (the group may have been replaced).
     pub group_name: Option<String>,
-    /// The grant's first pass: then, unless another grant recorded the member too, it
-    /// cannot exist yet and is not looked up first (`decide::look_first`).
+    /// The grant's first pass: then, unless the ledger already had the member (another
+    /// grant recorded it), it cannot exist yet and is not looked up first
+    /// (`decide::look_first`).
     pub first: bool,
+}
+
+/// Taking the user out of the group (no other grant gives the membership).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RemoveMember {
+    /// As the recorded role, else the policy's current one (rotated).
+    pub target: Target,
+    pub user_id: String,
+    pub membership: GrantedMembership,
+}
+
+/// What a failure to give a pause back does to the pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RestoreFailure {
+    /// Record what was restored (best effort) and fail at once: the grant does not end.
+    FailNow,
+    /// Fail once the other effects are applied (an Ended grant's review: the commit records
+    /// what was given back).
+    Last,
 }
 
 /// One step of a pass, applied in order.
@@ -82,13 +122,27 @@ pub(crate) enum Effect {
     Settle(Settle),
     /// Write the record as it stands, before the side effects that follow (write-ahead).
     Checkpoint,
-    /// Record the member in the ledger before adding it (so it can be taken back even if
-    /// the grant is deleted without its finalizer); its answer feeds `AddMember`.
-    Ledger(ledger::Entry),
-    /// Add the user to the group on AWS and record the membership id.
-    AddMember(AddMember),
+    /// Record the member in the ledger, add the user to the group on AWS, and record the
+    /// membership id.
+    AddMember(Box<AddMember>),
+    /// Remove the user from the group on AWS (a failure is recorded on the grant and retried).
+    RemoveMember(Box<RemoveMember>),
+    /// Drop the cached AWS session named after this grant: nothing will use it again.
+    Forget(Box<Target>),
+    /// Give back the pauses this grant holds, or hold them for review unless
+    /// `release_held` (a person asked, or the grant is being deleted).
+    Restore {
+        release_held: bool,
+        on_failure: RestoreFailure,
+    },
+    /// Record the end: phase `Ended`, its reason, and the pass's `now` as `endedAt`.
+    End(EndReason),
     /// Count the time from the grant's creation to its access (`granted_after`).
     MeasureGranted,
+    /// Count the time from when the end became due to access gone (`revoked_after`).
+    MeasureRevoked { reason: String, due: Timestamp },
+    /// Count how long an ended grant held targets for review, once it holds none.
+    MeasureHeld,
     /// Record an Event.
     Announce(Announcement),
     /// Pause what the policy names (each original recorded before its object is patched).
@@ -111,6 +165,11 @@ pub(crate) enum After {
     Expiry { expires_at: Timestamp, pauses: bool },
     /// After this long.
     In(Duration),
+    /// When the grant changes.
+    Change,
+    /// An ended grant: again within `REVIEW_RECHECK` while it holds targets for review
+    /// (their status may turn in sync), else when it changes.
+    Review,
 }
 
 /// What a pass does: effects in order, then when to look again.

@@ -4,21 +4,24 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{
     decide,
-    effect::{AddMember, After, Effect, Plan},
+    effect::{AddMember, After, Effect, Plan, RemoveMember, RestoreFailure},
+    lookup::with_role_fallback,
     pass::Pass,
-    pause::pause_targets,
+    pause::{pause_targets, restore_targets},
 };
 use crate::{
-    aws::Role,
+    api::{BreakGlassGrantStatus, GrantPhase},
+    aws::{self, Role},
     controller::{
         context::{failpoint, seconds_between},
         error::Error,
         journal::Journal,
     },
+    pause::executor as pausing,
     plan,
 };
 
@@ -26,32 +29,66 @@ use crate::{
 /// lost annotations or a target that failed show within this.
 const PAUSE_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How often targets held for review are looked at again (their status may have turned in
+/// sync); a change to the grant (the restore annotation) is seen at once.
+const REVIEW_RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub(crate) async fn execute(
     pass: &Pass<'_>,
     journal: &mut Journal<'_>,
     plan: Plan,
 ) -> Result<Action, Error> {
-    // The ledger's answer: whether this grant is the first to record the member.
-    let mut newly_recorded = false;
-    // A pause conflict fails the pass once the commit has recorded everything else.
+    apply(pass, journal, plan.effects).await?;
+    Ok(after(plan.after, journal.status()))
+}
+
+/// Applies effects in order; the first failure ends the pass.
+pub(crate) async fn apply(
+    pass: &Pass<'_>,
+    journal: &mut Journal<'_>,
+    effects: Vec<Effect>,
+) -> Result<(), Error> {
+    // A pause conflict fails the pass once the commit has recorded everything else; a
+    // review's restore failure once every effect is applied.
     let mut deferred = None;
-    for effect in plan.effects {
+    let mut unrestored = None;
+    for effect in effects {
         match effect {
             Effect::Phase(phase) => journal.status_mut().phase = Some(phase),
             Effect::Settle(s) => journal.settle(&s.outcome()),
             Effect::Checkpoint => journal.checkpoint().await?,
-            Effect::Ledger(entry) => {
-                newly_recorded =
-                    pass.ctx
-                        .ledger
-                        .record(&entry)
-                        .await
-                        .map_err(|source| Error::Ledger {
-                            grant: pass.me.clone(),
-                            source,
-                        })?;
+            Effect::AddMember(add) => add_member(pass, journal, *add).await?,
+            Effect::RemoveMember(remove) => {
+                if let Err(e) = remove_member(pass, &remove).await {
+                    return Err(pass.fail(journal, "removing the member", e).await);
+                }
             }
-            Effect::AddMember(add) => add_member(pass, journal, add, newly_recorded).await?,
+            Effect::Forget(target) => pass.ctx.aws.forget(&target).await,
+            Effect::Restore {
+                release_held,
+                on_failure,
+            } => {
+                if let Err(e) = restore_targets(pass, journal, release_held).await {
+                    match on_failure {
+                        RestoreFailure::FailNow => {
+                            // Keep what was already restored, so the retry does not
+                            // misreport it.
+                            if let Err(w) = journal.checkpoint().await {
+                                warn!(error = %w, "could not record restore progress on the grant");
+                            }
+                            return Err(e);
+                        }
+                        RestoreFailure::Last => unrestored = Some(e),
+                    }
+                }
+            }
+            Effect::End(reason) => {
+                let now = pass.now.clone();
+                let status = journal.status_mut();
+                status.phase = Some(GrantPhase::Ended);
+                status.end_reason = Some(reason);
+                status.ended_at = Some(now);
+            }
             Effect::MeasureGranted => {
                 if let Some(created) = &pass.grant.metadata.creation_timestamp {
                     // Latency is measured to when access exists, not to the pass's `now`.
@@ -60,6 +97,22 @@ pub(crate) async fn execute(
                         .granted_after(seconds_between(created.0, Timestamp::now()));
                 }
                 info!("access granted");
+            }
+            Effect::MeasureRevoked { reason, due } => {
+                // Measured to when access is gone, not to the pass's `now`.
+                pass.ctx
+                    .metrics
+                    .revoked_after(&reason, seconds_between(due, Timestamp::now()));
+            }
+            Effect::MeasureHeld => {
+                let status = journal.status();
+                if let Some(ended) = status.ended_at.as_ref()
+                    && !pausing::held(&status.paused_targets)
+                {
+                    pass.ctx
+                        .metrics
+                        .held_for(seconds_between(ended.0, Timestamp::now()));
+                }
             }
             Effect::Announce(a) => pass.announce(&a).await,
             Effect::Pause(selections) => {
@@ -81,15 +134,15 @@ pub(crate) async fn execute(
             Effect::Confirm(expires_at) => journal.confirm(expires_at),
         }
     }
-    if let Some(e) = deferred {
-        return Err(e);
+    match deferred.or(unrestored) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(after(plan.after))
 }
 
 /// When to look again. From the clock, not `now`: AWS calls took time, and expiry must not
 /// wait for them.
-pub(crate) fn after(after: After) -> Action {
+pub(crate) fn after(after: After, status: &BreakGlassGrantStatus) -> Action {
     match after {
         After::Expiry { expires_at, pauses } => {
             let next = plan::requeue_after(expires_at, Timestamp::now());
@@ -100,24 +153,59 @@ pub(crate) fn after(after: After) -> Action {
             })
         }
         After::In(delay) => Action::requeue(delay),
+        After::Change => Action::await_change(),
+        After::Review if pausing::held(&status.paused_targets) => Action::requeue(REVIEW_RECHECK),
+        After::Review => Action::await_change(),
     }
 }
 
-/// Adds the user to the group as the grant's session, one change per user at a time.
+/// Removes the membership (as the recorded role, else the policy's current one).
+async fn remove_member(pass: &Pass<'_>, remove: &RemoveMember) -> Result<(), aws::Error> {
+    let ctx = pass.ctx;
+    let (user_id, membership) = (&remove.user_id, &remove.membership);
+    with_role_fallback(pass, &remove.target, |t| async move {
+        ctx.aws
+            .store(&t, Role::Write)
+            .await?
+            .remove_membership(
+                &membership.group_id,
+                user_id,
+                membership.membership_id.as_deref(),
+            )
+            .await
+    })
+    .await
+}
+
+/// Records the member in the ledger and adds the user to the group as the grant's session,
+/// both under the user's lock: whether the ledger already had the member decides whether
+/// the add looks first, so that answer must not go stale before the add. (Recorded outside
+/// the lock, a grant that recorded the member first could add it after an overlapping grant
+/// already had: a duplicate, which AWS answers with a Conflict.)
 async fn add_member(
     pass: &Pass<'_>,
     journal: &mut Journal<'_>,
     add: AddMember,
-    newly_recorded: bool,
 ) -> Result<(), Error> {
     const OP: &str = "adding the member";
     let ctx = pass.ctx;
-    let writer = match ctx.aws.store(&add.target, Role::Write).await {
-        Ok(c) => c,
-        Err(e) => return Err(pass.fail(journal, OP, e).await),
-    };
     let lock = ctx.user_lock(&add.user_id).await;
     let guard = lock.lock().await;
+    let newly_recorded = ctx
+        .ledger
+        .record(&add.entry)
+        .await
+        .map_err(|source| Error::Ledger {
+            grant: pass.me.clone(),
+            source,
+        })?;
+    let writer = match ctx.aws.store(&add.target, Role::Write).await {
+        Ok(c) => c,
+        Err(e) => {
+            drop(guard);
+            return Err(pass.fail(journal, OP, e).await);
+        }
+    };
     let look_first = decide::look_first(add.first, newly_recorded);
     let membership = match writer
         .ensure_membership(&add.group_id, &add.user_id, look_first)

@@ -130,7 +130,7 @@ async fn survey_required(
         &pass.ctx.client,
         &pass.ctx.kinds,
         &required,
-        &pass.key,
+        &pass.key.to_string(),
         &journal.status().paused_targets,
         FIELD_MANAGER,
     )

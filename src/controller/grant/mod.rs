@@ -11,6 +11,8 @@ mod give;
 mod lookup;
 mod pass;
 mod pause;
+#[cfg(test)]
+mod tests_add_member;
 mod unassign;
 
 use crate::api::Time;

@@ -10,7 +10,7 @@ use kube::{
 
 use super::effect::Announcement;
 use crate::{
-    api::{BreakGlassGrant, BreakGlassPolicySpec},
+    api::{BreakGlassGrant, BreakGlassPolicySpec, GrantKey},
     aws,
     conditions::Outcome,
     controller::{context::Context, error::Error, journal::Journal},
@@ -26,8 +26,8 @@ pub(crate) struct Pass<'a> {
     pub now: Time,
     /// The grant, as errors name it.
     pub me: ObjectRef<BreakGlassGrant>,
-    /// `namespace/name`: how the ledger and pause annotations name the grant.
-    pub key: String,
+    /// The grant's identity (`namespace/name` as the ledger and pause annotations write it).
+    pub key: GrantKey,
 }
 
 impl<'a> Pass<'a> {
@@ -43,7 +43,7 @@ impl<'a> Pass<'a> {
             ctx,
             now,
             me: ObjectRef::from_obj(grant),
-            key: crate::controller::context::key(grant),
+            key: grant.key(),
         }
     }
 

@@ -33,7 +33,7 @@ pub(crate) async fn pause_targets(
         &ctx.client,
         &ctx.kinds,
         selections,
-        &pass.key,
+        &pass.key.to_string(),
         &journal.status().paused_targets,
         FIELD_MANAGER,
     )
@@ -42,7 +42,8 @@ pub(crate) async fn pause_targets(
     // it (its annotations were stripped), and then this grant holds the pause with it.
     if pausing::unexplained(&work) {
         let grants = list_grants(pass, None).await?;
-        let recorded = pausing::recorded_holders(&grants, &pass.key, &live_grants(&grants));
+        let recorded =
+            pausing::recorded_holders(&grants, &pass.key.to_string(), &live_grants(&grants));
         pausing::join_recorded(&mut work, &recorded);
     }
     if pausing::record_intent(&mut journal.status_mut().paused_targets, &work) {
@@ -86,7 +87,7 @@ pub(crate) async fn restore_targets(
     if journal.status().paused_targets.is_empty() {
         return Ok(());
     }
-    let me = &pass.key;
+    let me = &pass.key.to_string();
     let grants = list_grants(pass, None).await?;
     // A grant holding a target for review still holds it: another grant ending does not
     // give it back early.

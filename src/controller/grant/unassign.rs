@@ -101,7 +101,7 @@ pub(super) async fn revoke_accounts(
     set_entries(journal.status_mut(), &entries);
     match assignments::ending(&entries) {
         Overall::Removed => {
-            ctx.sso.polled_out(&key(grant));
+            ctx.sso.polled_out(&pass.key);
             let removed: Vec<&str> = entries
                 .iter()
                 .filter(|e| e.message.is_none())
@@ -123,7 +123,7 @@ pub(super) async fn revoke_accounts(
             journal.commit().await?;
             let delay = ctx
                 .sso
-                .next_poll(&key(grant))
+                .next_poll(&pass.key)
                 .unwrap_or(std::time::Duration::from_secs(10));
             Ok(Revoked::Waiting(delay))
         }

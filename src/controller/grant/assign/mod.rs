@@ -268,7 +268,7 @@ fn ledger_entry(pass: &Pass<'_>, target: &Target, a: &Assignment, user_id: &str)
         account,
         user_id,
         &pass.grant.spec.user,
-        pass.key.clone(),
+        pass.key.to_string(),
         target,
     )
 }

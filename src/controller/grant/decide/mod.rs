@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::api::Time;
+use crate::api::{GrantKey, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::effect::{AddMember, After, Announcement, Effect, Plan, Settle};
@@ -189,7 +189,7 @@ pub(crate) fn look_first(first: bool, newly_recorded: bool) -> bool {
 /// What a group membership pass rests on, once the ids are known and the user eligible.
 pub(crate) struct Membership<'a> {
     pub user: &'a str,
-    pub grant_key: &'a str,
+    pub grant_key: &'a GrantKey,
     pub target: &'a Target,
     pub group: &'a GroupMembershipAccess,
     pub user_id: String,
@@ -211,8 +211,8 @@ pub(crate) fn session(target: &Target) -> AwsSession {
 
 /// Records the window, the session and what will be granted (on `status`), and plans the
 /// change: on the first pass the record is written before the first AWS change (a crash
-/// after it still leaves the expiry, and what to revoke, on the grant), then the ledger,
-/// then the membership; `Active`, and pauses after access.
+/// after it still leaves the expiry, and what to revoke, on the grant), then the ledger and
+/// the membership; `Active`, and pauses after access.
 pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) -> Plan {
     let first = first(status);
     let was_active = status.phase == Some(GrantPhase::Active);
@@ -259,7 +259,7 @@ pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) 
         member_of,
         &m.user_id,
         m.user,
-        m.grant_key.to_owned(),
+        m.grant_key.to_string(),
         m.target,
     );
     let msg = format!(
@@ -267,14 +267,14 @@ pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) 
         m.user, m.group_id
     );
     effects.extend([
-        Effect::Ledger(entry),
-        Effect::AddMember(AddMember {
+        Effect::AddMember(Box::new(AddMember {
+            entry,
             target: m.target.clone(),
             group_id: m.group_id,
             user_id: m.user_id,
             group_name: m.group.group_name.clone(),
             first,
-        }),
+        })),
         Effect::Phase(GrantPhase::Active),
         Effect::Settle(Settle::Active(msg.clone())),
     ]);
@@ -301,5 +301,9 @@ pub(crate) fn record_membership(status: &mut BreakGlassGrantStatus, membership_i
     }
 }
 
+pub(crate) mod ending;
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ending;
