@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
 check() { # crate, forbidden pattern, why
-  local found
-  found=$(cargo tree --locked --offline -p "$1" -e normal --prefix none 2>/dev/null | grep -E "$2" | sort -u || true)
+  local tree found
+  tree=$(cargo tree --locked -p "$1" -e normal --prefix none) || { echo "[layers] cargo tree -p $1 failed" >&2; exit 1; }
+  found=$(grep -E "$2" <<<"$tree" | sort -u || true)
   if [ -n "$found" ]; then
     printf '[layers] %s must not depend on %s (%s):\n%s\n' "$1" "$2" "$3" "$found" >&2
     fail=1

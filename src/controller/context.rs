@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 pub(crate) use crate::faults::failpoint;
 
-use super::{journal::Memory, ledger::Ledger};
+use super::{ledger::Ledger, own_writes::OwnWrites};
 use crate::{api::BreakGlassGrant, aws::IdentityCenter, telemetry::Metrics};
 
 pub const FINALIZER: &str = "breakglass.dev/revoke-access";
@@ -39,7 +39,7 @@ pub struct Context {
     /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// What this process wrote or confirmed per grant: the journal's, which keeps it.
-    pub(crate) journal: Memory,
+    pub(crate) own_writes: OwnWrites,
     /// Identity Store group ids by (store, display name): stable, so looked up once.
     group_ids: std::sync::Mutex<HashMap<(String, String), String>>,
 }
@@ -63,7 +63,7 @@ impl Context {
             metrics,
             failures: Default::default(),
             user_locks: Default::default(),
-            journal: Default::default(),
+            own_writes: Default::default(),
             sso: Default::default(),
             kinds: Default::default(),
             group_ids: Default::default(),

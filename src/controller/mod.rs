@@ -9,6 +9,7 @@ mod context;
 mod error;
 mod grant;
 mod journal;
+mod own_writes;
 mod sso_state;
 
 use std::sync::Arc;
@@ -170,7 +171,7 @@ pub(crate) async fn reconcile(
     let me = ObjectRef::from_obj(&*grant);
     ctx.metrics.reconciled();
     let _running = ctx.metrics.reconciling(id.clone());
-    if ctx.journal.is_behind(
+    if ctx.own_writes.is_behind(
         &journal::instance(&grant),
         grant.metadata.resource_version.as_deref(),
     ) {

@@ -16,25 +16,10 @@ use http::{Request, Response};
 use kube::{Client, client::Body};
 use serde_json::{Value, json};
 
-use super::{bumped, merged, patched, timeline::Timeline};
-
-/// One request as the responder saw it and answered it.
-#[derive(Debug, Clone)]
-pub(crate) struct Seen {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub content_type: String,
-    pub body: Value,
-    pub code: u16,
-}
-
-impl Seen {
-    /// A write (not a read).
-    pub(crate) fn is_write(&self) -> bool {
-        self.method != "GET"
-    }
-}
+use super::{
+    bumped, merged, patched,
+    timeline::{Seen, Timeline},
+};
 
 /// Decides whether a request fails, before it is answered: `Some(code)` fails it.
 pub(crate) type Rule = Box<dyn Fn(&Seen) -> Option<u16> + Send + Sync>;

@@ -7,7 +7,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::aws::memory::{Logged, Memory, Op};
 
-use super::responder::Seen;
+use serde_json::Value;
+
+/// One request as the responder saw it and answered it.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
+    pub code: u16,
+}
+
+impl Seen {
+    /// A write (not a read).
+    pub(crate) fn is_write(&self) -> bool {
+        self.method != "GET"
+    }
+}
 
 /// One thing that happened, at its place in the sequence.
 #[derive(Debug, Clone)]

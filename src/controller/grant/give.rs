@@ -9,43 +9,20 @@ use super::{
     decide::{self, Facts, Membership, Route},
     effect::Plan,
     execute::execute,
+    giving::{GiveError, Giving},
     lookup::target,
     pass::Pass,
 };
 use crate::{
     api::{BreakGlassPolicySpec, GroupMembershipAccess},
-    aws::{Role, Target},
+    aws::Role,
     controller::{
         context::FIELD_MANAGER,
-        error::Error,
         journal::{Journal, instance},
     },
     pause::{self, Selection, executor as pausing},
     policy::{Denial, Eligibility},
 };
-
-pub(crate) enum GiveError {
-    /// A look-up showed the grant is not allowed (eligibility by group membership).
-    Denied(Denial),
-    Failed(Error),
-}
-
-impl From<Error> for GiveError {
-    fn from(e: Error) -> Self {
-        Self::Failed(e)
-    }
-}
-
-/// What giving access rests on, whatever the access kind.
-pub(crate) struct Giving {
-    pub target: Target,
-    pub selections: Vec<Selection>,
-    /// The policy pauses something, or the grant holds pauses.
-    pub pauses: bool,
-    pub eligibility: Option<Eligibility>,
-    /// When access started and when it expires.
-    pub window: (Timestamp, Timestamp),
-}
 
 pub(crate) async fn give(
     pass: &Pass<'_>,
@@ -61,7 +38,7 @@ pub(crate) async fn give(
     let selections = pause::selections(policy);
     let pauses = !selections.is_empty() || !journal.status().paused_targets.is_empty();
     let expires_at = window.1;
-    let echo = pass.ctx.journal.is_echo(
+    let echo = pass.ctx.own_writes.is_echo(
         &instance(grant),
         grant.metadata.resource_version.as_deref(),
         expires_at,

@@ -8,6 +8,7 @@ mod effect;
 mod end;
 mod execute;
 mod give;
+mod giving;
 mod lookup;
 mod pass;
 mod pause;
@@ -21,7 +22,8 @@ use kube::{Api, ResourceExt, runtime::controller::Action, runtime::reflector::Ob
 
 use self::{
     end::{deny, end, review},
-    give::{GiveError, give},
+    give::give,
+    giving::GiveError,
     pass::Pass,
 };
 use super::{context::Context, error::Error};

@@ -3,10 +3,8 @@
 //! window before the first AWS change, a request id before its answer is awaited, a pause's
 //! original before the object is patched), so a crash after the change still finds what to
 //! take back; and the pass's **commit** at its end, written only when it changed. Every write
-//! is remembered (`Memory`): a reconcile of a copy older than our own write waits for the
+//! is remembered (`own_writes::OwnWrites`): a reconcile of a copy older than our own write waits for the
 //! cache, and the echo of our write needs no AWS call.
-
-mod memory;
 
 use crate::api::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -17,7 +15,6 @@ use kube::{
 };
 use tracing::warn;
 
-pub(crate) use self::memory::Memory;
 use super::{
     context::{Context, FIELD_MANAGER},
     error::Error,
@@ -115,7 +112,7 @@ impl<'p> Journal<'p> {
     /// Access and pauses of this version of the grant were confirmed for this window: its
     /// echo needs no AWS call.
     pub(crate) fn confirm(&self, expires_at: Timestamp) {
-        self.ctx.journal.confirm(
+        self.ctx.own_writes.confirm(
             &instance(self.grant),
             self.grant.metadata.resource_version.clone(),
             expires_at,
@@ -139,7 +136,7 @@ impl<'p> Journal<'p> {
                 &Patch::Apply(&patch),
             )
             .await?;
-        self.ctx.journal.wrote(
+        self.ctx.own_writes.wrote(
             &instance(self.grant),
             self.grant.metadata.resource_version.clone(),
             written.metadata.resource_version,

@@ -11,7 +11,7 @@ mod settle;
 use self::settle::settle_giving;
 use super::{
     decide,
-    give::{GiveError, Giving},
+    giving::{GiveError, Giving},
     lookup::list_user_grants,
     pass::Pass,
 };

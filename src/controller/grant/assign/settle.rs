@@ -18,7 +18,7 @@ use crate::{
             decide,
             effect::Announcement,
             execute::execute,
-            give::{GiveError, Giving},
+            giving::{GiveError, Giving},
             pass::Pass,
         },
         journal::Journal,

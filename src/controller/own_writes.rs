@@ -13,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 /// Per grant instance (`namespace/name/uid`), what this process wrote or confirmed. Any
 /// change made by someone else is a version not in here.
 #[derive(Default)]
-pub(crate) struct Memory {
+pub(crate) struct OwnWrites {
     own: std::sync::Mutex<HashMap<String, Own>>,
     own_pruned: std::sync::Mutex<Option<Instant>>,
 }
@@ -82,7 +82,7 @@ impl Own {
     }
 }
 
-impl Memory {
+impl OwnWrites {
     fn own(&self, key: &str, f: impl FnOnce(&mut Own)) {
         if let Ok(mut map) = self.own.lock() {
             let entry = map.entry(key.to_owned()).or_insert_with(|| Own {
