@@ -23,7 +23,8 @@ pub mod kube_client;
 pub mod leader;
 pub mod pause;
 pub mod plan;
-pub mod policy;
+/// Policy evaluation (pure, in `breakglass-core`).
+pub use breakglass_core::policy;
 pub mod requester;
 pub mod serve;
 pub mod targets;
