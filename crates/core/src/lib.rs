@@ -8,6 +8,7 @@ pub mod alertmanager;
 mod duration;
 mod ids;
 pub mod meta;
+pub mod pause;
 pub mod policy;
 mod spec;
 mod validation;
