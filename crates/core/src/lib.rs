@@ -11,6 +11,7 @@ pub mod meta;
 pub mod pause;
 pub mod policy;
 mod spec;
+pub mod targets;
 mod validation;
 
 pub use duration::{DurationError, GoDuration, MAX_GRANT_DURATION};

@@ -333,3 +333,5 @@ pub fn label_value(s: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_matching;
