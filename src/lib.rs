@@ -12,9 +12,10 @@
 
 pub mod admin;
 pub mod api;
-pub mod assignments;
 /// AWS IAM Identity Center behind a trait (the `breakglass-aws` crate): the only AWS I/O.
 pub use breakglass_aws as aws;
+/// The account-assignment state machine (pure, in `breakglass-core`).
+pub use breakglass_core::assignments;
 pub mod cli;
 pub mod conditions;
 pub mod controller;

@@ -15,7 +15,6 @@ mod verifier;
 pub(crate) use objects::*;
 pub(crate) use verifier::{ApiServer, client, finish, spawn};
 
-mod tests_assignments;
 mod tests_duration;
 mod tests_ledger;
 mod tests_pause_executor;

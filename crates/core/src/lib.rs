@@ -5,6 +5,7 @@
 //! the operator passes around. `breakglass-api` wraps the specs into kube resources.
 
 pub mod alertmanager;
+pub mod assignments;
 mod duration;
 mod ids;
 pub mod meta;
