@@ -1,41 +1,16 @@
 //! Pausing the automation that would undo a manual repair, and giving it back.
 //!
-//! - [`select`]: which objects a policy names and how each kind is paused (pure);
-//! - [`plan`]: the exact JSON patches that pause, join, release and restore an object (pure);
+//! The decisions are pure and live in `breakglass-core` (`breakglass_core::pause`, re-exported
+//! here: `select`, `plan`, `drift`, `orphan`, the annotation names and the record); this
+//! module carries them out:
 //! - [`cluster`]: the Kubernetes I/O — discovery, reads, dry runs, patches — with every
 //!   failure kept per object;
-//! - [`executor`]: one grant's pauses end to end: survey, record, patch, restore;
-//! - [`orphan`]: pauses whose holders are all gone or done, which the sweep gives back.
-//!
-//! Two records describe a pause, and restoring needs only one of them:
-//! 1. the object's annotations ([`PAUSED_BY`]: which grants hold it; [`PAUSE_RECORD`]: what
-//!    the first holder changed), written in the same patch as the field, so the object is
-//!    self-describing whichever grant ends last;
-//! 2. the grant's `status.pausedTargets[]` entry (`path`, `paused`, `original`), written
-//!    before the object is touched.
-//!
-//! The annotations come first; when they are gone (a `kubectl replace`, an ApplicationSet
-//! rewriting its Applications, an annotation-pruning tool) the grant's record is used.
+//! - [`executor`]: one grant's pauses end to end: survey, record, patch, restore.
 
 pub mod cluster;
-pub mod drift;
 pub mod executor;
-pub mod orphan;
-pub mod plan;
-pub mod select;
 
-pub use plan::{
-    PausePlan, Record, RestorePlan, SkipReason, Source, apply_ops, join_recorded, plan_pause,
-    plan_restore,
+pub use breakglass_core::pause::{
+    Method, PAUSE_RECORD, PAUSED_BY, PausePlan, Record, RestorePlan, Selection, SkipReason, Source,
+    apply_ops, drift, join_recorded, orphan, plan, plan_pause, plan_restore, select, selections,
 };
-pub use select::{Method, Selection, selections};
-
-/// Grants holding the pause of an object: comma-separated `namespace/name`, sorted.
-pub const PAUSED_BY: &str = "breakglass.dev/paused-by";
-/// The [`Record`] of what the first holder changed, as JSON.
-pub const PAUSE_RECORD: &str = "breakglass.dev/pause-record";
-
-#[cfg(test)]
-mod tests;
-#[cfg(test)]
-mod tests_records;

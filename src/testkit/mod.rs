@@ -18,11 +18,8 @@ mod verifier;
 pub(crate) use objects::*;
 pub(crate) use verifier::{ApiServer, client, finish, spawn};
 
-mod tests_assignments;
-mod tests_compare;
 mod tests_duration;
 mod tests_ledger;
-mod tests_matching;
 mod tests_pause_executor;
 mod tests_pause_restore;
 mod tests_pipeline_accounts;

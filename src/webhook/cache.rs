@@ -16,7 +16,7 @@ use kube::{
 };
 use tracing::warn;
 
-use super::alertmanager::SOURCE_LABEL;
+use super::alertmanager::{NamedPolicy, SOURCE_LABEL};
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy},
     telemetry::Metrics,
@@ -126,11 +126,15 @@ impl Cache {
         .is_ok()
     }
 
-    pub fn policies(&self) -> Vec<BreakGlassPolicy> {
+    /// Every policy, named, as alert matching reads them.
+    pub fn policies(&self) -> Vec<NamedPolicy> {
         self.policies
             .state()
             .iter()
-            .map(|p| (**p).clone())
+            .map(|p| NamedPolicy {
+                name: p.metadata.name.clone().unwrap_or_default(),
+                spec: p.spec.0.clone(),
+            })
             .collect()
     }
 

@@ -18,6 +18,7 @@ use super::{
     storm::{
         aggregate::{Known, decide},
         grant::{self, Opening},
+        known,
         write::{NewGrant, Writer, Written},
     },
 };
@@ -42,7 +43,7 @@ pub async fn handle(state: &AppState, body: &[u8]) -> (&'static str, Response) {
     }
     let policies = state.cache.policies();
     let (targets, skipped) = alertmanager::targets(&payload, &policies);
-    let known: Vec<Known> = state.cache.grants().iter().map(|g| Known::of(g)).collect();
+    let known: Vec<Known> = state.cache.grants().iter().map(|g| known(g)).collect();
     let decision = decide(&payload.alerts, &targets, &known);
     let metrics = &state.cache.metrics;
     let answered = decision.repeats + decision.late + decision.unmatched;

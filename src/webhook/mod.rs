@@ -5,9 +5,10 @@
 //!
 //! `server` (auth, limits, body), `auth` (token), `tls` (reloaded certificate), `cache`
 //! (watched grants and policies), `handler` (one notification), `alertmanager` (payload
-//! and matching, pure), `storm` (grouping and writing).
+//! and matching, pure, from `breakglass-core`), `storm` (grouping and writing).
 
-pub mod alertmanager;
+/// Payloads and matching (pure, in `breakglass-core`).
+pub use breakglass_core::alertmanager;
 pub mod auth;
 pub mod cache;
 mod handler;

@@ -1,17 +1,23 @@
 //! The `breakglass.dev/v1alpha1` API as kube resources: `BreakGlassGrant` and
 //! `BreakGlassPolicy` around breakglass-core's spec and status types, and the CRD manifests
 //! printed by `breakglass crds`; and who asks (`requester`: the caller's identity from a
-//! SelfSubjectReview, the admission policy that checks `spec.requestedBy`). Every API type is reachable here (`breakglass_api::X`).
+//! SelfSubjectReview, the admission policy that checks `spec.requestedBy`). Every API type
+//! is reachable here (`breakglass_api::X`).
 
 mod convert;
-mod grant;
-mod policy;
+/// The two kinds (in a module of their own: `policy` names core's policy evaluation).
+mod kind {
+    pub mod grant;
+    pub mod policy;
+}
 pub mod requester;
 
 pub use breakglass_core::*;
 pub use convert::{label_selector_to_k8s, time_from_k8s, time_to_k8s};
-pub use grant::{BreakGlassGrant, GrantObjectSpec};
-pub use policy::{BreakGlassPolicy, PolicyObjectSpec};
+pub use kind::{
+    grant::{BreakGlassGrant, GrantObjectSpec},
+    policy::{BreakGlassPolicy, PolicyObjectSpec},
+};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

@@ -68,13 +68,8 @@ pub struct Assignment {
     pub permission_set_arn: String,
 }
 
-/// Where an asynchronous create or delete stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Progress {
-    InProgress { request_id: String },
-    Succeeded,
-    Failed { request_id: String, reason: String },
-}
+/// Where an asynchronous create or delete stands (core's, which the state machine reads).
+pub use breakglass_core::assignments::Progress;
 
 /// Session name of the shared read sessions.
 pub const READ_SESSION: &str = "breakglass-read";

@@ -4,18 +4,19 @@
 //! `LabelSelector`, serialized and described exactly as k8s-openapi does), and the typed ids
 //! the operator passes around. `breakglass-api` wraps the specs into kube resources.
 
+pub mod alertmanager;
+pub mod assignments;
 mod duration;
-mod grant;
 mod ids;
 pub mod meta;
-mod pause;
-mod policy;
+pub mod pause;
+pub mod policy;
+mod spec;
+pub mod targets;
 mod validation;
 
 pub use duration::{DurationError, GoDuration, MAX_GRANT_DURATION};
-pub use grant::*;
 pub use ids::{GrantKey, UserId};
 pub use meta::{Condition, LabelSelector, LabelSelectorRequirement, Time};
-pub use pause::*;
-pub use policy::*;
+pub use spec::*;
 pub use validation::Rule;

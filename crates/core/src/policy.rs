@@ -1,420 +1,362 @@
-//! `BreakGlassPolicy`: who may break glass, for how long, into which AWS access, and which
-//! automation to pause meanwhile. Cluster-scoped, managed as code.
+//! Pure evaluation of a grant against its policy: everything that can be decided without
+//! AWS. A denial here means no AWS call and no pause.
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use std::{fmt, time::Duration};
 
 use crate::{
-    Condition, LabelSelector, RestoreMode,
-    validation::{
-        Rule, alertmanager_matchers, at_most_a_day, exactly_one_of, max_not_below_default,
-        names_or_selector, not_blank, positive_go_duration,
-    },
+    BreakGlassGrantSpec, BreakGlassPolicySpec, DurationError, GoDuration, MAX_GRANT_DURATION,
+    alertmanager::Matcher,
 };
 
-// What a policy allows; `breakglass-api` makes it the spec of the `BreakGlassPolicy` kind.
-// (No doc comment: it would become the CRD's description of `spec`.)
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct BreakGlassPolicySpec {
-    /// What this policy is for, shown to the people who request it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 1024))]
-    pub description: Option<String>,
-
-    /// Identity Store user names that may be granted this access.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 128)))]
-    pub eligible_users: Vec<String>,
-
-    /// Identity Store group display names whose members may be granted this access.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64), inner(length(min = 1, max = 1024)))]
-    pub eligible_groups: Vec<String>,
-
-    /// Namespaces whose grants may use this policy; empty means any namespace.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 63)))]
-    pub grant_namespaces: Vec<String>,
-
-    /// Grant durations: `default` when a grant names none, `max` as its ceiling (≤ 24h).
-    #[serde(default)]
-    pub duration: PolicyDuration,
-
-    /// Grants must carry `spec.incident.id`.
-    #[serde(default)]
-    pub require_incident: bool,
-
-    /// Where and as whom the operator changes AWS IAM Identity Center.
-    pub aws: PolicyAws,
-
-    /// What a grant gives: exactly one of `groupMembership` or `accountAssignment`.
-    pub access: PolicyAccess,
-
-    /// Automation to pause while a grant under this policy is active.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
-    pub pause: Vec<PauseTarget>,
-
-    /// Alert rules: which alerts, received on the Alertmanager webhook, open grants.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
-    pub alerts: Vec<AlertRule>,
+/// Why a grant was refused, phrased for the person who asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    PolicyNotFound {
+        policy: String,
+    },
+    NamespaceNotAllowed {
+        namespace: String,
+        policy: String,
+        allowed: Vec<String>,
+    },
+    UserNotEligible {
+        user: String,
+        policy: String,
+    },
+    DurationTooLong {
+        requested: String,
+        max: String,
+        policy: String,
+    },
+    IncidentRequired {
+        policy: String,
+    },
+    InvalidDuration(DurationError),
+    /// `spec.accountIds` names accounts the policy does not assign on.
+    AccountNotAllowed {
+        accounts: Vec<String>,
+        policy: String,
+        allowed: Vec<String>,
+    },
+    /// `spec.accountIds` on a grant whose policy grants group membership.
+    AccountsNotApplicable {
+        policy: String,
+    },
+    /// No `spec.requestedBy`: nobody can say who asked.
+    RequesterUnknown,
 }
 
-fn default_duration() -> String {
-    "1h".into()
-}
-
-fn max_duration() -> String {
-    "24h".into()
-}
-
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[schemars(extend("x-kubernetes-validations" = [max_not_below_default()]))]
-pub struct PolicyDuration {
-    /// Duration of a grant that names none (Go duration string).
-    #[serde(default = "default_duration")]
-    #[schemars(length(max = 32))]
-    #[schemars(extend("x-kubernetes-validations" = [positive_go_duration(), at_most_a_day()]))]
-    pub default: String,
-
-    /// The longest a grant may last (Go duration string, at most 24h).
-    #[serde(default = "max_duration")]
-    #[schemars(length(max = 32))]
-    #[schemars(extend("x-kubernetes-validations" = [positive_go_duration(), at_most_a_day()]))]
-    pub max: String,
-}
-
-impl Default for PolicyDuration {
-    fn default() -> Self {
-        Self {
-            default: default_duration(),
-            max: max_duration(),
+impl Denial {
+    /// The condition reason (CamelCase) for this denial.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::PolicyNotFound { .. } => "PolicyNotFound",
+            Self::NamespaceNotAllowed { .. } => "NamespaceNotAllowed",
+            Self::UserNotEligible { .. } => "UserNotEligible",
+            Self::DurationTooLong { .. } => "DurationTooLong",
+            Self::IncidentRequired { .. } => "IncidentRequired",
+            Self::InvalidDuration(_) => "InvalidDuration",
+            Self::AccountNotAllowed { .. } => "AccountNotAllowed",
+            Self::AccountsNotApplicable { .. } => "AccountsNotApplicable",
+            Self::RequesterUnknown => "RequesterUnknown",
         }
     }
 }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyAws {
-    /// AWS region of the IAM Identity Center instance; defaults to the operator's region.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$"))]
-    pub region: Option<String>,
-
-    /// Identity Store ID (`d-` followed by ten hex digits, or a UUID).
-    #[schemars(regex(
-        pattern = r"^(d-[0-9a-f]{10}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
-    ))]
-    pub identity_store_id: String,
-
-    /// IAM role assumed (STS AssumeRole) to grant and revoke access.
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$"))]
-    pub role_arn: String,
-
-    /// Optional IAM role assumed for read-only look-ups (users, groups, memberships).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$"))]
-    pub read_role_arn: Option<String>,
-
-    /// ExternalId passed to AssumeRole when the role's trust policy requires one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 2, max = 1224), regex(pattern = r"^[\w+=,.@:/-]+$"))]
-    pub external_id: Option<String>,
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PolicyNotFound { policy } => write!(
+                f,
+                "BreakGlassPolicy {policy:?} does not exist; check spec.policy (kubectl get bgp)"
+            ),
+            Self::NamespaceNotAllowed {
+                namespace,
+                policy,
+                allowed,
+            } => write!(
+                f,
+                "policy {policy:?} does not accept grants from namespace {namespace:?}; create the grant in one of: {}",
+                allowed.join(", ")
+            ),
+            Self::UserNotEligible { user, policy } => write!(
+                f,
+                "user {user:?} is not eligible under policy {policy:?}: not in eligibleUsers and not a member of any eligibleGroups"
+            ),
+            Self::DurationTooLong {
+                requested,
+                max,
+                policy,
+            } => write!(
+                f,
+                "requested duration {requested} exceeds the maximum {max} of policy {policy:?}; ask for {max} or less"
+            ),
+            Self::IncidentRequired { policy } => write!(
+                f,
+                "policy {policy:?} requires an incident: set spec.incident.id"
+            ),
+            Self::InvalidDuration(err) => write!(f, "{err}"),
+            Self::AccountNotAllowed {
+                accounts,
+                policy,
+                allowed,
+            } => write!(
+                f,
+                "policy {policy:?} does not assign on account(s) {}; spec.accountIds must be a subset of: {}",
+                accounts.join(", "),
+                allowed.join(", ")
+            ),
+            Self::AccountsNotApplicable { policy } => write!(
+                f,
+                "policy {policy:?} grants group membership, not account assignments: remove spec.accountIds"
+            ),
+            Self::RequesterUnknown => write!(
+                f,
+                "spec.requestedBy is missing, so nobody can tell who asked: create the grant again with spec.requestedBy set to your Kubernetes username (kubectl breakglass request fills it in)"
+            ),
+        }
+    }
 }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [exactly_one_of(
-    "groupMembership",
-    "accountAssignment",
-    "exactly one of groupMembership or accountAssignment must be set"
-)]))]
-pub struct PolicyAccess {
-    /// Add the user to an Identity Store group that is assigned the break-glass permission set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_membership: Option<GroupMembershipAccess>,
-
-    /// Assign a permission set to the user directly on the listed accounts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_assignment: Option<AccountAssignmentAccess>,
+/// How the user's eligibility is established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Eligibility {
+    /// Named in `eligibleUsers`.
+    Listed,
+    /// Only membership of one of these Identity Store groups can make the user eligible.
+    ByGroup(Vec<String>),
 }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [exactly_one_of(
-    "groupName",
-    "groupId",
-    "exactly one of groupName or groupId must be set"
-)]))]
-pub struct GroupMembershipAccess {
-    /// Display name of the Identity Store group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 1024))]
-    pub group_name: Option<String>,
-
-    /// Identity Store group ID.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 47))]
-    pub group_id: Option<String>,
-
-    /// `true`: the group belongs to the operator, and any member without an Active grant is
-    /// removed, hand-added ones included. `false`: members the operator never added are left
-    /// alone and reported (policy condition `Ready=False`, reason `UnmanagedMembers`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub exclusive: bool,
+/// A grant that passed every check that needs no AWS call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub duration: Duration,
+    pub eligibility: Eligibility,
 }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [exactly_one_of(
-    "permissionSetArn",
-    "permissionSetName",
-    "exactly one of permissionSetArn or permissionSetName must be set"
-)]))]
-pub struct AccountAssignmentAccess {
-    /// ARN of the IAM Identity Center instance. Optional when the role's account has
-    /// exactly one instance (found with ListInstances).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[a-zA-Z0-9.-]{16}$"))]
-    pub instance_arn: Option<String>,
-
-    /// ARN of the permission set to assign.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(
-        pattern = r"^arn:aws[a-z-]*:sso:::permissionSet/(sso)?ins-[a-zA-Z0-9.-]{16}/ps-[a-zA-Z0-9.-]{16}$"
-    ))]
-    pub permission_set_arn: Option<String>,
-
-    /// Name of the permission set to assign, instead of its ARN (looked up once, cached).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 32))]
-    pub permission_set_name: Option<String>,
-
-    /// AWS account IDs to assign the permission set on. A grant may narrow them with
-    /// `spec.accountIds`.
-    #[schemars(length(min = 1, max = 64), inner(regex(pattern = r"^[0-9]{12}$")))]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
-    pub account_ids: Vec<String>,
-
-    /// `true`: USER assignments of this permission set on these accounts belong to the
-    /// operator, and any without an Active grant is removed. `false`: others are reported.
-    /// GROUP assignments are never touched.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub exclusive: bool,
+/// Checks a grant against its policy (pure). `namespace` is the grant's namespace.
+pub fn evaluate(
+    namespace: &str,
+    grant: &BreakGlassGrantSpec,
+    policy_name: &str,
+    policy: &BreakGlassPolicySpec,
+) -> Result<Accepted, Denial> {
+    let policy_name = policy_name.to_owned();
+    if grant
+        .requested_by
+        .as_deref()
+        .is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(Denial::RequesterUnknown);
+    }
+    if !policy.grant_namespaces.is_empty()
+        && !policy.grant_namespaces.iter().any(|n| n == namespace)
+    {
+        return Err(Denial::NamespaceNotAllowed {
+            namespace: namespace.to_owned(),
+            policy: policy_name,
+            allowed: policy.grant_namespaces.clone(),
+        });
+    }
+    if policy.require_incident
+        && grant
+            .incident
+            .as_ref()
+            .is_none_or(|i| i.id.trim().is_empty())
+    {
+        return Err(Denial::IncidentRequired {
+            policy: policy_name,
+        });
+    }
+    let max = GoDuration::parse(&policy.duration.max).map_err(Denial::InvalidDuration)?;
+    let requested = match &grant.duration {
+        Some(d) => GoDuration::parse(d).map_err(Denial::InvalidDuration)?,
+        None => GoDuration::parse(&policy.duration.default).map_err(Denial::InvalidDuration)?,
+    };
+    if requested > max {
+        return Err(Denial::DurationTooLong {
+            requested: requested.to_string(),
+            max: max.to_string(),
+            policy: policy_name,
+        });
+    }
+    if let Some(asked) = &grant.account_ids {
+        let Some(assignment) = &policy.access.account_assignment else {
+            return Err(Denial::AccountsNotApplicable {
+                policy: policy_name,
+            });
+        };
+        let outside: Vec<String> = asked
+            .iter()
+            .filter(|a| !assignment.account_ids.contains(a))
+            .cloned()
+            .collect();
+        if !outside.is_empty() {
+            return Err(Denial::AccountNotAllowed {
+                accounts: outside,
+                policy: policy_name,
+                allowed: assignment.account_ids.clone(),
+            });
+        }
+    }
+    let eligibility = if policy.eligible_users.iter().any(|u| u == &grant.user) {
+        Eligibility::Listed
+    } else if !policy.eligible_groups.is_empty() {
+        Eligibility::ByGroup(policy.eligible_groups.clone())
+    } else {
+        return Err(Denial::UserNotEligible {
+            user: grant.user.clone(),
+            policy: policy_name,
+        });
+    };
+    Ok(Accepted {
+        duration: requested.as_std().min(MAX_GRANT_DURATION),
+        eligibility,
+    })
 }
 
-/// One kind of automation to pause; exactly one field is set.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [Rule::new(
-    "[has(self.argoCD), has(self.flux), has(self.crossplane), has(self.tofu), has(self.annotation)].filter(x, x).size() == 1",
-    "each pause entry must set exactly one of argoCD, flux, crossplane, tofu or annotation",
-)]))]
-pub struct PauseTarget {
-    /// Argo CD Applications.
-    #[serde(default, rename = "argoCD", skip_serializing_if = "Option::is_none")]
-    pub argo_cd: Option<ArgoCdPause>,
-    /// Flux Kustomizations or HelmReleases (`spec.suspend`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flux: Option<FluxPause>,
-    /// Crossplane managed resources or claims (`crossplane.io/paused`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crossplane: Option<CrossplanePause>,
-    /// tofu-controller Terraform objects (`spec.approvePlan`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tofu: Option<TofuPause>,
-    /// Any other kind: set an annotation while paused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotation: Option<AnnotationPause>,
-    /// When to give the automation back after the grant ends: `Auto` (at once, default),
-    /// `WhenInSync` (once the target reports no drift), `Manual` (when a person says so).
-    #[serde(default)]
-    pub restore: RestoreMode,
+/// The accounts a grant is assigned on: its own `accountIds` (already checked to be a
+/// subset), else all of the policy's; empty for group-membership policies.
+pub fn accounts(grant: &BreakGlassGrantSpec, policy: &BreakGlassPolicySpec) -> Vec<String> {
+    let Some(assignment) = &policy.access.account_assignment else {
+        return vec![];
+    };
+    match &grant.account_ids {
+        Some(asked) => asked
+            .iter()
+            .filter(|a| assignment.account_ids.contains(a))
+            .cloned()
+            .collect(),
+        None => assignment.account_ids.clone(),
+    }
 }
 
-/// How to pause an Argo CD Application.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ArgoCdMethod {
-    /// `spec.syncPolicy.automated.enabled: false`: keeps prune/selfHeal settings (Argo CD ≥ 3.1).
-    #[default]
-    DisableAutoSync,
-    /// `argocd.argoproj.io/skip-reconcile: "true"`: stops all processing of the app.
-    SkipReconcile,
+/// The policy's current maximum, used to shorten active grants when it is lowered.
+pub fn max_duration(policy: &BreakGlassPolicySpec) -> Option<Duration> {
+    GoDuration::parse(&policy.duration.max)
+        .ok()
+        .map(GoDuration::as_std)
 }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
-pub struct ArgoCdPause {
-    /// Namespace of the Applications.
-    #[serde(default = "argocd_namespace")]
-    #[schemars(length(min = 1, max = 63))]
-    pub namespace: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
-    pub names: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selector: Option<LabelSelector>,
-    #[serde(default)]
-    pub method: ArgoCdMethod,
-    /// Also pause the app-of-apps that manages each selected Application (found through
-    /// Argo CD's tracking annotation or instance label), so it cannot re-apply the child.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pause_parent: bool,
-    /// When true, a grant waits (no access given) until every selected object exists.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub required: bool,
+/// Why a policy cannot be used as written: what the API server's schema could not catch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyProblem {
+    /// Condition reason (CamelCase).
+    pub reason: &'static str,
+    pub message: String,
 }
 
-fn argocd_namespace() -> String {
-    "argocd".into()
+/// Checks what only the operator can: alert matchers' regexes. `Ok` carries a one-line
+/// summary for the Ready condition.
+pub fn check(spec: &BreakGlassPolicySpec) -> Result<String, PolicyProblem> {
+    for (i, rule) in spec.alerts.iter().enumerate() {
+        for m in &rule.matchers {
+            if let Err(e) = Matcher::parse(m) {
+                return Err(PolicyProblem {
+                    reason: "InvalidMatcher",
+                    message: format!("alerts[{i}]: {e}"),
+                });
+            }
+        }
+    }
+    let (default, max) = (&spec.duration.default, &spec.duration.max);
+    Ok(format!(
+        "accepted: grants last {default} by default, {max} at most; {} pause entries, {} alert rules",
+        spec.pause.len(),
+        spec.alerts.len()
+    ))
 }
 
-/// The Flux kinds that have `spec.suspend`.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FluxKind {
-    Kustomization,
-    HelmRelease,
-}
+#[cfg(test)]
+mod check_tests {
+    use super::*;
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
-pub struct FluxPause {
-    pub kind: FluxKind,
-    #[serde(default = "flux_namespace")]
-    #[schemars(length(min = 1, max = 63))]
-    pub namespace: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
-    pub names: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selector: Option<LabelSelector>,
-    /// When true, a grant waits (no access given) until every selected object exists.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub required: bool,
-}
+    fn policy(edit: impl FnOnce(&mut serde_yaml::Value)) -> BreakGlassPolicySpec {
+        let mut doc: serde_yaml::Value =
+            serde_yaml::from_str(include_str!("../../../tests/fixtures/policy.yaml"))
+                .expect("fixture");
+        edit(&mut doc);
+        serde_yaml::from_value(doc["spec"].clone()).expect("policy")
+    }
 
-fn flux_namespace() -> String {
-    "flux-system".into()
-}
+    #[test]
+    fn a_sound_policy_is_accepted_with_a_summary() {
+        let summary = check(&policy(|_| {})).expect("accepted");
+        assert!(summary.starts_with("accepted: grants last"), "{summary}");
+    }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
-pub struct CrossplanePause {
-    /// API version of the managed resource or claim, e.g. `rds.aws.upbound.io/v1beta1`.
-    #[schemars(length(min = 1, max = 253))]
-    pub api_version: String,
-    #[schemars(length(min = 1, max = 63))]
-    pub kind: String,
-    /// Namespace for namespaced resources (claims, Crossplane v2 managed resources).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 63))]
-    pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
-    pub names: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selector: Option<LabelSelector>,
-    /// When true, a grant waits (no access given) until every selected object exists.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub required: bool,
-}
+    #[test]
+    fn a_bad_alert_regex_is_named() {
+        let spec = policy(|d| {
+            d["spec"]["alerts"] = serde_yaml::from_str(
+                r#"[{matchers: ['alertname=~"(unclosed"'], userLabel: user, namespace: incidents}]"#,
+            )
+            .expect("alerts");
+        });
+        let problem = check(&spec).expect_err("refused");
+        assert_eq!(problem.reason, "InvalidMatcher");
+        assert!(problem.message.contains("alerts[0]"), "{}", problem.message);
+    }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
-pub struct TofuPause {
-    #[schemars(length(min = 1, max = 63))]
-    pub namespace: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
-    pub names: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selector: Option<LabelSelector>,
-    /// When true, a grant waits (no access given) until every selected object exists.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub required: bool,
-}
+    fn assigning(d: &mut serde_yaml::Value) {
+        d["spec"]["access"] = serde_yaml::from_str(
+            "{accountAssignment: {accountIds: ['111122223333', '444455556666'], permissionSetName: BreakGlassAdmin}}",
+        )
+        .expect("access");
+    }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [names_or_selector()]))]
-pub struct AnnotationPause {
-    #[schemars(length(min = 1, max = 253))]
-    pub api_version: String,
-    #[schemars(length(min = 1, max = 63))]
-    pub kind: String,
-    /// Namespace for namespaced kinds; omit for cluster-scoped ones.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 63))]
-    pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 256), inner(length(min = 1, max = 253)))]
-    pub names: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selector: Option<LabelSelector>,
-    /// Annotation key set while paused.
-    #[schemars(extend("x-kubernetes-validations" = [Rule::new(
-        "!self.startsWith('breakglass.dev/')",
-        "breakglass.dev/ annotations are the operator's own",
-    )]))]
-    #[schemars(regex(
-        pattern = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
-    ))]
-    pub key: String,
-    /// Annotation value set while paused.
-    #[schemars(length(max = 1024))]
-    pub value: String,
-    /// When true, a grant waits (no access given) until every selected object exists.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub required: bool,
-}
+    fn grant(accounts: Option<&[&str]>) -> BreakGlassGrantSpec {
+        let mut g: BreakGlassGrantSpec = serde_yaml::from_str(
+            "{policy: prod-admin, user: alice@example.com, requestedBy: alice@example.com, reason: outage, incident: {id: INC-1}}",
+        )
+        .expect("grant");
+        g.account_ids = accounts.map(|a| a.iter().map(|s| s.to_string()).collect());
+        g
+    }
 
-/// Which alerts open grants, for whom, where and for how long.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [Rule::new(
-    "has(self.userLabel) != (has(self.users) && size(self.users) > 0)",
-    "set exactly one of userLabel or users",
-)]))]
-pub struct AlertRule {
-    /// Alertmanager matchers that must all match the alert's labels.
-    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 256)))]
-    #[schemars(extend("x-kubernetes-validations" = [alertmanager_matchers()]))]
-    pub matchers: Vec<String>,
+    #[test]
+    fn account_assignment_policies_are_accepted() {
+        assert!(check(&policy(assigning)).is_ok());
+    }
 
-    /// The alert label whose value is the Identity Store user name to grant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-zA-Z_][a-zA-Z0-9_]*$"), length(max = 128))]
-    pub user_label: Option<String>,
+    #[test]
+    fn a_grant_assigns_on_the_policys_accounts_or_a_subset_of_them() {
+        let spec = policy(assigning);
+        let all = grant(None);
+        assert!(evaluate("incidents", &all, "prod-admin", &spec).is_ok());
+        assert_eq!(accounts(&all, &spec), ["111122223333", "444455556666"]);
+        let narrowed = grant(Some(&["444455556666"]));
+        assert!(evaluate("incidents", &narrowed, "prod-admin", &spec).is_ok());
+        assert_eq!(accounts(&narrowed, &spec), ["444455556666"]);
+    }
 
-    /// Fixed Identity Store user names to grant when the alert fires.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(min = 1, max = 128)))]
-    pub users: Vec<String>,
+    #[test]
+    fn accounts_outside_the_policy_are_denied_by_name() {
+        let spec = policy(assigning);
+        let denial = evaluate(
+            "incidents",
+            &grant(Some(&["111122223333", "999999999999"])),
+            "prod-admin",
+            &spec,
+        )
+        .expect_err("denied");
+        assert_eq!(denial.reason(), "AccountNotAllowed");
+        let msg = denial.to_string();
+        assert!(
+            msg.contains("999999999999") && !msg.contains("account(s) 111122223333"),
+            "{msg}"
+        );
+    }
 
-    /// Namespace the grant is created in.
-    #[schemars(length(min = 1, max = 63))]
-    #[schemars(extend("x-kubernetes-validations" = [not_blank("namespace")]))]
-    pub namespace: String,
-
-    /// Grant duration; the policy default when omitted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 32))]
-    #[schemars(extend("x-kubernetes-validations" = [positive_go_duration(), at_most_a_day()]))]
-    pub duration: Option<String>,
-}
-
-/// Observed state of a policy.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct BreakGlassPolicyStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
+    #[test]
+    fn accounts_on_a_group_membership_grant_are_denied() {
+        let denial = evaluate(
+            "incidents",
+            &grant(Some(&["111122223333"])),
+            "prod-admin",
+            &policy(|_| {}),
+        )
+        .expect_err("denied");
+        assert_eq!(denial.reason(), "AccountsNotApplicable");
+    }
 }

@@ -35,7 +35,7 @@ async fn fresh_holders(ctx: &Context, settings: &Settings) -> Result<targets::Ho
             what: "re-reading the grants before removing members",
             source,
         })?;
-    Ok(targets::holders(list.items.iter()))
+    Ok(targets::holders(list.items.iter().map(targets::access)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -189,7 +189,7 @@ async fn end_revoked(
     else {
         return Ok(());
     };
-    let still = targets::active([&grant])
+    let still = targets::active([targets::access(&grant)])
         .get(t)
         .is_some_and(|users| users.contains_key(user_id));
     let policy = policies

@@ -181,7 +181,7 @@ pub(super) async fn discover(
         let Some(session) = g.status.as_ref().and_then(|s| s.aws.as_ref()) else {
             continue;
         };
-        for (t, _, _) in targets::recorded_targets(g) {
+        for (t, _, _) in targets::recorded_targets(g.status.as_ref()) {
             found.entry(t.clone()).or_insert_with(|| {
                 unnamed(&session.role_arn, &session.external_id, &session.region, &t)
             });

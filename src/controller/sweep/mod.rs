@@ -213,7 +213,7 @@ async fn once(
     if let Some(only) = only {
         found.retain(|t, _| only.contains(t));
     }
-    let active_before = targets::active(before.iter().map(|g| g.as_ref()));
+    let active_before = targets::active(before.iter().map(|g| targets::access(g)));
     drop(before);
 
     let mut lists = BTreeMap::new();
@@ -235,7 +235,7 @@ async fn once(
         .all()
         .await
         .map_err(|source| Error::Ledger { source })?;
-    let holders_after = targets::holders(grants.state().iter().map(|g| g.as_ref()));
+    let holders_after = targets::holders(grants.state().iter().map(|g| targets::access(g)));
 
     let mut fresh: Option<targets::Holders> = None;
     let mut report: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -15,7 +15,7 @@ use crate::{
     pause::{
         self, RestorePlan,
         cluster::{self, Found},
-        orphan::{Holder, plan_orphan},
+        orphan::{Holder, Standing, plan_orphan},
         plan::holders,
     },
 };
@@ -108,7 +108,13 @@ async fn holder(ctx: &Context, key: &str, target: &TargetRef) -> Option<Holder> 
     let (ns, name) = key.split_once('/')?;
     let grants: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), ns);
     match grants.get_opt(name).await {
-        Ok(g) => Some(Holder::of(g.as_ref(), target)),
+        Ok(g) => {
+            let standing = g.as_ref().map(|g| Standing {
+                status: g.status.as_ref(),
+                deleting: g.metadata.deletion_timestamp.is_some(),
+            });
+            Some(Holder::of(standing, target))
+        }
         Err(e) => {
             warn!(grant = key, error = %e, "could not read a pause holder");
             None

@@ -42,7 +42,7 @@ impl Trigger {
                 .collect()
         };
         let recorded = if plan::may_hold_access(grant) {
-            targets::recorded_targets(grant)
+            targets::recorded_targets(grant.status.as_ref())
         } else {
             vec![]
         };

@@ -268,3 +268,6 @@ pub fn condition(entries: &[PausedTarget]) -> (bool, bool, String) {
     }
     (paused > 0, false, summary)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,6 @@
 //! Deciding what one notification changes, against the grants the webhook already made.
-//! Pure: the cache supplies the grants, `write` carries the decision out.
+//! Pure: the operator's webhook cache supplies the grants, its `storm::write` carries the
+//! decision out.
 //!
 //! Firing alerts that name the same user under the same rule share one grant (a storm of
 //! alerts about ten people opens ten grants). An alert already recorded on a grant is a
@@ -9,16 +10,27 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::ResourceExt;
-
-use crate::{
-    api::{AlertRule, AlertState, BreakGlassGrant, GrantAlert, GrantKey, GrantPhase},
-    webhook::alertmanager::{
-        Alert, AlertStatus, FINGERPRINT_ANNOTATION, GROUP_LABEL, GroupKey, STARTS_AT_ANNOTATION,
-        Target,
-    },
+use super::{
+    Alert, AlertStatus, FINGERPRINT_ANNOTATION, GROUP_LABEL, GroupKey, STARTS_AT_ANNOTATION, Target,
 };
+use crate::{
+    AlertRule, AlertState, BreakGlassGrantSpec, BreakGlassGrantStatus, GrantAlert, GrantKey,
+    GrantPhase, Time,
+};
+
+/// What [`Known::of`] reads of one grant object; the operator fills it from the object.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantView<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub labels: &'a BTreeMap<String, String>,
+    pub annotations: &'a BTreeMap<String, String>,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+    pub created: Option<&'a Time>,
+    pub spec: &'a BreakGlassGrantSpec,
+    pub status: Option<&'a BreakGlassGrantStatus>,
+}
 
 /// What the webhook knows of one of its grants.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,10 +48,10 @@ pub struct Known {
 }
 
 impl Known {
-    pub fn of(grant: &BreakGlassGrant) -> Self {
-        let status = grant.status.as_ref();
+    pub fn of(grant: GrantView<'_>) -> Self {
+        let status = grant.status;
         let closed = grant.spec.resolved
-            || grant.metadata.deletion_timestamp.is_some()
+            || grant.deleting
             || matches!(
                 status.and_then(|s| s.phase),
                 Some(GrantPhase::Ended | GrantPhase::Denied)
@@ -47,7 +59,7 @@ impl Known {
         let mut alerts = status.map(|s| s.alerts.clone()).unwrap_or_default();
         // The opening alert is on the grant from its creation, before `status.alerts` is
         // written (and on grants made before that field existed).
-        let ann = grant.annotations();
+        let ann = grant.annotations;
         if let (Some(fp), Some(at)) = (
             ann.get(FINGERPRINT_ANNOTATION),
             ann.get(STARTS_AT_ANNOTATION),
@@ -66,14 +78,14 @@ impl Known {
             });
         }
         Self {
-            namespace: grant.namespace().unwrap_or_default(),
-            name: grant.name_any(),
-            group: grant.labels().get(GROUP_LABEL).cloned(),
+            namespace: grant.namespace.to_owned(),
+            name: grant.name.to_owned(),
+            group: grant.labels.get(GROUP_LABEL).cloned(),
             policy: grant.spec.policy.clone(),
             user: grant.spec.user.clone(),
             open: !closed,
             alerts,
-            created: grant.metadata.creation_timestamp.clone(),
+            created: grant.created.cloned(),
         }
     }
 

@@ -1,11 +1,10 @@
 //! The account-assignment state machine (`assignments`): transitions beyond the cases next
 //! to it.
 
-use crate::{
-    api::{AssignmentState, GrantedAssignment},
-    assignments::{Next, Overall, created, deleted, ending, giving, plan_entries, to_end, to_give},
-    aws::Progress,
+use super::{
+    Next, Overall, Progress, created, deleted, ending, giving, plan_entries, to_end, to_give,
 };
+use crate::{AssignmentState, GrantedAssignment};
 
 fn entry(account: &str, state: AssignmentState, request: Option<&str>) -> GrantedAssignment {
     GrantedAssignment {

@@ -12,7 +12,7 @@ pub use object::{apply_ops, argo_parent, holders};
 
 use self::object::{Ops, annotation_path, joined, record};
 use super::{Method, PAUSE_RECORD, PAUSED_BY};
-use crate::api::{PauseMethod, PauseState, PausedTarget};
+use crate::{PauseMethod, PauseState, PausedTarget};
 
 const ARGO_SKIP_RECONCILE: &str = "argocd.argoproj.io/skip-reconcile";
 const ARGO_REFRESH: &str = "argocd.argoproj.io/refresh";

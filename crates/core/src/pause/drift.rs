@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::api::{Drift, DriftResource, PauseMethod, RestoreMode};
+use crate::{Drift, DriftResource, PauseMethod, RestoreMode};
 
 fn text<'a>(obj: &'a Value, pointer: &str) -> Option<&'a str> {
     obj.pointer(pointer)
@@ -188,7 +188,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/tests/fixtures/drift/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../tests/fixtures/drift/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
     }

@@ -5,11 +5,10 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::*;
-use crate::api::BreakGlassPolicy;
 
 fn body(name: &str) -> Vec<u8> {
     let path = format!(
-        "{}/tests/fixtures/alertmanager/{name}",
+        "{}/../../tests/fixtures/alertmanager/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -19,19 +18,18 @@ fn payload(name: &str) -> Payload {
     parse(&body(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn policy(name: &str, alerts: serde_json::Value) -> BreakGlassPolicy {
-    serde_json::from_value(json!({
-        "apiVersion": "breakglass.dev/v1alpha1",
-        "kind": "BreakGlassPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "duration": {"default": "1h", "max": "4h"},
-            "aws": {"identityStoreId": "d-1234567890", "roleArn": "arn:aws:iam::111111111111:role/bg"},
-            "access": {"groupMembership": {"groupName": "g"}},
-            "alerts": alerts,
-        }
+fn policy(name: &str, alerts: serde_json::Value) -> NamedPolicy {
+    let spec = serde_json::from_value(json!({
+        "duration": {"default": "1h", "max": "4h"},
+        "aws": {"identityStoreId": "d-1234567890", "roleArn": "arn:aws:iam::111111111111:role/bg"},
+        "access": {"groupMembership": {"groupName": "g"}},
+        "alerts": alerts,
     }))
-    .expect("policy")
+    .expect("policy");
+    NamedPolicy {
+        name: name.into(),
+        spec,
+    }
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -41,7 +39,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn prod_admin() -> BreakGlassPolicy {
+fn prod_admin() -> NamedPolicy {
     policy(
         "prod-admin",
         json!([{
@@ -111,68 +109,6 @@ fn matchers_follow_alertmanager_semantics() {
     }
 }
 
-fn build_for(payload: &Payload, t: &Target<'_>, resolved: bool) -> crate::api::BreakGlassGrant {
-    crate::webhook::storm::grant::build(&crate::webhook::storm::grant::Opening {
-        group: &t.group,
-        rule: t.rule,
-        alert: &payload.alerts[t.alert],
-        external_url: &payload.external_url,
-        requested_by: "system:serviceaccount:breakglass:breakglass-operator",
-        resolved,
-    })
-}
-
-#[test]
-fn a_firing_alert_becomes_one_typed_grant_per_user() {
-    let p = payload("firing.json");
-    let policies = [prod_admin()];
-    let (targets, skipped) = targets(&p, &policies);
-    assert!(skipped.is_empty(), "{skipped:?}");
-    let [t] = targets.as_slice() else {
-        panic!("expected one target, got {targets:?}")
-    };
-    assert_eq!(t.group.namespace, "incidents");
-    let grant = build_for(&p, t, false);
-    let name = grant.metadata.name.clone().expect("name");
-    assert!(name.starts_with("alert-higherrorrate-"), "{name}");
-    assert_eq!(
-        serde_json::to_value(&grant.spec).expect("spec"),
-        json!({
-            "policy": "prod-admin",
-            "user": "alice@example.com",
-            "reason": "Checkout 5xx above 5%",
-            "duration": "2h",
-            "incident": {
-                "id": "c6b4d2a1f0e9d8c7-20261121T100000000Z",
-                "url": "http://prometheus.example.com/graph?g0.expr=errors",
-                "source": "alertmanager",
-            },
-            "requestedBy": "system:serviceaccount:breakglass:breakglass-operator",
-            "resolved": false,
-        })
-    );
-    let labels = grant.metadata.labels.clone().unwrap_or_default();
-    assert_eq!(labels[FINGERPRINT_LABEL], "c6b4d2a1f0e9d8c7");
-    assert_eq!(labels[GROUP_LABEL], t.group.id());
-    let annotations = grant.metadata.annotations.clone().unwrap_or_default();
-    assert_eq!(
-        annotations[STARTS_AT_ANNOTATION],
-        "2026-11-21T10:00:00.000Z"
-    );
-    assert_eq!(annotations[FINGERPRINT_ANNOTATION], "c6b4d2a1f0e9d8c7");
-    // The same notification again maps to the same grant: retries find it.
-    let (again, _) = targets_of(&p, &policies);
-    assert_eq!(build_for(&p, &again[0], false), grant);
-    assert!(build_for(&p, t, true).spec.resolved);
-}
-
-fn targets_of<'a>(
-    p: &Payload,
-    policies: &'a [BreakGlassPolicy],
-) -> (Vec<Target<'a>>, Vec<Skipped>) {
-    targets(p, policies)
-}
-
 #[test]
 fn fixed_users_and_several_policies_each_get_a_group() {
     let oncall = policy(
@@ -232,26 +168,4 @@ fn a_rule_that_cannot_be_used_is_reported_not_fatal() {
     let (t, skipped) = targets(&payload("firing.json"), &bad_regex);
     assert!(t.is_empty());
     assert!(skipped[0].why.contains("bad regex"), "{skipped:?}");
-}
-
-#[test]
-fn grant_names_are_valid_and_stable() {
-    use crate::webhook::storm::grant::grant_name;
-    let g = GroupKey {
-        policy: "p".into(),
-        rule: "r".into(),
-        namespace: "n".into(),
-        user: "u".into(),
-    };
-    let a = grant_name(&g, "fp", "t", "High Error/Rate!");
-    assert_eq!(a, grant_name(&g, "fp", "t", "High Error/Rate!"));
-    assert_ne!(a, grant_name(&g, "fp", "t2", "High Error/Rate!"));
-    let valid = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("re");
-    for name in [
-        a,
-        grant_name(&g, "fp", "t", ""),
-        grant_name(&g, "fp", "t", &"X".repeat(300)),
-    ] {
-        assert!(valid.is_match(&name) && name.len() <= 63, "{name}");
-    }
 }

@@ -1,16 +1,62 @@
 use serde::Deserialize;
 
 use super::*;
+use crate::BreakGlassGrantSpec;
 
-fn grants() -> Vec<BreakGlassGrant> {
+/// A grant of the fixture as the operator reads it.
+struct Grant {
+    key: GrantKey,
+    spec: BreakGlassGrantSpec,
+    status: Option<BreakGlassGrantStatus>,
+    deleting: bool,
+    revoked_on_aws: bool,
+}
+
+impl Grant {
+    fn access(&self) -> GrantAccess<'_> {
+        GrantAccess {
+            key: self.key.clone(),
+            status: self.status.as_ref(),
+            // As the operator's `plan::may_hold_access` tells it.
+            may_hold: self.status.as_ref().is_some_and(|s| {
+                matches!(s.phase, Some(GrantPhase::Active | GrantPhase::Pending))
+                    && s.expires_at.is_some()
+            }),
+            resolved: self.spec.resolved,
+            deleting: self.deleting,
+            revoked_on_aws: self.revoked_on_aws,
+        }
+    }
+}
+
+fn grants() -> Vec<Grant> {
     let path = format!(
-        "{}/tests/fixtures/targets/grants.yaml",
+        "{}/../../tests/fixtures/targets/grants.yaml",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_yaml::Deserializer::from_str(&text)
-        .map(|doc| BreakGlassGrant::deserialize(doc).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .map(|doc| {
+            let doc = serde_yaml::Value::deserialize(doc).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let meta = &doc["metadata"];
+            let text = |v: &serde_yaml::Value| v.as_str().unwrap_or_default().to_owned();
+            Grant {
+                key: GrantKey::new(text(&meta["namespace"]), text(&meta["name"])),
+                spec: serde_yaml::from_value(doc["spec"].clone()).expect("spec"),
+                status: serde_yaml::from_value(doc["status"].clone()).expect("status"),
+                deleting: !meta["deletionTimestamp"].is_null(),
+                revoked_on_aws: !meta["annotations"]["breakglass.dev/revoked-on-aws"].is_null(),
+            }
+        })
         .collect()
+}
+
+fn holders(all: &[Grant]) -> Holders {
+    super::holders(all.iter().map(Grant::access))
+}
+
+fn active(all: &[Grant]) -> Holders {
+    super::active(all.iter().map(Grant::access))
 }
 
 fn g1() -> Target {

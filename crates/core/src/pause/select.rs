@@ -1,10 +1,8 @@
 //! Which objects a policy's `pause` entries name, and how each kind is paused. Pure.
 
-use crate::api::LabelSelector;
+use crate::LabelSelector;
 
-use crate::api::{
-    ArgoCdMethod, BreakGlassPolicySpec, FluxKind, PauseMethod, PauseTarget, RestoreMode,
-};
+use crate::{ArgoCdMethod, BreakGlassPolicySpec, FluxKind, PauseMethod, PauseTarget, RestoreMode};
 
 /// How an object is paused.
 #[derive(Debug, Clone, PartialEq, Eq)]

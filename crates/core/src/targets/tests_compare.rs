@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::targets::{Member, Observed, compare};
+use super::{Member, Observed, compare};
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

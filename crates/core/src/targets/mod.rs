@@ -1,16 +1,27 @@
 //! AWS targets (pure): who should have access on each target (an Identity Store group, or a
 //! permission set on an account), read from the grants, and how that compares with what AWS
-//! lists and what the operator recorded adding. The sweep (`controller::sweep`) does the
-//! reading and acts on the `Drift` this returns; both kinds go through the same code.
+//! lists and what the operator recorded adding. The operator's sweep does the reading and
+//! acts on the `Drift` this returns; both kinds go through the same code.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kube::Resource;
+use crate::{AssignmentState, BreakGlassGrantStatus, GrantKey, GrantPhase};
 
-use crate::{
-    api::{AssignmentState, BreakGlassGrant, GrantPhase},
-    plan,
-};
+/// What the sweep reads of one grant; the operator fills it from the object.
+#[derive(Debug, Clone)]
+pub struct GrantAccess<'a> {
+    pub key: GrantKey,
+    pub status: Option<&'a BreakGlassGrantStatus>,
+    /// The window is recorded (the operator's `plan::may_hold_access`): access may have
+    /// been given.
+    pub may_hold: bool,
+    /// `spec.resolved`.
+    pub resolved: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+    /// Marked revoked on AWS (the operator's `plan::revoked_on_aws`).
+    pub revoked_on_aws: bool,
+}
 
 /// An Identity Store group: the unit access is reconciled by.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,8 +65,8 @@ pub type Holders = BTreeMap<Target, BTreeMap<String, Vec<String>>>;
 /// The targets a grant recorded, with its user id, once it has them; `true` where AWS
 /// confirmed the access (a membership id, an `Assigned` account). Accounts given back
 /// (`Removed`) are no longer held.
-pub fn recorded_targets(grant: &BreakGlassGrant) -> Vec<(Target, String, bool)> {
-    let Some(status) = grant.status.as_ref() else {
+pub fn recorded_targets(status: Option<&BreakGlassGrantStatus>) -> Vec<(Target, String, bool)> {
+    let Some(status) = status else {
         return vec![];
     };
     let (Some(access), Some(user)) = (status.access.as_ref(), status.user_id.as_ref()) else {
@@ -83,14 +94,14 @@ pub fn recorded_targets(grant: &BreakGlassGrant) -> Vec<(Target, String, bool)> 
     out
 }
 
-fn collect<'a>(grants: impl Iterator<Item = &'a BreakGlassGrant>, confirmed_only: bool) -> Holders {
+fn collect<'a>(grants: impl Iterator<Item = GrantAccess<'a>>, confirmed_only: bool) -> Holders {
     let mut out = Holders::new();
     for g in grants {
-        for (target, user, confirmed) in recorded_targets(g) {
+        for (target, user, confirmed) in recorded_targets(g.status) {
             if confirmed_only && !confirmed {
                 continue;
             }
-            let key = g.key().to_string();
+            let key = g.key.to_string();
             out.entry(target)
                 .or_default()
                 .entry(user)
@@ -103,24 +114,20 @@ fn collect<'a>(grants: impl Iterator<Item = &'a BreakGlassGrant>, confirmed_only
 
 /// Grants that may hold access (the window is recorded before the first AWS change, so a
 /// grant being given counts too): their members are backed.
-pub fn holders<'a>(grants: impl IntoIterator<Item = &'a BreakGlassGrant>) -> Holders {
-    collect(
-        grants.into_iter().filter(|g| plan::may_hold_access(g)),
-        false,
-    )
+pub fn holders<'a>(grants: impl IntoIterator<Item = GrantAccess<'a>>) -> Holders {
+    collect(grants.into_iter().filter(|g| g.may_hold), false)
 }
 
 /// Grants that hold access for certain: `Active` (written only after AWS confirmed the
 /// change), neither resolved nor being deleted. AWS must list their users.
-pub fn active<'a>(grants: impl IntoIterator<Item = &'a BreakGlassGrant>) -> Holders {
+pub fn active<'a>(grants: impl IntoIterator<Item = GrantAccess<'a>>) -> Holders {
     collect(
         grants.into_iter().filter(|g| {
             g.status
-                .as_ref()
                 .is_some_and(|s| s.phase == Some(GrantPhase::Active))
-                && !g.spec.resolved
-                && g.meta().deletion_timestamp.is_none()
-                && !plan::revoked_on_aws(g)
+                && !g.resolved
+                && !g.deleting
+                && !g.revoked_on_aws
         }),
         true,
     )
@@ -210,3 +217,5 @@ pub fn compare(o: &Observed) -> Drift {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compare;

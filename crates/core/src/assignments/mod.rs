@@ -3,10 +3,16 @@
 //! record (`status.access.accountAssignments[]`) carries each request id until AWS says how
 //! it ended; a restarted controller polls the recorded request instead of asking again.
 
-use crate::{
-    api::{AssignmentState, GrantedAssignment},
-    aws::Progress,
-};
+use crate::{AssignmentState, GrantedAssignment};
+
+/// Where an asynchronous create or delete stands, as AWS answers it (`breakglass-aws`
+/// returns it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    InProgress { request_id: String },
+    Succeeded,
+    Failed { request_id: String, reason: String },
+}
 
 /// The next call for one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +179,8 @@ mod tests {
     use super::*;
 
     fn entries() -> Vec<GrantedAssignment> {
-        serde_yaml::from_str(include_str!("../tests/fixtures/assignments.yaml")).expect("fixture")
+        serde_yaml::from_str(include_str!("../../../../tests/fixtures/assignments.yaml"))
+            .expect("fixture")
     }
 
     fn entry(account: &str) -> GrantedAssignment {
@@ -308,3 +315,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod tests_transitions;

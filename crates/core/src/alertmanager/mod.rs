@@ -1,12 +1,17 @@
 //! Alertmanager webhook payloads (version "4") and how alerts map to grants. Pure: the HTTP
-//! server and the Kubernetes writes are in the parent module.
+//! server and the Kubernetes writes are the operator's `webhook`; `aggregate` decides what
+//! one notification changes.
+
+pub mod aggregate;
 
 use std::collections::BTreeMap;
 
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::api::{AlertRule, BreakGlassPolicy};
+use sha2::{Digest, Sha256};
+
+use crate::{AlertRule, BreakGlassPolicySpec};
 
 /// At most this many alerts in one notification (Alertmanager's `max_alerts` is 0 = all by
 /// default; a group this large is a misconfiguration, not an incident).
@@ -216,11 +221,15 @@ impl GroupKey {
 
 /// The first 16 hex digits of a SHA-256: names and labels, not security.
 pub fn short_hash(text: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-    digest.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A policy as alert matching reads it: its name and its spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedPolicy {
+    pub name: String,
+    pub spec: BreakGlassPolicySpec,
 }
 
 /// One alert matched by one rule for one user.
@@ -236,13 +245,13 @@ pub struct Target<'a> {
 /// arrives first must be recorded where its firing would go), and what was skipped. Pure.
 pub fn targets<'a>(
     payload: &Payload,
-    policies: &'a [BreakGlassPolicy],
+    policies: &'a [NamedPolicy],
 ) -> (Vec<Target<'a>>, Vec<Skipped>) {
     let mut out = vec![];
     let mut skipped = vec![];
     for (index, alert) in payload.alerts.iter().enumerate() {
         for policy in policies {
-            let policy_name = policy.metadata.name.clone().unwrap_or_default();
+            let policy_name = policy.name.clone();
             for rule in &policy.spec.alerts {
                 match rule_matches(rule, &alert.labels) {
                     Ok(false) => continue,
@@ -324,3 +333,5 @@ pub fn label_value(s: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_matching;

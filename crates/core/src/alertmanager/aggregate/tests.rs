@@ -4,37 +4,33 @@
 use serde_json::json;
 
 use super::*;
-use crate::{
-    api::BreakGlassPolicy,
-    webhook::alertmanager::{Payload, parse, targets},
-};
+use crate::alertmanager::{NamedPolicy, Payload, parse, targets};
 
 fn fixture(name: &str) -> Payload {
     let path = format!(
-        "{}/tests/fixtures/alertmanager/{name}",
+        "{}/../../tests/fixtures/alertmanager/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     parse(&body).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn prod_admin() -> BreakGlassPolicy {
-    serde_json::from_value(json!({
-        "apiVersion": "breakglass.dev/v1alpha1",
-        "kind": "BreakGlassPolicy",
-        "metadata": {"name": "prod-admin"},
-        "spec": {
-            "duration": {"default": "1h", "max": "4h"},
-            "aws": {"identityStoreId": "d-1234567890", "roleArn": "arn:aws:iam::111111111111:role/bg"},
-            "access": {"groupMembership": {"groupName": "g"}},
-            "alerts": [{
-                "matchers": ["alertname=\"HighErrorRate\"", "severity=~\"critical|page\""],
-                "userLabel": "breakglass_user",
-                "namespace": "incidents",
-            }],
-        }
+fn prod_admin() -> NamedPolicy {
+    let spec = serde_json::from_value(json!({
+        "duration": {"default": "1h", "max": "4h"},
+        "aws": {"identityStoreId": "d-1234567890", "roleArn": "arn:aws:iam::111111111111:role/bg"},
+        "access": {"groupMembership": {"groupName": "g"}},
+        "alerts": [{
+            "matchers": ["alertname=\"HighErrorRate\"", "severity=~\"critical|page\""],
+            "userLabel": "breakglass_user",
+            "namespace": "incidents",
+        }],
     }))
-    .expect("policy")
+    .expect("policy");
+    NamedPolicy {
+        name: "prod-admin".into(),
+        spec,
+    }
 }
 
 /// `alerts` firing alerts spread over `users` users, one rule, as one notification.
@@ -228,32 +224,6 @@ fn merging_keeps_a_resolution_and_adds_new_alerts_once() {
             a("2", AlertState::Resolved),
             a("3", AlertState::Firing)
         ]
-    );
-}
-
-#[test]
-fn known_grants_carry_their_opening_alert_before_status_is_written() {
-    let p = fixture("firing.json");
-    let policies = [prod_admin()];
-    let (t, _) = targets(&p, &policies);
-    let grant = crate::webhook::storm::grant::build(&crate::webhook::storm::grant::Opening {
-        group: &t[0].group,
-        rule: t[0].rule,
-        alert: &p.alerts[0],
-        external_url: "",
-        requested_by: "webhook",
-        resolved: true,
-    });
-    let k = Known::of(&grant);
-    assert!(!k.open);
-    assert_eq!(k.group.as_deref(), Some(t[0].group.id().as_str()));
-    assert_eq!(
-        k.alerts,
-        vec![GrantAlert {
-            fingerprint: p.alerts[0].fingerprint.clone(),
-            starts_at: p.alerts[0].starts_at.clone(),
-            state: AlertState::Resolved,
-        }]
     );
 }
 

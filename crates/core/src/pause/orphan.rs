@@ -10,7 +10,7 @@ use super::{
     RestorePlan,
     plan::{Error, plan_restore},
 };
-use crate::api::{BreakGlassGrant, GrantPhase, TargetRef};
+use crate::{BreakGlassGrantStatus, GrantPhase, TargetRef};
 
 /// What became of a grant an object's `paused-by` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,15 +24,23 @@ pub enum Holder {
     Ended { holds: bool },
 }
 
+/// What [`Holder::of`] reads of a grant that exists; the operator fills it from the object.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing<'a> {
+    pub status: Option<&'a BreakGlassGrantStatus>,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
 impl Holder {
     /// `grant`'s standing towards `target` (`None`: the grant does not exist).
-    pub fn of(grant: Option<&BreakGlassGrant>, target: &TargetRef) -> Self {
+    pub fn of(grant: Option<Standing<'_>>, target: &TargetRef) -> Self {
         let Some(g) = grant else {
             return Holder::Gone;
         };
-        let status = g.status.as_ref();
+        let status = g.status;
         let ended = status.and_then(|s| s.phase) == Some(GrantPhase::Ended);
-        if !ended || g.metadata.deletion_timestamp.is_some() {
+        if !ended || g.deleting {
             return Holder::Live;
         }
         let holds = status

@@ -1,9 +1,9 @@
-//! Edge cases of alert matching (`webhook::alertmanager`) beyond the cases next to it:
+//! Edge cases of alert matching (`alertmanager`) beyond the cases next to it:
 //! escapes, anchoring, missing labels, label values and group ids.
 
 use std::collections::BTreeMap;
 
-use crate::webhook::alertmanager::{GroupKey, Matcher, label_value, short_hash};
+use super::{GroupKey, Matcher, label_value, short_hash};
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

@@ -1,0 +1,39 @@
+//! Pausing the automation that would undo a manual repair, and giving it back: the pure
+//! decisions. The operator's `pause::cluster` (Kubernetes I/O) and `pause::executor` (one
+//! grant's pauses end to end) carry them out.
+//!
+//! - [`select`]: which objects a policy names and how each kind is paused;
+//! - [`plan`]: the exact JSON patches that pause, join, release and restore an object;
+//! - [`drift`]: whether a paused object's automation reports drift, and what holds it;
+//! - [`orphan`]: pauses whose holders are all gone or done, which the sweep gives back.
+//!
+//! Two records describe a pause, and restoring needs only one of them:
+//! 1. the object's annotations ([`PAUSED_BY`]: which grants hold it; [`PAUSE_RECORD`]: what
+//!    the first holder changed), written in the same patch as the field, so the object is
+//!    self-describing whichever grant ends last;
+//! 2. the grant's `status.pausedTargets[]` entry (`path`, `paused`, `original`), written
+//!    before the object is touched.
+//!
+//! The annotations come first; when they are gone (a `kubectl replace`, an ApplicationSet
+//! rewriting its Applications, an annotation-pruning tool) the grant's record is used.
+
+pub mod drift;
+pub mod orphan;
+pub mod plan;
+pub mod select;
+
+pub use plan::{
+    PausePlan, Record, RestorePlan, SkipReason, Source, apply_ops, join_recorded, plan_pause,
+    plan_restore,
+};
+pub use select::{Method, Selection, selections};
+
+/// Grants holding the pause of an object: comma-separated `namespace/name`, sorted.
+pub const PAUSED_BY: &str = "breakglass.dev/paused-by";
+/// The [`Record`] of what the first holder changed, as JSON.
+pub const PAUSE_RECORD: &str = "breakglass.dev/pause-record";
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_records;

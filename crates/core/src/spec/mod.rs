@@ -1,0 +1,10 @@
+//! The `breakglass.dev/v1alpha1` spec and status types: grants, policies, and the pause
+//! records they share.
+
+mod grant;
+mod pause;
+mod policy;
+
+pub use grant::*;
+pub use pause::*;
+pub use policy::*;
