@@ -301,9 +301,13 @@ pub(crate) fn record_membership(status: &mut BreakGlassGrantStatus, membership_i
     }
 }
 
+pub(crate) mod accounts;
 pub(crate) mod ending;
+pub(crate) mod holders;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_accounts;
 #[cfg(test)]
 mod tests_ending;
