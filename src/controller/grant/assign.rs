@@ -85,10 +85,9 @@ pub(super) async fn give_accounts(
     // conflict, and a duplicate must never be made).
     let lock = ctx.user_lock(&user_id).await;
     let guard = lock.lock().await;
-    let me = pass.key.to_string();
     let others = live_grants(&list_user_grants(pass).await?)
         .iter()
-        .any(|k| *k != me);
+        .any(|k| *k != pass.key);
     let mut held_back = false;
     let mut from = 0;
     while let Some((index, step)) = accounts::next_assign(
@@ -190,11 +189,5 @@ fn ledger_entry(pass: &Pass<'_>, target: &Target, a: &Assignment, user_id: &str)
         account_id: a.account_id.clone(),
         permission_set_arn: a.permission_set_arn.clone(),
     });
-    ledger::Entry::new(
-        account,
-        user_id,
-        &pass.grant.spec.user,
-        pass.key.to_string(),
-        target,
-    )
+    ledger::Entry::new(account, user_id, &pass.grant.spec.user, &pass.key, target)
 }

@@ -10,9 +10,9 @@ use kube::{
 
 use super::pass::Pass;
 use crate::{
-    api::{BreakGlassGrant, BreakGlassPolicySpec, GrantPhase},
+    api::{BreakGlassGrant, BreakGlassPolicySpec, GrantKey, GrantPhase},
     aws::{self, Target},
-    controller::{context::key, error::Error},
+    controller::error::Error,
 };
 
 /// Everything needed to act on AWS for this grant, from the policy or, once granted, from
@@ -146,7 +146,7 @@ pub(crate) fn field_value(v: &str) -> String {
 }
 
 /// Keys of grants that still count as holders of a pause: not Ended or Denied.
-pub(crate) fn live_grants(grants: &[BreakGlassGrant]) -> BTreeSet<String> {
+pub(crate) fn live_grants(grants: &[BreakGlassGrant]) -> BTreeSet<GrantKey> {
     grants
         .iter()
         .filter(|g| {
@@ -154,7 +154,7 @@ pub(crate) fn live_grants(grants: &[BreakGlassGrant]) -> BTreeSet<String> {
                 .as_ref()
                 .is_some_and(|s| matches!(s.phase, Some(GrantPhase::Ended | GrantPhase::Denied)))
         })
-        .map(key)
+        .map(|g| g.key())
         .collect()
 }
 
