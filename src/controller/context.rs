@@ -15,7 +15,7 @@ use tokio::sync::Mutex;
 pub(crate) use crate::faults::failpoint;
 
 use super::{ledger::Ledger, own_writes::OwnWrites};
-use crate::{api::BreakGlassGrant, aws::IdentityCenter, telemetry::Metrics};
+use crate::{api::GrantKey, aws::IdentityCenter, telemetry::Metrics};
 
 pub const FINALIZER: &str = "breakglass.dev/revoke-access";
 
@@ -35,7 +35,7 @@ pub struct Context {
     /// Discovery answers for the kinds policies pause, shared by every grant's checks.
     pub(crate) kinds: crate::pause::cluster::Kinds,
     /// Consecutive failures per grant, for capped exponential backoff.
-    pub(crate) failures: std::sync::Mutex<HashMap<String, u32>>,
+    pub(crate) failures: std::sync::Mutex<HashMap<GrantKey, u32>>,
     /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// What this process wrote or confirmed per grant: the journal's, which keeps it.
@@ -114,12 +114,6 @@ impl Context {
             .or_default()
             .clone()
     }
-}
-
-/// The grant's key as text, the form the pause records, the ledger and the errors still
-/// carry (they take `GrantKey` when the grant pipeline is reshaped).
-pub(crate) fn key(grant: &BreakGlassGrant) -> String {
-    grant.key().to_string()
 }
 
 pub(crate) fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {

@@ -83,14 +83,14 @@ impl Entry {
         target: Target,
         user_id: &str,
         user: &str,
-        grant: String,
+        grant: &crate::api::GrantKey,
         aws: &crate::aws::Target,
     ) -> Self {
         Self {
             target,
             user_id: user_id.to_owned(),
             user: user.to_owned(),
-            grant,
+            grant: grant.to_string(),
             role_arn: aws.role_arn.clone(),
             external_id: aws.external_id.clone(),
             region: aws.region.clone(),

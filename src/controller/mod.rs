@@ -27,7 +27,7 @@ use kube::{
 };
 use tracing::{debug, warn};
 
-use self::{context::key, grant::apply};
+use self::grant::apply;
 pub use self::{
     context::{Context, FIELD_MANAGER, FINALIZER},
     error::{Error, PolicyError, SweepError, backoff},
@@ -167,10 +167,10 @@ pub(crate) async fn reconcile(
 ) -> Result<Action, Error> {
     let ns = grant.namespace().unwrap_or_default();
     let api: Api<BreakGlassGrant> = Api::namespaced(ctx.client.clone(), &ns);
-    let id = key(&grant);
+    let id = grant.key();
     let me = ObjectRef::from_obj(&*grant);
     ctx.metrics.reconciled();
-    let _running = ctx.metrics.reconciling(id.clone());
+    let _running = ctx.metrics.reconciling(id.to_string());
     if ctx.own_writes.is_behind(
         &journal::instance(&grant),
         grant.metadata.resource_version.as_deref(),
@@ -202,7 +202,7 @@ pub(crate) async fn reconcile(
 }
 
 pub(crate) fn error_policy(grant: Arc<BreakGlassGrant>, err: &Error, ctx: Arc<Context>) -> Action {
-    let id = key(&grant);
+    let id = grant.key();
     let attempt = ctx
         .failures
         .lock()

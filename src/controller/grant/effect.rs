@@ -6,8 +6,8 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::{
-    api::{EndReason, GrantPhase, GrantedMembership},
-    aws::Target,
+    api::{EndReason, GrantPhase, GrantedAssignment, GrantedMembership},
+    aws::{Assignment, Target},
     conditions::Outcome,
     controller::ledger,
     pause::Selection,
@@ -103,6 +103,46 @@ pub(crate) struct RemoveMember {
     pub membership: GrantedMembership,
 }
 
+/// One account's call while giving: create the assignment (looking first when an earlier
+/// pass may have asked already), or ask how the recorded create went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AssignStep {
+    Create { look_first: bool },
+    Poll(String),
+}
+
+/// Giving the permission set on the account of `index` in the record: the ledger's entry
+/// first (a create), then AWS; its answer is recorded on that entry, and a new request id
+/// is written (checkpoint) before anything awaits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Assign {
+    pub index: usize,
+    pub assignment: Assignment,
+    pub step: AssignStep,
+    pub target: Target,
+    pub user_id: String,
+    /// The ledger's record of the assignment (written before a create).
+    pub entry: ledger::Entry,
+}
+
+/// One account's call while taking access back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UnassignStep {
+    Delete,
+    Poll(String),
+}
+
+/// Taking the permission set back on the account of `index` (as the recorded role, else the
+/// policy's current one); a new request id is written before it is polled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unassign {
+    pub index: usize,
+    pub assignment: Assignment,
+    pub step: UnassignStep,
+    pub target: Target,
+    pub user_id: String,
+}
+
 /// What a failure to give a pause back does to the pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RestoreFailure {
@@ -127,6 +167,17 @@ pub(crate) enum Effect {
     AddMember(Box<AddMember>),
     /// Remove the user from the group on AWS (a failure is recorded on the grant and retried).
     RemoveMember(Box<RemoveMember>),
+    /// Record the grant's account assignments as planned (before the calls that change them).
+    Accounts(Vec<GrantedAssignment>),
+    /// One account's create, or its poll (a failure is recorded on the grant and retried).
+    Assign(Box<Assign>),
+    /// One account's delete, or its poll (a failure is recorded on the grant and retried).
+    Unassign(Box<Unassign>),
+    /// Show AWS's failures per account on the grant (`Stalled`), tell, and fail the pass
+    /// (retried with backoff).
+    AssignmentFailed,
+    /// Stop polling AWS for this grant's requests: none is outstanding.
+    PolledOut,
     /// Drop the cached AWS session named after this grant: nothing will use it again.
     Forget(Box<Target>),
     /// Give back the pauses this grant holds, or hold them for review unless

@@ -6,8 +6,9 @@ use tracing::info;
 
 use super::{
     decide::ending,
+    decide::holders::holders,
     execute::{apply, execute},
-    lookup::{list_user_grants, other_holders, target},
+    lookup::{list_user_grants, target},
     pass::Pass,
     pause::release_asked,
     unassign::{Revoked, revoke_accounts},
@@ -70,7 +71,15 @@ pub(crate) async fn end(pass: &Pass<'_>, reason: EndReason, revoke: bool) -> Res
         let lock = ctx.user_lock(&user_id).await;
         let _guard = lock.lock().await;
         let same_user = list_user_grants(pass).await?;
-        let holders = other_holders(grant, &same_user, &user_id, &membership, now);
+        let holders = holders(grant, &same_user, &user_id, now, |s| {
+            s.access
+                .as_ref()
+                .and_then(|a| a.group_membership.as_ref())
+                .is_some_and(|m| {
+                    m.group_id == membership.group_id
+                        && m.identity_store_id == membership.identity_store_id
+                })
+        });
         let (effects, said) =
             ending::take_member(&grant.spec.user, target, user_id, membership, &holders);
         apply(pass, &mut journal, effects).await?;

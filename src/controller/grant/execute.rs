@@ -7,6 +7,7 @@ use kube::runtime::controller::Action;
 use tracing::{info, warn};
 
 use super::{
+    assignment::{self, set_entries},
     decide,
     effect::{AddMember, After, Effect, Plan, RemoveMember, RestoreFailure},
     lookup::with_role_fallback,
@@ -63,6 +64,13 @@ pub(crate) async fn apply(
                     return Err(pass.fail(journal, "removing the member", e).await);
                 }
             }
+            Effect::Accounts(entries) => set_entries(journal.status_mut(), &entries),
+            Effect::Assign(a) => assignment::assign(pass, journal, *a).await?,
+            Effect::Unassign(u) => assignment::unassign(pass, journal, *u).await?,
+            Effect::AssignmentFailed => {
+                return Err(assignment::assignment_failed(pass, journal).await);
+            }
+            Effect::PolledOut => pass.ctx.sso.polled_out(&pass.key),
             Effect::Forget(target) => pass.ctx.aws.forget(&target).await,
             Effect::Restore {
                 release_held,

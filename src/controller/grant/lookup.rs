@@ -3,17 +3,16 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::jiff::Timestamp;
 use kube::{
-    Api, Resource, ResourceExt,
+    Api, ResourceExt,
     api::{ListParams, VersionMatch},
 };
 
 use super::pass::Pass;
 use crate::{
-    api::{BreakGlassGrant, BreakGlassPolicySpec, GrantPhase, GrantedMembership},
+    api::{BreakGlassGrant, BreakGlassPolicySpec, GrantKey, GrantPhase},
     aws::{self, Target},
-    controller::{context::key, error::Error},
+    controller::error::Error,
 };
 
 /// Everything needed to act on AWS for this grant, from the policy or, once granted, from
@@ -147,7 +146,7 @@ pub(crate) fn field_value(v: &str) -> String {
 }
 
 /// Keys of grants that still count as holders of a pause: not Ended or Denied.
-pub(crate) fn live_grants(grants: &[BreakGlassGrant]) -> BTreeSet<String> {
+pub(crate) fn live_grants(grants: &[BreakGlassGrant]) -> BTreeSet<GrantKey> {
     grants
         .iter()
         .filter(|g| {
@@ -155,37 +154,7 @@ pub(crate) fn live_grants(grants: &[BreakGlassGrant]) -> BTreeSet<String> {
                 .as_ref()
                 .is_some_and(|s| matches!(s.phase, Some(GrantPhase::Ended | GrantPhase::Denied)))
         })
-        .map(key)
-        .collect()
-}
-
-/// Other grants that still give this user this membership.
-pub(crate) fn other_holders(
-    grant: &BreakGlassGrant,
-    grants: &[BreakGlassGrant],
-    user_id: &str,
-    membership: &GrantedMembership,
-    now: Timestamp,
-) -> Vec<String> {
-    grants
-        .iter()
-        .filter(|g| g.uid() != grant.uid())
-        .filter(|g| g.meta().deletion_timestamp.is_none() && !g.spec.resolved)
-        .filter(|g| {
-            g.status.as_ref().is_some_and(|s| {
-                s.phase == Some(GrantPhase::Active)
-                    && s.user_id.as_deref() == Some(user_id)
-                    && s.expires_at.as_ref().is_some_and(|e| e.0 > now)
-                    && s.access
-                        .as_ref()
-                        .and_then(|a| a.group_membership.as_ref())
-                        .is_some_and(|m| {
-                            m.group_id == membership.group_id
-                                && m.identity_store_id == membership.identity_store_id
-                        })
-            })
-        })
-        .map(key)
+        .map(|g| g.key())
         .collect()
 }
 

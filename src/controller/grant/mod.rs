@@ -3,6 +3,7 @@
 //! pauses) → status, every write through the pass's journal.
 
 mod assign;
+mod assignment;
 mod decide;
 mod effect;
 mod end;

@@ -6,10 +6,10 @@ use super::{
     pass::Pass,
 };
 use crate::{
-    api::BreakGlassGrant,
+    api::{BreakGlassGrant, GrantKey},
     conditions::{Outcome, Pauses},
     controller::{
-        context::{FIELD_MANAGER, failpoint, key},
+        context::{FIELD_MANAGER, failpoint},
         error::Error,
         journal::Journal,
     },
@@ -42,8 +42,11 @@ pub(crate) async fn pause_targets(
     // it (its annotations were stripped), and then this grant holds the pause with it.
     if pausing::unexplained(&work) {
         let grants = list_grants(pass, None).await?;
-        let recorded =
-            pausing::recorded_holders(&grants, &pass.key.to_string(), &live_grants(&grants));
+        let recorded = pausing::recorded_holders(
+            &grants,
+            &pass.key.to_string(),
+            &texts(&live_grants(&grants)),
+        );
         pausing::join_recorded(&mut work, &recorded);
     }
     if pausing::record_intent(&mut journal.status_mut().paused_targets, &work) {
@@ -92,7 +95,14 @@ pub(crate) async fn restore_targets(
     // A grant holding a target for review still holds it: another grant ending does not
     // give it back early.
     let mut live = live_grants(&grants);
-    live.extend(grants.iter().filter(|g| holds_for_review(g)).map(key));
+    live.extend(
+        grants
+            .iter()
+            .filter(|g| holds_for_review(g))
+            .map(|g| g.key()),
+    );
+    // The pause executor reads holders as its annotations write them.
+    let live = texts(&live);
     let recorded = pausing::recorded_holders(&grants, me, &live);
     let now_text = pass.now.0.to_string();
     let ending = pausing::Ending {
@@ -155,4 +165,9 @@ pub(crate) fn holds_for_review(grant: &BreakGlassGrant) -> bool {
         .status
         .as_ref()
         .is_some_and(|s| pausing::held(&s.paused_targets))
+}
+
+/// Grant keys as the pause executor reads them: the text its annotations write.
+fn texts(keys: &std::collections::BTreeSet<GrantKey>) -> std::collections::BTreeSet<String> {
+    keys.iter().map(ToString::to_string).collect()
 }

@@ -56,13 +56,7 @@ fn first_pass(
             identity_store_id: STORE.into(),
             group_id: group_id.clone(),
         });
-        let entry = ledger::Entry::new(
-            member_of,
-            &user_id,
-            &g.spec.user,
-            pass.key.to_string(),
-            &target,
-        );
+        let entry = ledger::Entry::new(member_of, &user_id, &g.spec.user, &pass.key, &target);
         let add = AddMember {
             entry,
             target,

@@ -1,19 +1,22 @@
 //! Taking account assignments back: per account, unless another Active grant of the user
 //! still gives it, a delete whose request id is recorded before it is polled; the grant
-//! ends only once AWS confirmed every account.
-
-use k8s_openapi::jiff::Timestamp;
+//! ends only once AWS confirmed every account. Which account and which call is decided in
+//! `decide::accounts` (pure), one step at a time.
 
 use super::{
-    assign::{assignment, recorded, set_entries},
-    lookup::with_role_fallback,
+    assignment::recorded,
+    decide::{
+        accounts::{self, assignment},
+        holders::holders,
+    },
+    effect::{Effect, Unassign},
+    execute::apply,
     pass::Pass,
 };
 use crate::{
-    api::{AssignmentState, BreakGlassGrant, GrantPhase},
-    assignments::{self, Next, Overall},
-    aws::{Assignment, Role, Target},
-    controller::{context::key, error::Error, journal::Journal},
+    api::{AssignmentState, BreakGlassGrant, GrantKey},
+    aws::Target,
+    controller::{error::Error, journal::Journal},
 };
 
 /// What `revoke_accounts` came to.
@@ -32,126 +35,50 @@ pub(super) async fn revoke_accounts(
     target: &Target,
     others: &[BreakGlassGrant],
 ) -> Result<Revoked, Error> {
-    let (grant, ctx) = (pass.grant, pass.ctx);
     let Some(user_id) = journal.status().user_id.clone() else {
         return Err(Error::NoRecord {
             grant: pass.me.clone(),
         });
     };
     let mut entries = recorded(journal.status());
-    let mut kept = vec![];
-    for i in 0..entries.len() {
-        let a = assignment(&entries[i]);
-        let holders = holders_of(grant, others, &user_id, &a, pass.now.0);
-        let answer = match assignments::to_end(&entries[i], !holders.is_empty()) {
-            Next::Done => {
-                if !holders.is_empty() && entries[i].state != AssignmentState::Removed {
-                    entries[i].state = AssignmentState::Removed;
-                    entries[i].request_id = None;
-                    entries[i].message =
-                        Some(format!("kept: still granted by {}", holders.join(", ")));
-                    kept.push(format!(
-                        "{} (still granted by {})",
-                        a.account_id,
-                        holders.join(", ")
-                    ));
-                }
-                continue;
-            }
-            Next::PollDelete(id) => {
-                with_role_fallback(pass, target, |t| {
-                    let (instance, id) = (a.instance_arn.clone(), id.clone());
-                    async move {
-                        let sso = ctx.aws.sso(&t, Role::Write).await?;
-                        sso.deletion(&instance, &id).await
-                    }
-                })
-                .await
-            }
-            Next::Delete => {
-                with_role_fallback(pass, target, |t| {
-                    let (a, user_id) = (a.clone(), user_id.clone());
-                    async move {
-                        ctx.aws
-                            .sso(&t, Role::Write)
-                            .await?
-                            .delete(&a, &user_id)
-                            .await
-                    }
-                })
-                .await
-            }
-            Next::Create { .. } | Next::PollCreate(_) => continue,
+    let who: Vec<Vec<GrantKey>> = entries
+        .iter()
+        .map(|e| {
+            let a = assignment(e);
+            holders(pass.grant, others, &user_id, pass.now.0, |s| {
+                recorded(s)
+                    .iter()
+                    .any(|h| h.state == AssignmentState::Assigned && assignment(h) == a)
+            })
+        })
+        .collect();
+    let kept = accounts::keep_shared(&mut entries, &who);
+    apply(pass, journal, vec![Effect::Accounts(entries)]).await?;
+    let mut from = 0;
+    while let Some((index, step)) = accounts::next_unassign(&recorded(journal.status()), from) {
+        let unassign = Unassign {
+            index,
+            assignment: assignment(&recorded(journal.status())[index]),
+            step,
+            target: target.clone(),
+            user_id: user_id.clone(),
         };
-        let progress = match answer {
-            Ok(p) => p,
-            Err(e) => {
-                set_entries(journal.status_mut(), &entries);
-                return Err(pass.fail(journal, "removing the assignment", e).await);
-            }
-        };
-        let was_asked = entries[i].request_id.is_none();
-        assignments::deleted(&mut entries[i], progress);
-        if was_asked && entries[i].request_id.is_some() {
-            // The request id before it is polled: a restart polls instead of asking again.
-            set_entries(journal.status_mut(), &entries);
-            journal.checkpoint().await?;
-        }
+        apply(pass, journal, vec![Effect::Unassign(Box::new(unassign))]).await?;
+        from = index + 1;
     }
-    set_entries(journal.status_mut(), &entries);
-    match assignments::ending(&entries) {
-        Overall::Removed => {
-            ctx.sso.polled_out(&pass.key);
-            let removed: Vec<&str> = entries
-                .iter()
-                .filter(|e| e.message.is_none())
-                .map(|e| e.account_id.as_str())
-                .collect();
-            let mut parts = vec![];
-            if !removed.is_empty() {
-                parts.push(format!(
-                    "removed the permission set on {}",
-                    removed.join(", ")
-                ));
-            }
-            if !kept.is_empty() {
-                parts.push(format!("kept on {}", kept.join(", ")));
-            }
-            Ok(Revoked::Done(parts.join("; ")))
+    match accounts::removed(&recorded(journal.status()), &kept) {
+        Some(note) => {
+            apply(pass, journal, vec![Effect::PolledOut]).await?;
+            Ok(Revoked::Done(note))
         }
-        _ => {
+        None => {
             journal.commit().await?;
-            let delay = ctx
+            let delay = pass
+                .ctx
                 .sso
                 .next_poll(&pass.key)
                 .unwrap_or(std::time::Duration::from_secs(10));
             Ok(Revoked::Waiting(delay))
         }
     }
-}
-
-/// Other Active grants of this user that still give this assignment.
-fn holders_of(
-    grant: &BreakGlassGrant,
-    others: &[BreakGlassGrant],
-    user_id: &str,
-    a: &Assignment,
-    now: Timestamp,
-) -> Vec<String> {
-    others
-        .iter()
-        .filter(|g| g.metadata.uid != grant.metadata.uid)
-        .filter(|g| g.metadata.deletion_timestamp.is_none() && !g.spec.resolved)
-        .filter(|g| {
-            g.status.as_ref().is_some_and(|s| {
-                s.phase == Some(GrantPhase::Active)
-                    && s.user_id.as_deref() == Some(user_id)
-                    && s.expires_at.as_ref().is_some_and(|e| e.0 > now)
-                    && recorded(s)
-                        .iter()
-                        .any(|e| e.state == AssignmentState::Assigned && assignment(e) == *a)
-            })
-        })
-        .map(key)
-        .collect()
 }

@@ -4,11 +4,12 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::super::effect::{
-    After, Announcement, Effect, Plan, RemoveMember, RestoreFailure, Settle,
+use super::{
+    super::effect::{After, Announcement, Effect, Plan, RemoveMember, RestoreFailure, Settle},
+    holders::names,
 };
 use crate::{
-    api::{BreakGlassGrantStatus, EndReason, GrantPhase, GrantedMembership},
+    api::{BreakGlassGrantStatus, EndReason, GrantKey, GrantPhase, GrantedMembership},
     aws::Target,
     policy::Denial,
 };
@@ -53,7 +54,7 @@ pub(crate) fn take_member(
     target: Target,
     user_id: String,
     membership: GrantedMembership,
-    holders: &[String],
+    holders: &[GrantKey],
 ) -> (Vec<Effect>, String) {
     let mut effects = vec![];
     let said = if holders.is_empty() {
@@ -65,7 +66,7 @@ pub(crate) fn take_member(
         })));
         said
     } else {
-        format!("access kept: still granted by {}", holders.join(", "))
+        format!("access kept: still granted by {}", names(holders))
     };
     effects.push(Effect::Forget(Box::new(target)));
     (effects, said)

@@ -255,13 +255,7 @@ pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) 
         identity_store_id: m.target.identity_store_id.clone(),
         group_id: m.group_id.clone(),
     });
-    let entry = ledger::Entry::new(
-        member_of,
-        &m.user_id,
-        m.user,
-        m.grant_key.to_string(),
-        m.target,
-    );
+    let entry = ledger::Entry::new(member_of, &m.user_id, m.user, m.grant_key, m.target);
     let msg = format!(
         "{} is a member of group {} until {expires_at}",
         m.user, m.group_id
@@ -301,9 +295,13 @@ pub(crate) fn record_membership(status: &mut BreakGlassGrantStatus, membership_i
     }
 }
 
+pub(crate) mod accounts;
 pub(crate) mod ending;
+pub(crate) mod holders;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_accounts;
 #[cfg(test)]
 mod tests_ending;

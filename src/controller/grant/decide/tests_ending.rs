@@ -1,6 +1,6 @@
 use super::ending::*;
 use crate::{
-    api::{BreakGlassGrantStatus, EndReason, GrantPhase, GrantedMembership, Time},
+    api::{BreakGlassGrantStatus, EndReason, GrantKey, GrantPhase, GrantedMembership, Time},
     aws::Target,
     controller::grant::effect::{After, Effect, RemoveMember, RestoreFailure, Settle},
     policy::Denial,
@@ -76,7 +76,10 @@ fn the_member_is_removed_only_when_no_other_grant_gives_it() {
     );
     assert_eq!(said, "removed alice from group g-1");
 
-    let holders = ["team/other".to_owned(), "team/third".to_owned()];
+    let holders = [
+        GrantKey::new("team", "other"),
+        GrantKey::new("team", "third"),
+    ];
     let (effects, said) = take_member("alice", target(), "u-1".into(), membership(), &holders);
     assert_eq!(effects, [Effect::Forget(Box::new(target()))], "kept");
     assert_eq!(said, "access kept: still granted by team/other, team/third");
