@@ -21,7 +21,8 @@ pub use breakglass_aws as aws;
 pub use breakglass_core::assignments;
 pub use breakglass_plugin as cli;
 pub mod cmd;
-pub mod conditions;
+/// Conditions and what each outcome sets (pure, in `breakglass-core`).
+pub use breakglass_core::conditions;
 pub mod controller;
 pub mod faults;
 pub mod kube_client;

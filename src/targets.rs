@@ -10,7 +10,7 @@ pub fn access(grant: &BreakGlassGrant) -> GrantAccess<'_> {
     GrantAccess {
         key: grant.key(),
         status: grant.status.as_ref(),
-        may_hold: plan::may_hold_access(grant),
+        may_hold: plan::may_hold_access(grant.status.as_ref()),
         resolved: grant.spec.resolved,
         deleting: grant.metadata.deletion_timestamp.is_some(),
         revoked_on_aws: plan::revoked_on_aws(grant),

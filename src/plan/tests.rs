@@ -1,5 +1,19 @@
+use std::time::Duration;
+
 use super::*;
-use crate::api::BreakGlassPolicy;
+use crate::api::{BreakGlassGrant, BreakGlassPolicySpec, EndReason, GrantPhase};
+use crate::{api::BreakGlassPolicy, policy};
+use k8s_openapi::jiff::Timestamp;
+
+/// The core's plan, of a grant object's record.
+fn plan(
+    grant: &BreakGlassGrant,
+    policy: Option<&BreakGlassPolicySpec>,
+    deleting: bool,
+    now: Timestamp,
+) -> Step {
+    super::plan(&record(grant), policy, deleting, now)
+}
 
 fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));

@@ -1,15 +1,21 @@
-//! The data of breakglass-operator with no Kubernetes client, k8s-openapi or AWS SDK in its
-//! tree: the `breakglass.dev/v1alpha1` spec and status types (serde + JSON schema, CEL rules
-//! as schema extensions), the Kubernetes meta types they embed (`Condition`, `Time`,
-//! `LabelSelector`, serialized and described exactly as k8s-openapi does), and the typed ids
-//! the operator passes around. `breakglass-api` wraps the specs into kube resources.
+//! The data and the decisions of breakglass-operator, with no Kubernetes client,
+//! k8s-openapi or AWS SDK in its tree. Data: the `breakglass.dev/v1alpha1` spec and status
+//! types (serde + JSON schema, CEL rules as schema extensions), the Kubernetes meta types
+//! they embed (`Condition`, `Time`, `LabelSelector`, serialized and described exactly as
+//! k8s-openapi does), the typed ids the operator passes around. Decisions: policy
+//! evaluation (`policy`), a grant's next step (`plan`), conditions (`conditions`), account
+//! assignments (`assignments`), pausing (`pause`), the sweep's compare (`targets`), alert
+//! matching and grouping (`alertmanager`). `breakglass-api` wraps the specs into kube
+//! resources.
 
 pub mod alertmanager;
 pub mod assignments;
+pub mod conditions;
 mod duration;
 mod ids;
 pub mod meta;
 pub mod pause;
+pub mod plan;
 pub mod policy;
 mod spec;
 pub mod targets;

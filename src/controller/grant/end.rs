@@ -31,7 +31,7 @@ pub(crate) async fn end(pass: &Pass<'_>, reason: EndReason, revoke: bool) -> Res
     let due = ending::due(reason, journal.status(), deleted_at, now);
     let why = policy
         .filter(|_| reason == EndReason::PolicyChanged)
-        .and_then(|p| plan::policy_change(grant, p));
+        .and_then(|p| plan::policy_change(&plan::record(grant), p));
     let mut note = ending::note(reason, why);
     let no_record = || Error::NoRecord {
         grant: pass.me.clone(),
@@ -122,7 +122,7 @@ pub(crate) async fn deny(pass: &Pass<'_>, denial: &Denial) -> Result<Action, Err
         })?;
     match fresh {
         None => return Ok(Action::await_change()),
-        Some(f) if plan::may_hold_access(&f) => {
+        Some(f) if plan::may_hold_access(f.status.as_ref()) => {
             info!("the cached grant is older than its record of access; planning again");
             return Ok(Action::requeue(std::time::Duration::from_millis(200)));
         }

@@ -51,7 +51,7 @@ pub(crate) async fn apply(
         })?;
     let now = Timestamp::now();
     let pass = Pass::new(grant, policy.as_ref().map(|p| &*p.spec), ctx, Time(now));
-    let step = plan::plan(grant, pass.policy, deleting, now);
+    let step = plan::plan(&plan::record(grant), pass.policy, deleting, now);
     let span = tracing::info_span!("grant", namespace = %grant.namespace().unwrap_or_default(), name = %pass.name(), user = %grant.spec.user);
     let _enter = span.enter();
     match step {

@@ -197,7 +197,7 @@ async fn end_revoked(
         .find(|p| p.name_any() == grant.spec.policy)
         .map(|p| &*p.spec);
     let continuing = matches!(
-        plan::plan(&grant, policy, false, Timestamp::now()),
+        plan::plan(&plan::record(&grant), policy, false, Timestamp::now()),
         plan::Step::Grant { .. }
     );
     if !still || !continuing {

@@ -177,7 +177,10 @@ pub(super) async fn discover(
             exclusive: false,
             policies: vec![],
         };
-    for g in grants.iter().filter(|g| plan::may_hold_access(g)) {
+    for g in grants
+        .iter()
+        .filter(|g| plan::may_hold_access(g.status.as_ref()))
+    {
         let Some(session) = g.status.as_ref().and_then(|s| s.aws.as_ref()) else {
             continue;
         };

@@ -41,7 +41,7 @@ impl Trigger {
                 .map(|e| e.target())
                 .collect()
         };
-        let recorded = if plan::may_hold_access(grant) {
+        let recorded = if plan::may_hold_access(grant.status.as_ref()) {
             targets::recorded_targets(grant.status.as_ref())
         } else {
             vec![]

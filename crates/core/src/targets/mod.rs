@@ -12,7 +12,7 @@ use crate::{AssignmentState, BreakGlassGrantStatus, GrantKey, GrantPhase};
 pub struct GrantAccess<'a> {
     pub key: GrantKey,
     pub status: Option<&'a BreakGlassGrantStatus>,
-    /// The window is recorded (the operator's `plan::may_hold_access`): access may have
+    /// The window is recorded (`plan::may_hold_access`): access may have
     /// been given.
     pub may_hold: bool,
     /// `spec.resolved`.

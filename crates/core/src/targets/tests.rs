@@ -17,11 +17,7 @@ impl Grant {
         GrantAccess {
             key: self.key.clone(),
             status: self.status.as_ref(),
-            // As the operator's `plan::may_hold_access` tells it.
-            may_hold: self.status.as_ref().is_some_and(|s| {
-                matches!(s.phase, Some(GrantPhase::Active | GrantPhase::Pending))
-                    && s.expires_at.is_some()
-            }),
+            may_hold: crate::plan::may_hold_access(self.status.as_ref()),
             resolved: self.spec.resolved,
             deleting: self.deleting,
             revoked_on_aws: self.revoked_on_aws,

@@ -1,7 +1,7 @@
 //! metav1.Condition bookkeeping: `lastTransitionTime` moves only when the status flips, so
 //! rewriting the same status does not trigger another reconcile.
 
-use crate::api::{Condition, Time};
+use crate::{Condition, Time};
 
 pub const READY: &str = "Ready";
 pub const GRANTED: &str = "Granted";

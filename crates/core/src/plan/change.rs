@@ -1,8 +1,9 @@
 //! How a policy edit bears on a grant already given: would the policy now deny it, or does
 //! it name another access kind or target (pure).
 
+use super::GrantRecord;
 use crate::{
-    api::{AssignmentState, BreakGlassGrant, BreakGlassPolicySpec, GrantedAssignment},
+    AssignmentState, BreakGlassPolicySpec, GrantedAssignment,
     policy::{self, Denial},
 };
 
@@ -10,9 +11,8 @@ use crate::{
 /// now deny it (a shorter `max` only shortens the window, so duration is not a reason), or
 /// the access it names is no longer what the grant recorded. `None` while it still fits.
 /// Eligibility through `eligibleGroups` needs AWS and is not re-checked here.
-pub fn policy_change(grant: &BreakGlassGrant, policy: &BreakGlassPolicySpec) -> Option<String> {
-    let namespace = grant.metadata.namespace.as_deref().unwrap_or_default();
-    match policy::evaluate(namespace, &grant.spec, &grant.spec.policy, policy) {
+pub fn policy_change(grant: &GrantRecord<'_>, policy: &BreakGlassPolicySpec) -> Option<String> {
+    match policy::evaluate(grant.namespace, grant.spec, &grant.spec.policy, policy) {
         // A grant given before requestedBy existed is not ended by an unrelated policy edit.
         Err(
             Denial::DurationTooLong { .. } | Denial::InvalidDuration(_) | Denial::RequesterUnknown,
@@ -20,7 +20,7 @@ pub fn policy_change(grant: &BreakGlassGrant, policy: &BreakGlassPolicySpec) -> 
         | Ok(_) => {}
         Err(denial) => return Some(denial.to_string()),
     }
-    let access = grant.status.as_ref()?.access.as_ref()?;
+    let access = grant.status?.access.as_ref()?;
     if !access.account_assignments.is_empty() {
         return assignment_change(grant, &access.account_assignments, policy);
     }
@@ -51,14 +51,14 @@ pub fn policy_change(grant: &BreakGlassGrant, policy: &BreakGlassPolicySpec) -> 
 /// How a policy edit bears on a grant's recorded account assignments: another kind, another
 /// instance or permission set, or an account it no longer assigns on ends the grant.
 fn assignment_change(
-    grant: &BreakGlassGrant,
+    grant: &GrantRecord<'_>,
     recorded: &[GrantedAssignment],
     policy: &BreakGlassPolicySpec,
 ) -> Option<String> {
     let Some(now) = &policy.access.account_assignment else {
         return Some("the policy no longer assigns permission sets".into());
     };
-    let accounts = policy::accounts(&grant.spec, policy);
+    let accounts = policy::accounts(grant.spec, policy);
     recorded
         .iter()
         .filter(|e| e.state != AssignmentState::Removed)
