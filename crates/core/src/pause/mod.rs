@@ -33,6 +33,8 @@ pub const PAUSED_BY: &str = "breakglass.dev/paused-by";
 /// The [`Record`] of what the first holder changed, as JSON.
 pub const PAUSE_RECORD: &str = "breakglass.dev/pause-record";
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
