@@ -84,7 +84,7 @@ impl Entry {
         user_id: &str,
         user: &str,
         grant: &crate::api::GrantKey,
-        aws: &crate::aws::Target,
+        aws: &crate::aws::ActAs,
     ) -> Self {
         Self {
             target,

@@ -12,7 +12,7 @@ use std::{
 
 use crate::{
     api::{AccountAssignmentAccess, GrantKey},
-    aws::{self, IdentityCenter, Role, Target},
+    aws::{self, ActAs, IdentityCenter, Role},
 };
 
 /// AWS allows about 10 account-assignment creations in progress per instance.
@@ -41,7 +41,7 @@ impl SsoState {
     pub async fn resolve(
         &self,
         aws: &dyn IdentityCenter,
-        target: &Target,
+        target: &ActAs,
         access: &AccountAssignmentAccess,
     ) -> Result<(String, String), aws::Error> {
         if let Some(found) = self.cached(target, access) {
@@ -88,11 +88,7 @@ impl SsoState {
         Ok((instance_arn, permission_set_arn))
     }
 
-    fn cached(
-        &self,
-        target: &Target,
-        access: &AccountAssignmentAccess,
-    ) -> Option<(String, String)> {
+    fn cached(&self, target: &ActAs, access: &AccountAssignmentAccess) -> Option<(String, String)> {
         let instance = match &access.instance_arn {
             Some(arn) => arn.clone(),
             None => self.instance(&target.role_arn, target.region.as_deref())?,

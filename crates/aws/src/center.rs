@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::BoxFuture;
 
-use crate::{Assignment, Error, Progress, Role, Target};
+use crate::{ActAs, Assignment, Error, Progress, Role};
 
 /// One call's answer, boxed so the trait can be used as `dyn IdentityCenter`.
 pub type Call<'a, T> = BoxFuture<'a, Result<T, Error>>;
@@ -15,7 +15,7 @@ pub type Call<'a, T> = BoxFuture<'a, Result<T, Error>>;
 /// Who makes a call: a target, as its read or its change role.
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {
-    pub target: &'a Target,
+    pub target: &'a ActAs,
     pub role: Role,
 }
 
@@ -28,7 +28,7 @@ pub trait IdentityCenter: Send + Sync {
     fn session<'a>(&'a self, actor: Actor<'a>) -> Call<'a, ()>;
     /// Drops a target's cached change sessions, e.g. after an error that may mean their
     /// credentials went bad, or once the grant they are named after has ended.
-    fn forget<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, ()>;
+    fn forget<'a>(&'a self, target: &'a ActAs) -> BoxFuture<'a, ()>;
 
     /// GetUserId by `userName`.
     fn user_id<'a>(&'a self, actor: Actor<'a>, user_name: &'a str) -> Call<'a, String>;
@@ -104,7 +104,7 @@ pub trait IdentityCenter: Send + Sync {
 
 impl dyn IdentityCenter + '_ {
     /// Identity Store access as the target's read or change role.
-    pub async fn store<'a>(&'a self, target: &'a Target, role: Role) -> Result<Store<'a>, Error> {
+    pub async fn store<'a>(&'a self, target: &'a ActAs, role: Role) -> Result<Store<'a>, Error> {
         let actor = Actor { target, role };
         self.session(actor).await?;
         Ok(Store {
@@ -114,7 +114,7 @@ impl dyn IdentityCenter + '_ {
     }
 
     /// IAM Identity Center (SSO Admin) access as the target's read or change role.
-    pub async fn sso<'a>(&'a self, target: &'a Target, role: Role) -> Result<Sso<'a>, Error> {
+    pub async fn sso<'a>(&'a self, target: &'a ActAs, role: Role) -> Result<Sso<'a>, Error> {
         let actor = Actor { target, role };
         self.session(actor).await?;
         Ok(Sso {

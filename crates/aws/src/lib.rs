@@ -28,7 +28,7 @@ pub use self::{
 
 /// Where and as whom to act: everything needed to assume the roles and reach the store.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Target {
+pub struct ActAs {
     /// Assumed for changes.
     pub role_arn: String,
     /// Assumed for look-ups and sweeps; `role_arn` when unset.
@@ -40,7 +40,7 @@ pub struct Target {
     pub session_name: String,
 }
 
-impl Target {
+impl ActAs {
     /// The role and session name a call as `role` acts as.
     pub fn session(&self, role: Role) -> (&str, &str) {
         match role {
@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn reads_share_one_session_and_changes_name_the_grant() {
-        let mut t = Target {
+        let mut t = ActAs {
             role_arn: "arn:write".into(),
             read_role_arn: None,
             external_id: None,

@@ -22,7 +22,7 @@ use super::{
 use crate::{
     api::{AccountAssignmentAccess, BreakGlassGrantStatus, GrantPhase},
     assignments,
-    aws::{self, Assignment, Role, Target},
+    aws::{self, ActAs, Assignment, Role},
     conditions::Outcome,
     controller::{journal::Journal, ledger, sso_state::MAX_OUTSTANDING},
     policy::{self, Denial, Eligibility},
@@ -112,7 +112,7 @@ pub(super) async fn give_accounts(
     }
     drop(guard);
     let entries = recorded(journal.status());
-    let plan = accounts::settle(
+    let plan = accounts::conclude(
         &accounts::Giving {
             user: &grant.spec.user,
             entries: &entries,
@@ -139,7 +139,7 @@ enum Failure {
 async fn resolve_all(
     pass: &Pass<'_>,
     access: &AccountAssignmentAccess,
-    target: &Target,
+    target: &ActAs,
     status: &BreakGlassGrantStatus,
     eligibility: Option<&Eligibility>,
 ) -> Result<Resolved, Failure> {
@@ -183,7 +183,7 @@ async fn resolve_all(
     })
 }
 
-fn ledger_entry(pass: &Pass<'_>, target: &Target, a: &Assignment, user_id: &str) -> ledger::Entry {
+fn ledger_entry(pass: &Pass<'_>, target: &ActAs, a: &Assignment, user_id: &str) -> ledger::Entry {
     let account = targets::Target::Account(targets::AccountTarget {
         instance_arn: a.instance_arn.clone(),
         account_id: a.account_id.clone(),

@@ -7,7 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::{
     api::{EndReason, GrantPhase, GrantedAssignment, GrantedMembership},
-    aws::{Assignment, Target},
+    aws::{ActAs, Assignment},
     conditions::Outcome,
     controller::ledger,
     pause::Selection,
@@ -82,7 +82,7 @@ pub(crate) struct AddMember {
     /// The ledger's record of the member.
     pub entry: ledger::Entry,
     /// Where, and as whom (the grant's session).
-    pub target: Target,
+    pub target: ActAs,
     pub group_id: String,
     pub user_id: String,
     /// The group's display name when the policy names it so: its cached id is dropped
@@ -98,7 +98,7 @@ pub(crate) struct AddMember {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RemoveMember {
     /// As the recorded role, else the policy's current one (rotated).
-    pub target: Target,
+    pub target: ActAs,
     pub user_id: String,
     pub membership: GrantedMembership,
 }
@@ -119,7 +119,7 @@ pub(crate) struct Assign {
     pub index: usize,
     pub assignment: Assignment,
     pub step: AssignStep,
-    pub target: Target,
+    pub target: ActAs,
     pub user_id: String,
     /// The ledger's record of the assignment (written before a create).
     pub entry: ledger::Entry,
@@ -139,7 +139,7 @@ pub(crate) struct Unassign {
     pub index: usize,
     pub assignment: Assignment,
     pub step: UnassignStep,
-    pub target: Target,
+    pub target: ActAs,
     pub user_id: String,
 }
 
@@ -179,7 +179,7 @@ pub(crate) enum Effect {
     /// Stop polling AWS for this grant's requests: none is outstanding.
     PolledOut,
     /// Drop the cached AWS session named after this grant: nothing will use it again.
-    Forget(Box<Target>),
+    Forget(Box<ActAs>),
     /// Give back the pauses this grant holds, or hold them for review unless
     /// `release_held` (a person asked, or the grant is being deleted).
     Restore {

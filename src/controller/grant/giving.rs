@@ -4,7 +4,7 @@
 use k8s_openapi::jiff::Timestamp;
 
 use crate::{
-    aws::Target,
+    aws::ActAs,
     controller::error::Error,
     pause::Selection,
     policy::{Denial, Eligibility},
@@ -24,7 +24,7 @@ impl From<Error> for GiveError {
 
 /// What giving access rests on, whatever the access kind.
 pub(crate) struct Giving {
-    pub target: Target,
+    pub target: ActAs,
     pub selections: Vec<Selection>,
     /// The policy pauses something, or the grant holds pauses.
     pub pauses: bool,

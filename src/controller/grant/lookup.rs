@@ -11,7 +11,7 @@ use kube::{
 use super::pass::Pass;
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicySpec, GrantKey, GrantPhase},
-    aws::{self, Target},
+    aws::{self, ActAs},
     controller::error::Error,
 };
 
@@ -20,7 +20,7 @@ use crate::{
 pub(crate) fn target(
     grant: &BreakGlassGrant,
     policy: Option<&BreakGlassPolicySpec>,
-) -> Option<Target> {
+) -> Option<ActAs> {
     let session_name = aws::session_name(&grant.namespace().unwrap_or_default(), &grant.name_any());
     let status = grant.status.as_ref();
     let read_role_arn = policy.and_then(|p| p.aws.read_role_arn.clone());
@@ -30,7 +30,7 @@ pub(crate) fn target(
             .map(|m| m.identity_store_id.clone())
             .or_else(|| policy.map(|p| p.aws.identity_store_id.clone()))
             .unwrap_or_default();
-        return Some(Target {
+        return Some(ActAs {
             role_arn: session.role_arn.clone(),
             read_role_arn,
             external_id: session.external_id.clone(),
@@ -39,7 +39,7 @@ pub(crate) fn target(
             session_name,
         });
     }
-    policy.map(|p| Target {
+    policy.map(|p| ActAs {
         role_arn: p.aws.role_arn.clone(),
         read_role_arn,
         external_id: p.aws.external_id.clone(),
@@ -54,10 +54,10 @@ pub(crate) fn target(
 pub(crate) fn current_target(
     grant: &BreakGlassGrant,
     policy: Option<&BreakGlassPolicySpec>,
-) -> Option<Target> {
+) -> Option<ActAs> {
     let recorded = target(grant, policy)?;
     let p = policy?;
-    let current = Target {
+    let current = ActAs {
         role_arn: p.aws.role_arn.clone(),
         external_id: p.aws.external_id.clone(),
         region: p.aws.region.clone(),
@@ -73,15 +73,15 @@ pub(crate) fn current_target(
 /// that failed is dropped, so the retry assumes the role afresh.
 pub(crate) async fn with_role_fallback<T, F, Fut>(
     pass: &Pass<'_>,
-    target: &Target,
+    target: &ActAs,
     call: F,
 ) -> Result<T, aws::Error>
 where
-    F: Fn(Target) -> Fut,
+    F: Fn(ActAs) -> Fut,
     Fut: std::future::Future<Output = Result<T, aws::Error>>,
 {
     let ctx = pass.ctx;
-    let attempt = |t: Target| {
+    let attempt = |t: ActAs| {
         let call = &call;
         async move {
             let out = call(t.clone()).await;

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     api::{BreakGlassGrantStatus, Time},
-    aws::Target,
+    aws::ActAs,
     controller::{context::Context, ledger},
     targets::{self, GroupTarget},
     telemetry::Metrics,
@@ -26,8 +26,8 @@ const NAMESPACE: &str = "breakglass-system";
 const CONFIG_MAPS: &str = "/api/v1/namespaces/breakglass-system/configmaps";
 const STORE: &str = "d-1";
 
-fn target(session_name: &str) -> Target {
-    Target {
+fn target(session_name: &str) -> ActAs {
+    ActAs {
         role_arn: "arn:aws:iam::111111111111:role/bg".into(),
         read_role_arn: None,
         external_id: None,

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     api::{AssignmentState, BreakGlassGrant, GrantKey},
-    aws::Target,
+    aws::ActAs,
     controller::{error::Error, journal::Journal},
 };
 
@@ -32,7 +32,7 @@ pub(super) enum Revoked {
 pub(super) async fn revoke_accounts(
     pass: &Pass<'_>,
     journal: &mut Journal<'_>,
-    target: &Target,
+    target: &ActAs,
     others: &[BreakGlassGrant],
 ) -> Result<Revoked, Error> {
     let Some(user_id) = journal.status().user_id.clone() else {

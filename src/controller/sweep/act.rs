@@ -19,7 +19,7 @@ use crate::{
     aws::{self, Role},
     controller::{context::Context, error::SweepError as Error, ledger::Entry},
     plan::{self, REVOKED_ON_AWS},
-    targets::{self, Drift, Target},
+    targets::{self, Findings, Target},
 };
 
 /// Holders of every target on a fresh read of the grants: what a removal is decided on.
@@ -43,7 +43,7 @@ pub(super) async fn act(
     ctx: &Context,
     t: &Target,
     swept: &Swept,
-    drift: &Drift,
+    drift: &Findings,
     entries: &BTreeMap<String, Entry>,
     fresh: &mut Option<targets::Holders>,
     seen_unmanaged: &mut BTreeSet<(Target, String)>,

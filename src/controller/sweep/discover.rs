@@ -24,8 +24,8 @@ fn aws_target(
     external_id: Option<String>,
     region: Option<String>,
     store: &str,
-) -> aws::Target {
-    aws::Target {
+) -> aws::ActAs {
+    aws::ActAs {
         role_arn: role_arn.to_owned(),
         read_role_arn,
         external_id,

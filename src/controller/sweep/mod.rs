@@ -47,7 +47,7 @@ pub struct Settings {
 /// A group to sweep: how to reach it, whether it is the operator's, and which policies
 /// name it (they carry the `UnmanagedMembers` report).
 struct Swept {
-    aws: aws::Target,
+    aws: aws::ActAs,
     exclusive: bool,
     policies: Vec<BreakGlassPolicy>,
 }

@@ -6,8 +6,8 @@ use serde_json::json;
 use super::{grant, grant::grant_name, known};
 use crate::api::{AlertState, BreakGlassGrant, GrantAlert};
 use crate::webhook::alertmanager::{
-    FINGERPRINT_ANNOTATION, FINGERPRINT_LABEL, GROUP_LABEL, GroupKey, NamedPolicy, Payload,
-    STARTS_AT_ANNOTATION, Target, parse, targets,
+    FINGERPRINT_ANNOTATION, FINGERPRINT_LABEL, GROUP_LABEL, GroupKey, Matched, NamedPolicy,
+    Payload, STARTS_AT_ANNOTATION, parse, targets,
 };
 
 fn payload(name: &str) -> Payload {
@@ -38,7 +38,7 @@ fn prod_admin() -> NamedPolicy {
     }
 }
 
-fn build_for(payload: &Payload, t: &Target<'_>, resolved: bool) -> BreakGlassGrant {
+fn build_for(payload: &Payload, t: &Matched<'_>, resolved: bool) -> BreakGlassGrant {
     grant::build(&grant::Opening {
         group: &t.group,
         rule: t.rule,

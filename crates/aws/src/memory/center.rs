@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::{FutureExt, future::BoxFuture};
 
 use super::{Logged, Memory, Op, Request, State, faults};
-use crate::{Actor, Assignment, Call, Error, IdentityCenter, Progress, Target};
+use crate::{ActAs, Actor, Assignment, Call, Error, IdentityCenter, Progress};
 
 impl Memory {
     /// Logs the call (and the AssumeRole opening its session), then meets its fault.
@@ -169,7 +169,7 @@ impl IdentityCenter for Memory {
         self.enter(Op::AssumeRole, actor, &[]).boxed()
     }
 
-    fn forget<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, ()> {
+    fn forget<'a>(&'a self, target: &'a ActAs) -> BoxFuture<'a, ()> {
         self.state()
             .sessions
             .retain(|(role, name)| !(*name == target.session_name && *role == target.role_arn));

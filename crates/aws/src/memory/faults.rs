@@ -182,7 +182,7 @@ pub(super) fn not_found(op: Op, actor: Actor<'_>) -> Error {
     call(op, actor.target, source.into())
 }
 
-fn call(op: Op, target: &crate::Target, source: Cause) -> Error {
+fn call(op: Op, target: &crate::ActAs, source: Cause) -> Error {
     Error::Call {
         operation: op.name(),
         identity_store_id: target.identity_store_id.clone(),
@@ -250,7 +250,7 @@ pub(super) fn timeout(op: Op, actor: Actor<'_>) -> Error {
     }
 }
 
-fn timed_out(op: Op, target: &crate::Target, source: Cause) -> Error {
+fn timed_out(op: Op, target: &crate::ActAs, source: Cause) -> Error {
     Error::Timeout {
         operation: op.name(),
         identity_store_id: target.identity_store_id.clone(),

@@ -17,7 +17,7 @@ use std::{
 
 pub use self::faults::Fault;
 use self::faults::Planned;
-use crate::{Assignment, Target};
+use crate::{ActAs, Assignment};
 
 /// The AWS operations, as the log and the faults name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -271,7 +271,7 @@ impl Memory {
     }
 
     /// Whether a session of `target` as `role` is open (assumed and not forgotten).
-    pub fn has_session(&self, target: &Target, role: crate::Role) -> bool {
+    pub fn has_session(&self, target: &ActAs, role: crate::Role) -> bool {
         let (role_arn, session) = target.session(role);
         self.state()
             .sessions

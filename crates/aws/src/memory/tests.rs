@@ -7,8 +7,8 @@ use crate::{Error, IdentityCenter, Progress, Role};
 
 const STORE: &str = "d-1";
 
-fn target(session: &str) -> Target {
-    Target {
+fn target(session: &str) -> ActAs {
+    ActAs {
         role_arn: "arn:aws:iam::1:role/write".into(),
         read_role_arn: Some("arn:aws:iam::1:role/read".into()),
         external_id: None,

@@ -25,7 +25,7 @@ use aws_smithy_runtime_api::client::{interceptors::SharedInterceptor, result::Sd
 use futures::{FutureExt, future::BoxFuture};
 
 use crate::{
-    Actor, Assignment, Call, Cause, Error, IdentityCenter, Limiter, Progress, Role, Target,
+    ActAs, Actor, Assignment, Call, Cause, Error, IdentityCenter, Limiter, Progress, Role,
 };
 
 /// Attempts per call (the SDK's standard retry mode retries throttling, 5xx and timeouts).
@@ -63,7 +63,7 @@ pub struct Aws {
     limit: Arc<Limiter>,
 }
 
-fn session_key(target: &Target, role: Role) -> SessionKey {
+fn session_key(target: &ActAs, role: Role) -> SessionKey {
     let (role_arn, session_name) = target.session(role);
     SessionKey {
         role_arn: role_arn.to_owned(),
@@ -251,7 +251,7 @@ impl IdentityCenter for Aws {
         .boxed()
     }
 
-    fn forget<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, ()> {
+    fn forget<'a>(&'a self, target: &'a ActAs) -> BoxFuture<'a, ()> {
         self.sessions
             .forget(|k| k.session_name == target.session_name && k.role_arn == target.role_arn);
         futures::future::ready(()).boxed()

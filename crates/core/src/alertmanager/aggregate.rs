@@ -11,7 +11,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    Alert, AlertStatus, FINGERPRINT_ANNOTATION, GROUP_LABEL, GroupKey, STARTS_AT_ANNOTATION, Target,
+    Alert, AlertStatus, FINGERPRINT_ANNOTATION, GROUP_LABEL, GroupKey, Matched,
+    STARTS_AT_ANNOTATION,
 };
 use crate::{
     AlertRule, AlertState, BreakGlassGrantSpec, BreakGlassGrantStatus, GrantAlert, GrantKey,
@@ -159,7 +160,7 @@ fn entry(alert: &Alert, state: AlertState) -> GrantAlert {
 /// Per group, an alert recorded on one of the group's grants is a repeat (or, recorded as
 /// resolved, a late firing that opens nothing). A resolution reaches every grant that
 /// records the alert firing, whatever its group (the policy may have changed since).
-pub fn decide<'a>(alerts: &'a [Alert], targets: &[Target<'a>], known: &[Known]) -> Decision<'a> {
+pub fn decide<'a>(alerts: &'a [Alert], targets: &[Matched<'a>], known: &[Known]) -> Decision<'a> {
     type Entries = Vec<(usize, AlertState)>;
     let mut everywhere: HashMap<(&str, &str), Entries> = HashMap::new();
     let mut in_group: HashMap<(&str, &str, &str), Entries> = HashMap::new();
@@ -188,7 +189,7 @@ pub fn decide<'a>(alerts: &'a [Alert], targets: &[Target<'a>], known: &[Known]) 
             }
         }
     }
-    let mut by_alert: BTreeMap<usize, Vec<&Target<'a>>> = BTreeMap::new();
+    let mut by_alert: BTreeMap<usize, Vec<&Matched<'a>>> = BTreeMap::new();
     for t in targets {
         by_alert.entry(t.alert).or_default().push(t);
     }

@@ -234,7 +234,7 @@ pub struct NamedPolicy {
 
 /// One alert matched by one rule for one user.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Target<'a> {
+pub struct Matched<'a> {
     /// Index of the alert in the payload.
     pub alert: usize,
     pub group: GroupKey,
@@ -246,7 +246,7 @@ pub struct Target<'a> {
 pub fn targets<'a>(
     payload: &Payload,
     policies: &'a [NamedPolicy],
-) -> (Vec<Target<'a>>, Vec<Skipped>) {
+) -> (Vec<Matched<'a>>, Vec<Skipped>) {
     let mut out = vec![];
     let mut skipped = vec![];
     for (index, alert) in payload.alerts.iter().enumerate() {
@@ -281,7 +281,7 @@ pub fn targets<'a>(
                 };
                 let rule_id = rule_id(rule);
                 for user in users {
-                    out.push(Target {
+                    out.push(Matched {
                         alert: index,
                         group: GroupKey {
                             policy: policy_name.clone(),

@@ -1,7 +1,7 @@
 //! AWS targets (pure): who should have access on each target (an Identity Store group, or a
 //! permission set on an account), read from the grants, and how that compares with what AWS
 //! lists and what the operator recorded adding. The operator's sweep does the reading and
-//! acts on the `Drift` this returns; both kinds go through the same code.
+//! acts on the `Findings` this returns; both kinds go through the same code.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -160,7 +160,7 @@ pub struct Observed {
 
 /// What to do about a target.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Drift {
+pub struct Findings {
     /// Added by the operator, no grant holds it (finalizer stripped, grant force-deleted,
     /// re-added by hand after revocation): always removed.
     pub orphans: Vec<Member>,
@@ -176,16 +176,16 @@ pub struct Drift {
     pub settled: Vec<String>,
 }
 
-impl Drift {
+impl Findings {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
 }
 
-pub fn compare(o: &Observed) -> Drift {
-    let mut drift = Drift {
+pub fn compare(o: &Observed) -> Findings {
+    let mut drift = Findings {
         remove_unmanaged: o.exclusive,
-        ..Drift::default()
+        ..Findings::default()
     };
     for (user_id, membership_id) in &o.members {
         if o.holders_after.contains_key(user_id) {

@@ -143,7 +143,7 @@ pub(crate) struct Giving<'a> {
 /// (looked at again after `next_poll`), or failed (AWS failed some, or never finished by
 /// the deadline, when `next_poll` is `None`: shown per account and retried with backoff).
 /// `next_poll` is asked only while some account is still being created.
-pub(crate) fn settle(g: &Giving<'_>, next_poll: impl FnOnce() -> Option<Duration>) -> Plan {
+pub(crate) fn conclude(g: &Giving<'_>, next_poll: impl FnOnce() -> Option<Duration>) -> Plan {
     let failed = |effects| Plan {
         effects,
         after: After::Change,

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     api::{BreakGlassGrantStatus, EndReason, GrantKey, GrantPhase, GrantedMembership},
-    aws::Target,
+    aws::ActAs,
     policy::Denial,
 };
 
@@ -51,7 +51,7 @@ pub(crate) fn has_accounts(status: &BreakGlassGrantStatus) -> bool {
 /// the session named after this grant is dropped. Also what the note says about it.
 pub(crate) fn take_member(
     user: &str,
-    target: Target,
+    target: ActAs,
     user_id: String,
     membership: GrantedMembership,
     holders: &[GrantKey],

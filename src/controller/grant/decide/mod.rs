@@ -15,7 +15,7 @@ use crate::{
         GrantedMembership, GroupMembershipAccess,
     },
     assignments::{self, Overall},
-    aws::Target,
+    aws::ActAs,
     controller::ledger,
     pause::{Selection, executor as pausing},
     policy::Eligibility,
@@ -190,7 +190,7 @@ pub(crate) fn look_first(first: bool, newly_recorded: bool) -> bool {
 pub(crate) struct Membership<'a> {
     pub user: &'a str,
     pub grant_key: &'a GrantKey,
-    pub target: &'a Target,
+    pub target: &'a ActAs,
     pub group: &'a GroupMembershipAccess,
     pub user_id: String,
     pub group_id: String,
@@ -200,7 +200,7 @@ pub(crate) struct Membership<'a> {
 }
 
 /// The session changes are made in, as the grant records it.
-pub(crate) fn session(target: &Target) -> AwsSession {
+pub(crate) fn session(target: &ActAs) -> AwsSession {
     AwsSession {
         role_arn: target.role_arn.clone(),
         session_name: target.session_name.clone(),

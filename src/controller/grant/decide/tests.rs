@@ -5,8 +5,8 @@ fn t(s: &str) -> Timestamp {
     s.parse().expect("time")
 }
 
-fn target() -> Target {
-    Target {
+fn target() -> ActAs {
+    ActAs {
         role_arn: "arn:aws:iam::111111111111:role/bg".into(),
         read_role_arn: None,
         external_id: None,

@@ -153,7 +153,7 @@ fn giving<'a>(entries: &'a [GrantedAssignment], phase: Option<GrantPhase>) -> Gi
 #[test]
 fn all_assigned_is_active_told_once() {
     let entries = vec![entry("1", AssignmentState::Assigned)];
-    let plan = settle(&giving(&entries, Some(GrantPhase::Pending)), || {
+    let plan = conclude(&giving(&entries, Some(GrantPhase::Pending)), || {
         panic!("no poll once assigned")
     });
     assert_eq!(plan.effects[0], Effect::PolledOut);
@@ -161,7 +161,7 @@ fn all_assigned_is_active_told_once() {
     assert!(plan.effects.contains(&Effect::MeasureGranted));
     assert!(plan.effects.contains(&Effect::Commit));
     assert!(matches!(plan.after, After::Expiry { .. }));
-    let again = settle(&giving(&entries, Some(GrantPhase::Active)), || None);
+    let again = conclude(&giving(&entries, Some(GrantPhase::Active)), || None);
     assert!(!again.effects.contains(&Effect::MeasureGranted));
     assert!(
         !again
@@ -176,7 +176,7 @@ fn still_in_progress_is_recorded_and_polled_until_the_deadline() {
     let mut pending = entry("1", AssignmentState::Pending);
     pending.request_id = Some("r".into());
     let entries = vec![pending, entry("2", AssignmentState::Assigned)];
-    let plan = settle(&giving(&entries, Some(GrantPhase::Pending)), || {
+    let plan = conclude(&giving(&entries, Some(GrantPhase::Pending)), || {
         Some(Duration::from_secs(2))
     });
     assert_eq!(
@@ -188,7 +188,7 @@ fn still_in_progress_is_recorded_and_polled_until_the_deadline() {
     );
     assert_eq!(plan.after, After::In(Duration::from_secs(2)));
 
-    let late = settle(&giving(&entries, Some(GrantPhase::Pending)), || None);
+    let late = conclude(&giving(&entries, Some(GrantPhase::Pending)), || None);
     let Some(Effect::Accounts(marked)) = late.effects.get(2) else {
         panic!("the deadline marks the pending accounts failed: {late:?}");
     };
@@ -203,7 +203,7 @@ fn held_back_accounts_say_why_they_wait() {
     let entries = vec![entry("1", AssignmentState::Pending)];
     let mut g = giving(&entries, None);
     g.held_back = true;
-    let plan = settle(&g, || Some(Duration::from_secs(1)));
+    let plan = conclude(&g, || Some(Duration::from_secs(1)));
     let Effect::Settle(Settle::Granting(msg)) = &plan.effects[0] else {
         panic!("{plan:?}");
     };
@@ -213,6 +213,6 @@ fn held_back_accounts_say_why_they_wait() {
 #[test]
 fn an_aws_failure_fails_the_pass() {
     let entries = vec![entry("1", AssignmentState::Failed)];
-    let plan = settle(&giving(&entries, None), || panic!("no poll on failure"));
+    let plan = conclude(&giving(&entries, None), || panic!("no poll on failure"));
     assert_eq!(plan.effects, vec![Effect::AssignmentFailed]);
 }

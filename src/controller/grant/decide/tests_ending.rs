@@ -1,7 +1,7 @@
 use super::ending::*;
 use crate::{
     api::{BreakGlassGrantStatus, EndReason, GrantKey, GrantPhase, GrantedMembership, Time},
-    aws::Target,
+    aws::ActAs,
     controller::grant::effect::{After, Effect, RemoveMember, RestoreFailure, Settle},
     policy::Denial,
 };
@@ -11,8 +11,8 @@ fn t(s: &str) -> Timestamp {
     s.parse().expect("time")
 }
 
-fn target() -> Target {
-    Target {
+fn target() -> ActAs {
+    ActAs {
         role_arn: "arn:aws:iam::111111111111:role/bg".into(),
         read_role_arn: None,
         external_id: None,
