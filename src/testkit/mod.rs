@@ -22,6 +22,7 @@ mod tests_duration;
 mod tests_ledger;
 mod tests_pause_executor;
 mod tests_pause_restore;
+mod tests_pause_survey;
 mod tests_pipeline_accounts;
 mod tests_pipeline_ends;
 mod tests_pipeline_faults;
