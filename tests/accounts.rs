@@ -146,6 +146,7 @@ async fn two_accounts_are_assigned_then_removed() {
     let allowed = iam_actions(&[
         "examples/aws/breakglass-role-policy-account-assignment.json",
         "examples/aws/operator-role-policy.json",
+        "examples/aws/breakglass-role-policy-session-guard.json",
     ]);
     let made = aws_operations(&get_text(&metrics));
     assert!(

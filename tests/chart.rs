@@ -669,6 +669,7 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
     let allowed = iam_actions(&[
         "examples/aws/breakglass-role-policy.json",
         "examples/aws/operator-role-policy.json",
+        "examples/aws/breakglass-role-policy-session-guard.json",
     ]);
     let made = aws_operations(&after);
     assert!(made.len() >= 5, "{made:?}");

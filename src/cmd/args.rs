@@ -92,6 +92,12 @@ pub(super) struct ControllerArgs {
     /// Default: the Pod's namespace, else the watched namespace, else `default`.
     #[arg(long, env = "BREAKGLASS_LEDGER_NAMESPACE")]
     pub(super) ledger_namespace: Option<String>,
+    /// Names this installation's statements in guarded permission sets (1–16 letters and
+    /// digits); each installation writes and prunes only its own. Set one per cluster when
+    /// clusters guard the same permission set. Default: derived from the ledger namespace
+    /// and the watched namespace (stable across restarts).
+    #[arg(long, env = "BREAKGLASS_INSTALLATION_ID")]
+    pub(super) installation_id: Option<String>,
     /// Seconds the Lease stays valid after a renewal; a new leader takes over within it.
     #[arg(long, env = "BREAKGLASS_LEASE_DURATION", default_value_t = 15)]
     pub(super) lease_duration: u64,

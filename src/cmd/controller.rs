@@ -78,6 +78,20 @@ pub(super) fn run(args: ControllerArgs) -> ExitCode {
             .or_else(|| namespace.clone())
             .unwrap_or_else(|| "default".into());
         let sweep_interval = args.sweep_interval;
+        let installation = match &args.installation_id {
+            Some(id) => match breakglass_core::sessions::Installation::new(id) {
+                Ok(i) => i,
+                Err(err) => {
+                    tracing::error!(error = %err, "invalid --installation-id");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => breakglass_core::sessions::Installation::derive(&format!(
+                "{ledger_namespace}/{}",
+                namespace.as_deref().unwrap_or("*")
+            )),
+        };
+        tracing::info!(installation = installation.as_str(), "session guard statements are named after this installation");
         tracing::info!(namespace = namespace.as_deref().unwrap_or("*"), "breakglass controller starting");
         let http = crate::serve::Limits {
             header_timeout: args.http_header_timeout,
@@ -112,6 +126,7 @@ pub(super) fn run(args: ControllerArgs) -> ExitCode {
                 ledger_namespace: ledger_namespace.clone(),
                 sweep_interval,
                 concurrency: args.concurrency,
+                installation: installation.clone(),
             };
             // Boxed: the controller is a deep future, kept off this one's layout.
             Box::pin(crate::controller::run(

@@ -40,6 +40,8 @@ pub struct Context {
     user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     /// What this process wrote or confirmed per grant: the journal's, which keeps it.
     pub(crate) own_writes: OwnWrites,
+    /// The session guard runs beside the pipeline (deleted grants wait for its cut).
+    pub(crate) guarding: std::sync::atomic::AtomicBool,
     /// Identity Store group ids by (store, display name): stable, so looked up once.
     group_ids: std::sync::Mutex<HashMap<(String, String), String>>,
 }
@@ -66,6 +68,7 @@ impl Context {
             own_writes: Default::default(),
             sso: Default::default(),
             kinds: Default::default(),
+            guarding: Default::default(),
             group_ids: Default::default(),
         }
     }

@@ -58,6 +58,10 @@ pub enum Error {
         #[source]
         source: ledger::Error,
     },
+    /// Deleting: the finalizer waits for the session guard to cut the sessions issued
+    /// before the end (not a failure; retried shortly).
+    #[error("grant {grant}: waiting for the session guard to cut its sessions")]
+    SessionsPending { grant: Grant },
     /// Pausing automation, or giving it back.
     #[error("grant {grant}: pausing automation: {source}")]
     Pause {
@@ -124,6 +128,7 @@ impl Error {
             Self::Assignment { .. } => "AssignmentFailed",
             Self::Pause { .. } => "PauseFailed",
             Self::Ledger { .. } => "LedgerError",
+            Self::SessionsPending { .. } => "SessionsPending",
         }
     }
 }

@@ -206,6 +206,17 @@ impl Ledger {
         }
     }
 
+    /// Whether the member is recorded (an earlier attempt of a grant added it, or another
+    /// grant holds it).
+    pub async fn has(&self, target: &Target, user_id: &str) -> Result<bool, Error> {
+        let name = name(target, user_id);
+        self.api
+            .get_opt(&name)
+            .await
+            .map(|cm| cm.is_some())
+            .map_err(|e| self.error("reading", name, e))
+    }
+
     /// Every recorded member, by target and user id (one list per sweep).
     pub async fn all(&self) -> Result<BTreeMap<Target, BTreeMap<String, Entry>>, Error> {
         let list = self

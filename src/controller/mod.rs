@@ -8,6 +8,7 @@ pub mod sweep;
 mod context;
 mod error;
 mod grant;
+mod guard;
 mod journal;
 mod own_writes;
 mod sso_state;
@@ -47,6 +48,8 @@ pub struct Settings {
     pub sweep_interval: std::time::Duration,
     /// Grant reconciles in flight at most.
     pub concurrency: u16,
+    /// Names this installation's session guard statements.
+    pub installation: breakglass_core::sessions::Installation,
 }
 
 /// Runs the controller until the process is told to stop. Dropping the future stops all
@@ -72,6 +75,8 @@ pub async fn run(
     let (store, writer) = reflector::store();
     let trigger = sweep::Trigger::default();
     let gone = trigger.clone();
+    let guard_trigger = guard::Trigger::default();
+    let changed = guard_trigger.clone();
     let grant_events = crate::faults::lagged(
         watcher(grants, watcher::Config::default())
             .default_backoff()
@@ -82,6 +87,7 @@ pub async fn run(
         if let watcher::Event::Delete(g) = event {
             gone.grant_gone(g);
         }
+        changed.poke();
     })
     .applied_objects();
     let controller = Controller::for_stream(grant_events, store.clone()).with_config(
@@ -96,6 +102,17 @@ pub async fn run(
         },
         unmanaged,
         trigger,
+    );
+    ctx.guarding
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let sessions = guard::run(
+        ctx.clone(),
+        store.clone(),
+        guard::Settings {
+            installation: settings.installation.clone(),
+            interval: settings.sweep_interval,
+        },
+        guard_trigger,
     );
     let _published = StorePublished::new(metrics, store.clone(), settings.sweep_interval);
     let grant_lifecycle = controller
@@ -119,6 +136,7 @@ pub async fn run(
     tokio::select! {
         _ = futures::future::join(grant_lifecycle, policy_status) => {}
         () = sweep => {}
+        () = sessions => {}
     }
 }
 
@@ -181,7 +199,19 @@ pub(crate) async fn reconcile(
     let result = finalizer(&api, FINALIZER, grant, |event| async {
         match event {
             Finalizer::Apply(g) => apply(&g, &ctx, false).await,
-            Finalizer::Cleanup(g) => apply(&g, &ctx, true).await,
+            Finalizer::Cleanup(g) => {
+                let action = apply(&g, &ctx, true).await?;
+                // The finalizer stays until the guard has cut the sessions issued before
+                // the end (its write wakes the grant again).
+                if ctx.guarding.load(std::sync::atomic::Ordering::Relaxed)
+                    && guard::holds_deletion(&g, k8s_openapi::jiff::Timestamp::now())
+                {
+                    return Err(Error::SessionsPending {
+                        grant: ObjectRef::from_obj(&*g),
+                    });
+                }
+                Ok(action)
+            }
         }
     })
     .await
@@ -201,8 +231,16 @@ pub(crate) async fn reconcile(
     result
 }
 
+/// How often a deleted grant looks again while the guard has not cut its sessions yet
+/// (the guard's write wakes it first).
+const SESSIONS_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(crate) fn error_policy(grant: Arc<BreakGlassGrant>, err: &Error, ctx: Arc<Context>) -> Action {
     let id = grant.key();
+    if let Error::SessionsPending { .. } = err {
+        debug!(grant = %id, "deleted grant waits for the session guard");
+        return Action::requeue(SESSIONS_RECHECK);
+    }
     let attempt = ctx
         .failures
         .lock()

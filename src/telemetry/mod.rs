@@ -23,9 +23,11 @@ use prometheus_client::{
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 mod cached;
+mod guard;
 mod names;
 mod tally;
 mod watchdog;
+pub use guard::GuardMetrics;
 pub use tally::{OVERDUE_AFTER, Tally, overdue_by};
 pub use watchdog::{Running, Stall, Watchdog, Work};
 
@@ -85,6 +87,8 @@ pub struct Metrics {
     sweep_last_success: Family<Labels, Gauge<f64, AtomicU64>>,
     /// Whether the leader's reconciles and sweeps move (`/healthz`).
     pub watchdog: Watchdog,
+    /// The session guard's.
+    pub guard: GuardMetrics,
     /// The leader's grant cache; the gauges are computed from it at scrape time, so they
     /// cannot drift from what the cluster holds. Empty on a follower.
     grants: RwLock<Option<Store<BreakGlassGrant>>>,
@@ -136,6 +140,7 @@ impl Metrics {
             grants_by_phase: Family::default(),
             sweep_last_success: Family::default(),
             watchdog: Watchdog::new(reconcile_last_progress.clone()),
+            guard: GuardMetrics::new(&mut registry),
             grants: RwLock::new(None),
             registry: Registry::default(),
             families: vec![],

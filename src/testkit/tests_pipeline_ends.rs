@@ -1,5 +1,5 @@
-//! Edges of a grant's lifecycle, in process: a member added by hand before the grant (AWS
-//! answers Conflict), the policy deleted under an Active grant, refusals decided without
+//! Edges of a grant's lifecycle, in process: a member there before the grant (standing
+//! access, kept at the end), the policy deleted under an Active grant, refusals decided without
 //! AWS (no requester, an account outside the policy), and a failed removal retried.
 
 use serde_json::json;
@@ -10,8 +10,10 @@ use crate::{
     aws::memory::{Fault, Op},
 };
 
+/// Standing access: a member the operator did not add (nothing in its ledger) is recorded
+/// as such, stays out of the ledger, and keeps the membership when the grant ends.
 #[tokio::test]
-async fn a_member_added_by_hand_before_the_grant_is_taken_as_granted() {
+async fn a_member_there_before_the_grant_is_standing_access_and_kept_at_the_end() {
     let p = Pipeline::new();
     p.aws.add_member(STORE, &p.group, &p.alice);
     p.policy("prod-admin", Pipeline::group_policy());
@@ -20,12 +22,30 @@ async fn a_member_added_by_hand_before_the_grant_is_taken_as_granted() {
     let m = p
         .held("inc-1")
         .status
-        .and_then(|s| s.access?.group_membership);
-    assert!(
-        m.and_then(|m| m.membership_id).is_some(),
-        "the existing id recorded"
+        .and_then(|s| s.access?.group_membership)
+        .expect("the membership recorded");
+    assert!(m.membership_id.is_some(), "the existing id recorded");
+    assert!(m.standing, "recorded as standing access");
+    assert!(p.ledger_entries().is_empty(), "not the operator's: not in its ledger");
+    assert_eq!(p.aws.count(Op::CreateGroupMembership), 0);
+
+    p.edit(
+        "inc-1",
+        json!({"spec": {"resolved": true}, "metadata": {"generation": 2}}),
     );
-    assert_eq!(p.aws.group_members(STORE, &p.group).len(), 1);
+    p.until("inc-1", Some(GrantPhase::Ended), 3).await;
+    assert!(p.alice_in_group(), "standing access kept at the end");
+    assert_eq!(p.aws.count(Op::DeleteGroupMembership), 0);
+    let said = p
+        .held("inc-1")
+        .status
+        .map(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.message)
+        .unwrap_or_default();
+    assert!(said.contains("standing access kept"), "{said}");
 }
 
 #[tokio::test]

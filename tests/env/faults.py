@@ -1,6 +1,6 @@
 """mitmproxy addon: answers, in front of moto, what moto cannot (refused roles, throttling,
-server errors, dropped connections, slow answers, account assignments that stay
-IN_PROGRESS or FAIL). Run as
+server errors, dropped connections, slow answers, account assignments and permission-set
+provisionings that stay IN_PROGRESS or FAIL). Run as
   mitmdump --mode reverse:<moto> -s faults.py --set faults=<rules.json>
 
 The rules file is a JSON list, re-read whenever it changes (counts restart then):
@@ -10,11 +10,11 @@ The rules file is a JSON list, re-read whenever it changes (counts restart then)
 `times` (absent: every match) and `operation` (absent: every operation) are optional. The
 first rule that matches a request decides it. Answers:
   access_denied, throttle (400), server_error (500), drop (connection closed): instead of moto;
-  in_progress: moto answers, then the account-assignment status in its answer is rewritten
-    to IN_PROGRESS (AWS still working; moto did the work);
+  in_progress: moto answers, then the account-assignment or provisioning status in its
+    answer is rewritten to IN_PROGRESS (AWS still working; moto did the work);
   failed: a FAILED status with `reason` as FailureReason; for Create/DeleteAccountAssignment
-    answered instead of moto (as AWS, nothing was done), for the Describe…Status polls moto's
-    answer is rewritten;
+    answered instead of moto (as AWS, nothing was done), for ProvisionPermissionSet and the
+    Describe…Status polls moto's answer (or this addon's) is rewritten;
   pass: moto answers unchanged (with `delay_ms`, a slow AWS);
   stall: the request is held without an answer (an egress proxy or a middlebox that drops
     silently) until the rule leaves the rules file, or for `stall_ms` when given; then moto
@@ -23,19 +23,36 @@ first rule that matches a request decides it. Answers:
 <rules.json>.log: {"operation": ..., "fault": <rule name or null>, "session": <RoleSessionName
 of the assumed-role credentials that signed it, or null>}, so a test can tell that a fault
 really fired, what the operator sent and as whom (what CloudTrail would show).
+
+Provisioning: moto answers ProvisionPermissionSet SUCCEEDED and has no
+DescribePermissionSetProvisioningStatus, so this addon remembers every ProvisionPermissionSet
+answer (RequestId, PermissionSetArn, AccountId, CreatedDate and how it ends: SUCCEEDED, also
+when an in_progress rule rewrote the answer, or FAILED with a failed rule's reason) and
+answers DescribePermissionSetProvisioningStatus itself, never forwarding it: the remembered
+status for a request id it saw (in_progress and failed rules that match the poll override it
+for that answer only), ResourceNotFoundException for one it never saw. Access_denied,
+throttle, server_error, drop, stall and delay_ms rules apply to the poll as to any call.
 """
 
 import asyncio
 import json
 import os
 import re
+import time
 import urllib.parse
 import uuid
 
 from mitmproxy import ctx, http
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
-STATUS_KEYS = ("AccountAssignmentCreationStatus", "AccountAssignmentDeletionStatus")
+STATUS_KEYS = (
+    "AccountAssignmentCreationStatus",
+    "AccountAssignmentDeletionStatus",
+    "PermissionSetProvisioningStatus",
+)
+PROVISION = "ProvisionPermissionSet"
+PROVISIONING_STATUS = "DescribePermissionSetProvisioningStatus"
+JSON_HEADERS = {"Content-Type": "application/x-amz-json-1.1"}
 
 
 def operation_of(request: http.Request) -> str:
@@ -108,9 +125,25 @@ def failed_change(request: http.Request, key: str, rule) -> http.Response:
         "RequestId": str(uuid.uuid4()),
         "FailureReason": rule.get("reason", "failed (injected by the test's fault proxy)"),
     })
-    return http.Response.make(
-        200, json.dumps({key: status}), {"Content-Type": "application/x-amz-json-1.1"}
-    )
+    return http.Response.make(200, json.dumps({key: status}), JSON_HEADERS)
+
+
+def rewrite(status: dict, rule) -> None:
+    """An in_progress or failed rule's status in place of `status`'s."""
+    if rule["answer"] == "in_progress":
+        status["Status"] = "IN_PROGRESS"
+        status.pop("FailureReason", None)
+    else:
+        status["Status"] = "FAILED"
+        status["FailureReason"] = rule.get("reason", "failed (injected by the test's fault proxy)")
+
+
+def request_json(request: http.Request) -> dict:
+    try:
+        asked = json.loads(request.get_text(strict=False) or "{}")
+    except ValueError:
+        return {}
+    return asked if isinstance(asked, dict) else {}
 
 
 class Faults:
@@ -120,6 +153,8 @@ class Faults:
         self.mtime = None
         # access key id -> RoleSessionName, learnt from AssumeRole answers
         self.sessions = {}
+        # ProvisionPermissionSet RequestId -> the status its polls answer (as it ends)
+        self.provisionings = {}
 
     def load(self, loader):
         loader.add_option("faults", str, "", "path of the JSON rules file")
@@ -165,22 +200,42 @@ class Faults:
         operation = operation_of(flow.request)
         rule = self._match(flow.request, operation)
         self._log(operation, rule and rule.get("name"), self._session(flow.request))
-        if rule is None:
-            return
-        if rule.get("delay_ms"):
-            await asyncio.sleep(rule["delay_ms"] / 1000)
-        answer = rule.get("answer", "pass")
-        if answer == "stall":
-            await self._stall(rule)
-            return
-        if answer == "drop":
-            flow.kill()
-        elif answer in ANSWERS:
-            flow.response = ANSWERS[answer](flow.request)
-        elif answer == "failed" and operation in CHANGES:
-            flow.response = failed_change(flow.request, CHANGES[operation], rule)
-        else:
-            flow.metadata["fault"] = rule
+        if rule is not None:
+            if rule.get("delay_ms"):
+                await asyncio.sleep(rule["delay_ms"] / 1000)
+            answer = rule.get("answer", "pass")
+            if answer == "stall":
+                await self._stall(rule)
+            elif answer == "drop":
+                flow.kill()
+                return
+            elif answer in ANSWERS:
+                flow.response = ANSWERS[answer](flow.request)
+                return
+            elif answer == "failed" and operation in CHANGES:
+                flow.response = failed_change(flow.request, CHANGES[operation], rule)
+                return
+            elif operation != PROVISIONING_STATUS:
+                flow.metadata["fault"] = rule
+        if operation == PROVISIONING_STATUS:
+            flow.response = self._provisioning_status(flow.request, rule)
+
+    def _provisioning_status(self, request: http.Request, rule) -> http.Response:
+        """What AWS would answer for a provisioning this addon saw (moto knows none)."""
+        request_id = request_json(request).get("ProvisionPermissionSetRequestId")
+        remembered = self.provisionings.get(request_id)
+        if remembered is None:
+            return error_response(
+                request,
+                400,
+                "ResourceNotFoundException",
+                f"no permission set provisioning request {request_id} (the fault proxy saw none)",
+            )
+        status = dict(remembered)
+        if rule and rule.get("answer") in ("in_progress", "failed"):
+            rewrite(status, rule)
+        body = {"PermissionSetProvisioningStatus": status}
+        return http.Response.make(200, json.dumps(body), JSON_HEADERS)
 
     async def _stall(self, rule):
         """Holds until the rule is gone from the rules file (or `stall_ms` passed). The
@@ -192,10 +247,13 @@ class Faults:
             self._reload()
 
     def response(self, flow: http.HTTPFlow):
+        operation = operation_of(flow.request)
         rule = flow.metadata.get("fault")
         if rule and rule.get("answer") in ("in_progress", "failed"):
             self._rewrite_status(flow, rule)
-        if operation_of(flow.request) != "AssumeRole" or flow.response.status_code != 200:
+        if operation == PROVISION:
+            self._remember_provisioning(flow)
+        if operation != "AssumeRole" or flow.response.status_code != 200:
             return
         form = urllib.parse.parse_qs(flow.request.get_text(strict=False) or "")
         key = re.search(r"<AccessKeyId>([^<]+)</AccessKeyId>", flow.response.get_text() or "")
@@ -212,15 +270,38 @@ class Faults:
             return
         for key in STATUS_KEYS:
             status = body.get(key)
-            if not isinstance(status, dict):
-                continue
-            if rule["answer"] == "in_progress":
-                status["Status"] = "IN_PROGRESS"
-                status.pop("FailureReason", None)
-            else:
-                status["Status"] = "FAILED"
-                status["FailureReason"] = rule.get("reason", "failed (injected by the test's fault proxy)")
+            if isinstance(status, dict):
+                rewrite(status, rule)
         flow.response.set_text(json.dumps(body))
+
+    def _remember_provisioning(self, flow: http.HTTPFlow):
+        """Remembers how a provisioning ends, for its polls: SUCCEEDED when answered
+        IN_PROGRESS (moto did the work), else as answered (FAILED keeps its reason)."""
+        if flow.response is None or flow.response.status_code != 200:
+            return
+        try:
+            status = json.loads(flow.response.get_text() or "{}").get(
+                "PermissionSetProvisioningStatus"
+            )
+        except (ValueError, AttributeError):
+            return
+        if not isinstance(status, dict) or not status.get("RequestId"):
+            return
+        remembered = {
+            "RequestId": status["RequestId"],
+            "Status": status.get("Status") or "SUCCEEDED",
+            "PermissionSetArn": status.get("PermissionSetArn")
+            or request_json(flow.request).get("PermissionSetArn"),
+            "AccountId": status.get("AccountId"),
+            "CreatedDate": status.get("CreatedDate") or time.time(),
+        }
+        if remembered["Status"] == "IN_PROGRESS":
+            remembered["Status"] = "SUCCEEDED"
+        elif remembered["Status"] == "FAILED":
+            remembered["FailureReason"] = status.get("FailureReason") or "no reason given"
+        self.provisionings[status["RequestId"]] = {
+            k: v for k, v in remembered.items() if v is not None
+        }
 
 
 addons = [Faults()]

@@ -3,11 +3,16 @@
 //! idempotent steps (ensure a membership, remove one, eligibility) once for every
 //! implementation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use futures::future::BoxFuture;
 
 use crate::{ActAs, Assignment, Error, Progress, Role};
+
+mod guard;
 
 /// One call's answer, boxed so the trait can be used as `dyn IdentityCenter`.
 pub type Call<'a, T> = BoxFuture<'a, Result<T, Error>>;
@@ -99,6 +104,59 @@ pub trait IdentityCenter: Send + Sync {
         &'a self,
         actor: Actor<'a>,
         assignment: &'a Assignment,
+    ) -> Call<'a, BTreeSet<String>>;
+
+    /// DescribePermissionSet's SessionDuration (1 h, AWS's default, when unset).
+    fn session_duration<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+    ) -> Call<'a, Duration>;
+    /// GetInlinePolicyForPermissionSet: empty when the permission set has none.
+    fn inline_policy<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+    ) -> Call<'a, String>;
+    /// PutInlinePolicyToPermissionSet: replaces the inline policy (ValidationException when
+    /// AWS rejects the document, e.g. over its size limit).
+    fn put_inline_policy<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+        document: &'a str,
+    ) -> Call<'a, ()>;
+    /// DeleteInlinePolicyFromPermissionSet; one already gone counts as deleted.
+    fn delete_inline_policy<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+    ) -> Call<'a, ()>;
+    /// ProvisionPermissionSet to ALL_PROVISIONED_ACCOUNTS.
+    fn provision<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+    ) -> Call<'a, Progress>;
+    /// DescribePermissionSetProvisioningStatus.
+    fn provisioning_status<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        request_id: &'a str,
+    ) -> Call<'a, Progress>;
+    /// ListAccountAssignmentsForPrincipal for a GROUP principal: the distinct permission
+    /// set ARNs it is assigned on any account.
+    fn group_permission_sets<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        group_id: &'a str,
     ) -> Call<'a, BTreeSet<String>>;
 }
 
@@ -237,9 +295,10 @@ impl Store<'_> {
 }
 
 /// SSO Admin operations as one of the target's roles: permission-set account assignments
-/// for USER principals. Creating and deleting one is asynchronous: AWS answers with a
-/// request id and a status that is polled until it is SUCCEEDED or FAILED. GROUP
-/// assignments are never touched.
+/// for USER principals, and (in `guard`) the session guard's permission-set inline policies.
+/// Creating and deleting an assignment, and provisioning a permission set, are
+/// asynchronous: AWS answers with a request id and a status that is polled until it is
+/// SUCCEEDED or FAILED. GROUP assignments are only ever read.
 pub struct Sso<'a> {
     center: &'a dyn IdentityCenter,
     actor: Actor<'a>,

@@ -64,6 +64,14 @@ pub enum Error {
     PermissionSetNotFound { instance_arn: String, name: String },
     #[error("{0}")]
     InstanceNotFound(String),
+    /// DescribePermissionSet answered a SessionDuration that is not an ISO-8601 duration.
+    #[error(
+        "permission set {permission_set_arn}: session duration {value:?} is no ISO-8601 duration"
+    )]
+    SessionDuration {
+        permission_set_arn: String,
+        value: String,
+    },
 }
 
 /// Codes of a caller AWS does not accept (its credentials, role or permissions).
@@ -107,6 +115,12 @@ impl Error {
         self.code() == Some("ConflictException")
     }
 
+    /// Whether AWS answered ValidationException: the request is invalid as sent (e.g. an
+    /// inline policy over its size limit), so sending it again cannot succeed.
+    pub fn is_validation(&self) -> bool {
+        self.code() == Some("ValidationException")
+    }
+
     /// Whether AWS throttled the call (after the SDK's own retries).
     pub fn is_throttling(&self) -> bool {
         self.code().is_some_and(is_throttling_code)
@@ -135,7 +149,8 @@ impl Error {
             Self::Call { .. }
             | Self::NotRemoved { .. }
             | Self::NoStatus { .. }
-            | Self::AssignmentFailed { .. } => "AwsError",
+            | Self::AssignmentFailed { .. }
+            | Self::SessionDuration { .. } => "AwsError",
             Self::PermissionSetNotFound { .. } => "PermissionSetNotFound",
             Self::InstanceNotFound(_) => "InstanceNotFound",
         }

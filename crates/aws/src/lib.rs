@@ -8,6 +8,9 @@
 //! stalls on demand, a log of the calls made). Callers use the [`Store`] and [`Sso`]
 //! handles, which add the idempotent steps (ensure, remove, eligibility) on top of either.
 //!
+//! The session guard's calls are SSO Admin's too: a permission set's session duration and
+//! inline policy, provisioning it to its accounts, and the permission sets a group holds.
+//!
 //! Sessions: look-ups and sweeps act as the policy's read role (`readRoleArn`, else
 //! `roleArn`) in one shared session per role; changes act as `roleArn` in a session named
 //! after the grant they are for, so CloudTrail tells which grant made each change.
@@ -70,6 +73,9 @@ pub struct Assignment {
 
 /// Where an asynchronous create or delete stands (core's, which the state machine reads).
 pub use breakglass_core::assignments::Progress;
+
+/// A permission set's session duration when it sets none (AWS's default).
+pub const DEFAULT_SESSION_DURATION: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Session name of the shared read sessions.
 pub const READ_SESSION: &str = "breakglass-read";

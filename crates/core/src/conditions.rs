@@ -7,6 +7,9 @@ pub const READY: &str = "Ready";
 pub const GRANTED: &str = "Granted";
 pub const STALLED: &str = "Stalled";
 pub const AUTOMATION_PAUSED: &str = "AutomationPaused";
+/// The session guard's (written by the guard alone): True once sessions issued before the
+/// end are denied on AWS.
+pub const SESSIONS_REVOKED: &str = "SessionsRevoked";
 
 /// Sets condition `type_` in `conditions`, keeping its transition time unless the status flips.
 pub fn set(

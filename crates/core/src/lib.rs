@@ -5,7 +5,8 @@
 //! k8s-openapi does), the typed ids the operator passes around. Decisions: policy
 //! evaluation (`policy`), a grant's next step (`plan`), conditions (`conditions`), account
 //! assignments (`assignments`), pausing (`pause`), the sweep's compare (`targets`), alert
-//! matching and grouping (`alertmanager`). `breakglass-api` wraps the specs into kube
+//! matching and grouping (`alertmanager`), the session guard's Deny statements in a permission
+//! set's inline policy (`sessions`). `breakglass-api` wraps the specs into kube
 //! resources.
 
 pub mod alertmanager;
@@ -17,6 +18,7 @@ pub mod meta;
 pub mod pause;
 pub mod plan;
 pub mod policy;
+pub mod sessions;
 mod spec;
 pub mod targets;
 mod validation;

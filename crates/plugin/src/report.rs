@@ -32,6 +32,8 @@ pub struct Report {
     pub incident: Option<String>,
     /// The STS session that made the AWS changes: what to search CloudTrail for.
     pub cloudtrail_session: Option<String>,
+    /// Where the AWS-side session guard stands (`Revoked`: open sessions were cut).
+    pub session_guard: Option<String>,
     pub timeline: Vec<Entry>,
     /// What each paused target's automation would have changed when given back.
     pub drift: Vec<TargetDrift>,
@@ -86,7 +88,8 @@ pub fn build(g: &BreakGlassGrant, events: Vec<Seen>) -> Report {
         timeline.push(entry(at.0, "Granted", format!("access given{until}")));
     }
     for e in events {
-        if e.reason == "Granted" || e.reason == "Ended" {
+        // Said by the status already (SessionsRevoked: its `revokedAt`).
+        if e.reason == "Granted" || e.reason == "Ended" || e.reason == "SessionsRevoked" {
             continue;
         }
         timeline.push(Entry {
@@ -95,6 +98,13 @@ pub fn build(g: &BreakGlassGrant, events: Vec<Seen>) -> Report {
             detail: e.note,
             warning: e.warning,
         });
+    }
+    if let Some(at) = status.sessions.as_ref().and_then(|s| s.revoked_at.as_ref()) {
+        timeline.push(entry(
+            at.0,
+            "SessionsCut",
+            "AWS denies the sessions issued before the end".into(),
+        ));
     }
     if let Some(at) = &status.ended_at {
         let why = status
@@ -116,6 +126,7 @@ pub fn build(g: &BreakGlassGrant, events: Vec<Seen>) -> Report {
         reason: g.spec.reason.clone(),
         incident: g.spec.incident.as_ref().map(|i| i.id.clone()),
         cloudtrail_session: status.aws.map(|a| a.session_name),
+        session_guard: status.sessions.as_ref().map(guard_summary),
         timeline,
         drift: status
             .paused_targets
@@ -129,6 +140,21 @@ pub fn build(g: &BreakGlassGrant, events: Vec<Seen>) -> Report {
             })
             .collect(),
     }
+}
+
+/// The guard in a line: its state, why, and when open sessions were cut.
+pub fn guard_summary(s: &breakglass_api::SessionsStatus) -> String {
+    let mut line = format!("{:?}", s.state);
+    if let Some(r) = &s.reason {
+        line.push_str(&format!(" ({r})"));
+    }
+    if let Some(at) = &s.revoked_at {
+        line.push_str(&format!(", open sessions cut at {}", at.0));
+    }
+    if let Some(m) = &s.message {
+        line.push_str(&format!(": {m}"));
+    }
+    line
 }
 
 /// The record as Markdown, to paste into a post-mortem.
@@ -146,6 +172,9 @@ pub fn markdown(r: &Report) -> String {
     ];
     if let Some(i) = &r.incident {
         out.push(format!("- **Incident:** {i}"));
+    }
+    if let Some(g) = &r.session_guard {
+        out.push(format!("- **Session guard:** {g}"));
     }
     if let Some(s) = &r.cloudtrail_session {
         out.push(format!(

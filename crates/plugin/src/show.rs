@@ -218,6 +218,23 @@ pub fn describe(g: &BreakGlassGrant, now: Timestamp) -> String {
             ));
         }
     }
+    if let Some(guard) = &status.sessions {
+        out.push(format!(
+            "Sessions:     {}",
+            super::report::guard_summary(guard)
+        ));
+        for ps in &guard.permission_sets {
+            out.push(format!(
+                "  {} {:?} {}",
+                ps.permission_set_arn,
+                ps.state,
+                ps.request_id
+                    .as_deref()
+                    .map(|r| format!("(provisioning {r})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
     if !status.paused_targets.is_empty() {
         out.push("Paused targets:".into());
         for t in &status.paused_targets {

@@ -88,10 +88,6 @@ pub(crate) struct AddMember {
     /// The group's display name when the policy names it so: its cached id is dropped
     /// should the add fail (the group may have been replaced).
     pub group_name: Option<String>,
-    /// The grant's first pass: then, unless the ledger already had the member (another
-    /// grant recorded it), it cannot exist yet and is not looked up first
-    /// (`decide::look_first`).
-    pub first: bool,
 }
 
 /// Taking the user out of the group (no other grant gives the membership).

@@ -185,11 +185,11 @@ async fn remove_member(pass: &Pass<'_>, remove: &RemoveMember) -> Result<(), aws
     .await
 }
 
-/// Records the member in the ledger and adds the user to the group as the grant's session,
-/// both under the user's lock: whether the ledger already had the member decides whether
-/// the add looks first, so that answer must not go stale before the add. (Recorded outside
-/// the lock, a grant that recorded the member first could add it after an overlapping grant
-/// already had: a duplicate, which AWS answers with a Conflict.)
+/// Adds the user to the group as the grant's session, under the user's lock (so an
+/// overlapping grant's look cannot go stale before its add). It looks first: a member that
+/// exists while the ledger has no record of it was there before the grant (standing access)
+/// and stays out of the ledger, so neither the end nor the sweep removes it. Otherwise the
+/// member is recorded in the ledger before the add.
 async fn add_member(
     pass: &Pass<'_>,
     journal: &mut Journal<'_>,
@@ -197,41 +197,67 @@ async fn add_member(
 ) -> Result<(), Error> {
     const OP: &str = "adding the member";
     let ctx = pass.ctx;
+    let ledger_error = |source| Error::Ledger {
+        grant: pass.me.clone(),
+        source,
+    };
     let lock = ctx.user_lock(&add.user_id).await;
     let guard = lock.lock().await;
-    let newly_recorded = ctx
-        .ledger
-        .record(&add.entry)
-        .await
-        .map_err(|source| Error::Ledger {
-            grant: pass.me.clone(),
-            source,
-        })?;
-    let writer = match ctx.aws.store(&add.target, Role::Write).await {
-        Ok(c) => c,
+    let added = async {
+        let writer = ctx.aws.store(&add.target, Role::Write).await?;
+        if let Some(existing) = writer.membership_id(&add.group_id, &add.user_id).await? {
+            return Ok(Some(existing));
+        }
+        Ok(None)
+    }
+    .await;
+    let existing = match added {
+        Ok(e) => e,
         Err(e) => {
             drop(guard);
             return Err(pass.fail(journal, OP, e).await);
         }
     };
-    let look_first = decide::look_first(add.first, newly_recorded);
-    let membership = match writer
-        .ensure_membership(&add.group_id, &add.user_id, look_first)
-        .await
-    {
-        Ok(m) => m,
-        Err(e) => {
-            drop(guard);
-            if let Some(name) = &add.group_name {
-                // The group may have been replaced: look its id up again next time.
-                ctx.cache_group_id(&add.target.identity_store_id, name, None);
+    let (membership, standing) = match existing {
+        Some(existing) => {
+            let ours = ctx
+                .ledger
+                .has(&add.entry.target, &add.user_id)
+                .await
+                .map_err(ledger_error)?;
+            (existing, !ours)
+        }
+        None => {
+            ctx.ledger.record(&add.entry).await.map_err(ledger_error)?;
+            let created = async {
+                let writer = ctx.aws.store(&add.target, Role::Write).await?;
+                // Just looked: create at once (a concurrent add by hand answers Conflict,
+                // handled by `ensure_membership`).
+                writer
+                    .ensure_membership(&add.group_id, &add.user_id, false)
+                    .await
             }
-            return Err(pass.fail(journal, OP, e).await);
+            .await;
+            match created {
+                Ok(m) => (m, false),
+                Err(e) => {
+                    drop(guard);
+                    if let Some(name) = &add.group_name {
+                        // The group may have been replaced: look its id up again next time.
+                        ctx.cache_group_id(&add.target.identity_store_id, name, None);
+                    }
+                    return Err(pass.fail(journal, OP, e).await);
+                }
+            }
         }
     };
     drop(guard);
     failpoint("after-create-membership").await;
-    info!(membership = %membership, "member added");
-    decide::record_membership(journal.status_mut(), membership);
+    if standing {
+        info!(membership = %membership, "the user was a member before the grant: standing access, kept at the end");
+    } else {
+        info!(membership = %membership, "member added");
+    }
+    decide::record_membership(journal.status_mut(), membership, standing);
     Ok(())
 }

@@ -17,6 +17,8 @@ mod pause;
 mod tests_add_member;
 mod unassign;
 
+pub(crate) use lookup::target;
+
 use crate::api::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Api, ResourceExt, runtime::controller::Action, runtime::reflector::ObjectRef};

@@ -63,7 +63,6 @@ fn first_pass(
             group_id,
             user_id,
             group_name: None,
-            first: true,
         };
         let plan = Plan {
             effects: vec![Effect::AddMember(Box::new(add))],
@@ -85,6 +84,12 @@ async fn answer_as_recorded_until_quiet(api: &mut ApiServer) -> usize {
     while let Ok(call) = tokio::time::timeout(Duration::from_secs(1), api.next()).await {
         match call.method.as_str() {
             "POST" => call.fail(409, "AlreadyExists"),
+            // B's look-up of the ledger: A recorded the member (so it is not standing access).
+            "GET" => {
+                let name = call.path.rsplit('/').next().unwrap_or_default().to_owned();
+                call.ok(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "2"}}));
+            }
             "PATCH" => {
                 let name = call.path.rsplit('/').next().unwrap_or_default().to_owned();
                 call.ok(json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -107,11 +112,11 @@ fn membership_id(status: &BreakGlassGrantStatus) -> Option<&str> {
         .as_deref()
 }
 
-/// Grant A records the member first (newly: it will not look before adding); grant B finds
-/// it recorded (so it looks first). Should B add before A, A's add must still find B's
-/// member: the ledger's answer and the add happen under one lock, so A's answer cannot go
-/// stale. Without it A creates a second membership (moto keeps the duplicate; AWS answers
-/// Conflict).
+/// Grant A looks, finds no member, records it in the ledger and adds it; grant B, started
+/// while A's ledger write is in flight, must not look meanwhile: the look, the ledger and
+/// the add happen under the user's lock, so B looks only after A added, finds A's member
+/// recorded in the ledger (the operator's, not standing access) and shares it. Without the
+/// lock B creates a second membership (moto keeps the duplicate; AWS answers Conflict).
 #[tokio::test(start_paused = true)]
 async fn overlapping_first_passes_create_the_membership_once() {
     let (kube, mut api) = client();
@@ -150,5 +155,15 @@ async fn overlapping_first_passes_create_the_membership_once() {
         membership_id(&a),
         membership_id(&b),
         "one membership, shared"
+    );
+    let standing = |s: &BreakGlassGrantStatus| {
+        s.access
+            .as_ref()
+            .and_then(|a| a.group_membership.as_ref())
+            .is_some_and(|m| m.standing)
+    };
+    assert!(
+        !standing(&a) && !standing(&b),
+        "the operator's member is not standing access"
     );
 }

@@ -145,12 +145,20 @@ impl<'p> Journal<'p> {
     }
 }
 
-/// The status without `alerts`: the webhook owns that field. Left out of the apply, it is
-/// neither claimed nor wiped; sent from a stale cached copy, it would undo the webhook's
-/// last update (server-side apply with force takes whatever it is given).
+/// The status without what others own: `alerts` (the webhook's), `sessions` and the
+/// `SessionsRevoked` condition (the guard's). Left out of the apply, they are neither
+/// claimed nor wiped; sent from a stale cached copy, they would undo the owner's last update
+/// (server-side apply with force takes whatever it is given).
 fn controller_owned(status: &BreakGlassGrantStatus) -> BreakGlassGrantStatus {
     BreakGlassGrantStatus {
         alerts: vec![],
+        sessions: None,
+        conditions: status
+            .conditions
+            .iter()
+            .filter(|c| c.type_ != crate::conditions::SESSIONS_REVOKED)
+            .cloned()
+            .collect(),
         ..status.clone()
     }
 }

@@ -49,9 +49,11 @@ fn refusals_are_read_from_the_code() {
 }
 
 #[test]
-fn conflicts_and_throttling_are_read_from_the_code() {
+fn conflicts_validation_and_throttling_are_read_from_the_code() {
     assert!(call("ConflictException").is_conflict());
     assert!(!call("ConflictException").is_throttling());
+    assert!(call("ValidationException").is_validation());
+    assert!(!call("ConflictException").is_validation());
     for code in [
         "ThrottlingException",
         "Throttling",

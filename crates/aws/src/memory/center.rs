@@ -1,87 +1,17 @@
-//! `IdentityCenter` in memory: every call opens its session if needed (AssumeRole, logged),
-//! is logged, meets the fault planned for it if any, then answers from the state.
+//! `IdentityCenter` in memory: every call enters (`calls`: its session, the log, its fault),
+//! then answers from the state; the session guard's calls are `guard`'s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use futures::{FutureExt, future::BoxFuture};
 
-use super::{Logged, Memory, Op, Request, State, faults};
+use super::{Memory, Op, Request, State, faults, guard};
 use crate::{ActAs, Actor, Assignment, Call, Error, IdentityCenter, Progress};
 
 impl Memory {
-    /// Logs the call (and the AssumeRole opening its session), then meets its fault.
-    async fn enter(&self, op: Op, actor: Actor<'_>, args: &[&str]) -> Result<(), Error> {
-        let (role_arn, session_name) = actor.target.session(actor.role);
-        let key = (role_arn.to_owned(), session_name.to_owned());
-        let logged = |op| Logged {
-            op,
-            args: args.iter().map(|a| (*a).to_owned()).collect(),
-            role_arn: key.0.clone(),
-            session_name: key.1.clone(),
-        };
-        let opening = {
-            let mut s = self.state();
-            if s.sessions.contains(&key) {
-                None
-            } else {
-                s.push(logged(Op::AssumeRole));
-                if s.denied.contains(role_arn) {
-                    return Err(faults::error(
-                        Op::AssumeRole,
-                        faults::Fault::AccessDenied,
-                        actor,
-                    ));
-                }
-                Some(self.pending(&mut s, Op::AssumeRole))
-            }
-        };
-        if let Some(fault) = opening {
-            self.meet(Op::AssumeRole, fault, actor).await?;
-            self.state().sessions.insert(key.clone());
-        }
-        if op == Op::AssumeRole {
-            return Ok(());
-        }
-        let fault = {
-            let mut s = self.state();
-            s.push(logged(op));
-            self.pending(&mut s, op)
-        };
-        self.meet(op, fault, actor).await
-    }
-
-    /// The fault planned for this call of `op`; a stall starts waiting for its release
-    /// under the state's lock, so a release can never slip between.
-    fn pending(&self, s: &mut State, op: Op) -> Pending {
-        match faults::take(&mut s.faults, op) {
-            None => Pending::Answer,
-            Some(faults::Fault::Stall) => Pending::Stall(self.release.subscribe()),
-            Some(fault) => Pending::Fail(fault),
-        }
-    }
-
-    async fn meet(&self, op: Op, pending: Pending, actor: Actor<'_>) -> Result<(), Error> {
-        match pending {
-            Pending::Answer => Ok(()),
-            Pending::Stall(mut released) => {
-                let deadline = self.state().deadline;
-                // Closed only with the `Memory` itself, which this call borrows.
-                let released = released.changed();
-                match deadline {
-                    None => {
-                        let _ = released.await;
-                        Ok(())
-                    }
-                    Some(d) => match tokio::time::timeout(d, released).await {
-                        Ok(_) => Ok(()),
-                        Err(_) => Err(faults::timeout(op, actor)),
-                    },
-                }
-            }
-            Pending::Fail(fault) => Err(faults::error(op, fault, actor)),
-        }
-    }
-
     /// Starts an assignment change: done at once when so configured, else a request.
     fn start(&self, create: bool, a: &Assignment, user_id: &str) -> Progress {
         let mut s = self.state();
@@ -134,13 +64,6 @@ impl Memory {
             _ => Progress::Succeeded,
         })
     }
-}
-
-/// What a call meets before its answer.
-enum Pending {
-    Answer,
-    Fail(faults::Fault),
-    Stall(tokio::sync::watch::Receiver<u64>),
 }
 
 /// Applies a finished change (unless it failed) and says how it ended.
@@ -402,5 +325,69 @@ impl IdentityCenter for Memory {
                 .collect())
         }
         .boxed()
+    }
+
+    fn session_duration<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+    ) -> Call<'a, Duration> {
+        guard::session_duration(self, actor, instance_arn, permission_set_arn).boxed()
+    }
+
+    fn inline_policy<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+    ) -> Call<'a, String> {
+        guard::inline_policy(self, actor, instance_arn, permission_set_arn).boxed()
+    }
+
+    fn put_inline_policy<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+        document: &'a str,
+    ) -> Call<'a, ()> {
+        guard::put_inline_policy(self, actor, instance_arn, permission_set_arn, document).boxed()
+    }
+
+    fn delete_inline_policy<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+    ) -> Call<'a, ()> {
+        guard::delete_inline_policy(self, actor, instance_arn, permission_set_arn).boxed()
+    }
+
+    fn provision<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        permission_set_arn: &'a str,
+    ) -> Call<'a, Progress> {
+        guard::provision(self, actor, instance_arn, permission_set_arn).boxed()
+    }
+
+    fn provisioning_status<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        request_id: &'a str,
+    ) -> Call<'a, Progress> {
+        guard::provisioning_status(self, actor, instance_arn, request_id).boxed()
+    }
+
+    fn group_permission_sets<'a>(
+        &'a self,
+        actor: Actor<'a>,
+        instance_arn: &'a str,
+        group_id: &'a str,
+    ) -> Call<'a, BTreeSet<String>> {
+        guard::group_permission_sets(self, actor, instance_arn, group_id).boxed()
     }
 }

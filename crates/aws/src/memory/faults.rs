@@ -182,6 +182,18 @@ pub(super) fn not_found(op: Op, actor: Actor<'_>) -> Error {
     call(op, actor.target, source.into())
 }
 
+/// SSO Admin's answer to a request invalid as sent (an inline policy over its size limit).
+pub(super) fn invalid(op: Op, actor: Actor<'_>, message: &str) -> Error {
+    use aws_sdk_ssoadmin::{Error as E, types::error as t};
+    let source = E::ValidationException(
+        t::ValidationException::builder()
+            .message(message)
+            .meta(meta("ValidationException", message))
+            .build(),
+    );
+    call(op, actor.target, source.into())
+}
+
 fn call(op: Op, target: &crate::ActAs, source: Cause) -> Error {
     Error::Call {
         operation: op.name(),
@@ -212,6 +224,15 @@ impl Op {
                 "DescribeAccountAssignmentDeletionStatus"
             }
             Self::ListAccountAssignments => "ListAccountAssignments",
+            Self::DescribePermissionSet => "DescribePermissionSet",
+            Self::GetInlinePolicyForPermissionSet => "GetInlinePolicyForPermissionSet",
+            Self::PutInlinePolicyToPermissionSet => "PutInlinePolicyToPermissionSet",
+            Self::DeleteInlinePolicyFromPermissionSet => "DeleteInlinePolicyFromPermissionSet",
+            Self::ProvisionPermissionSet => "ProvisionPermissionSet",
+            Self::DescribePermissionSetProvisioningStatus => {
+                "DescribePermissionSetProvisioningStatus"
+            }
+            Self::ListAccountAssignmentsForPrincipal => "ListAccountAssignmentsForPrincipal",
         }
     }
 }

@@ -1,13 +1,17 @@
 //! IAM Identity Center in memory, with the semantics the operator's tests rely on: users,
 //! groups and memberships per Identity Store (a duplicate membership is a
 //! ConflictException, as on AWS), instances and permission sets, account assignments whose
-//! create and delete answer IN_PROGRESS and complete on a later status call, sessions
+//! create and delete answer IN_PROGRESS and complete on a later status call, permission
+//! sets' inline policies and session durations, their provisioning (SUCCEEDED at once, or
+//! on a later status call) and GROUP assignments (`guard`), sessions
 //! assumed once per role and session name until forgotten, faults on demand (throttling,
 //! conflicts and refusals with the codes AWS sends, and stalls that never answer until
 //! released), and a log of every call made.
 
+mod calls;
 mod center;
 mod faults;
+mod guard;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -37,6 +41,14 @@ pub enum Op {
     DescribeAccountAssignmentCreationStatus,
     DescribeAccountAssignmentDeletionStatus,
     ListAccountAssignments,
+    /// A permission set's session duration.
+    DescribePermissionSet,
+    GetInlinePolicyForPermissionSet,
+    PutInlinePolicyToPermissionSet,
+    DeleteInlinePolicyFromPermissionSet,
+    ProvisionPermissionSet,
+    DescribePermissionSetProvisioningStatus,
+    ListAccountAssignmentsForPrincipal,
 }
 
 /// One call as it was made: the operation, its arguments, and as whom.
@@ -89,6 +101,8 @@ struct State {
     /// How long a stalled call waits before it ends as the SDK's deadline ends it
     /// (`Error::Timeout`); `None`: until released.
     deadline: Option<Duration>,
+    /// Permission-set inline policies, session durations, provisioning, group assignments.
+    guard: guard::Guard,
 }
 
 /// Told of each call as it is logged, under the log's lock: calls are seen in log order.
@@ -96,8 +110,9 @@ struct State {
 pub type Observer = Arc<dyn Fn(&Logged) + Send + Sync>;
 
 /// IAM Identity Center in memory. Set it up with `user`, `group`, `add_member`, `instance`,
-/// `permission_set`; inject faults with `inject` and `deny_role`; read back with `calls`,
-/// `count`, `group_members` and `assigned`.
+/// `permission_set` (and for the session guard `set_inline_policy`, `set_session_duration`,
+/// `set_group_permission_sets`); inject faults with `inject` and `deny_role`; read back with
+/// `calls`, `count`, `group_members`, `assigned`, `inline_policy_of` and `provisionings`.
 pub struct Memory {
     state: Mutex<State>,
     /// Bumped by `release`: stalled calls wait for a change.
@@ -130,6 +145,7 @@ impl Memory {
                 log: vec![],
                 observer: None,
                 deadline: None,
+                guard: guard::Guard::default(),
             }),
             release: tokio::sync::watch::Sender::new(0),
         }

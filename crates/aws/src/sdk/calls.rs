@@ -159,6 +159,12 @@ pub(super) fn code_of(err: &OperationError) -> Option<&str> {
         sso::describe_account_assignment_creation_status::DescribeAccountAssignmentCreationStatusError,
         sso::describe_account_assignment_deletion_status::DescribeAccountAssignmentDeletionStatusError,
         sso::list_account_assignments::ListAccountAssignmentsError,
+        sso::get_inline_policy_for_permission_set::GetInlinePolicyForPermissionSetError,
+        sso::put_inline_policy_to_permission_set::PutInlinePolicyToPermissionSetError,
+        sso::delete_inline_policy_from_permission_set::DeleteInlinePolicyFromPermissionSetError,
+        sso::provision_permission_set::ProvisionPermissionSetError,
+        sso::describe_permission_set_provisioning_status::DescribePermissionSetProvisioningStatusError,
+        sso::list_account_assignments_for_principal::ListAccountAssignmentsForPrincipalError,
     );
     None
 }

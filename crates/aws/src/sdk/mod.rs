@@ -1,12 +1,14 @@
 //! The SDK implementation: STS AssumeRole into a policy's roles, then Identity Store
-//! (`store`) and SSO Admin (`sso`) calls, every call paced by one client-side rate limit
-//! (`Limiter`) and counted through a `CallObserver` (`calls`). Credentials stay in memory
-//! and are never logged.
+//! (`store`) and SSO Admin (`sso`, `guard`) calls behind the trait (`center`), every call
+//! paced by one client-side rate limit (`Limiter`) and counted through a `CallObserver`
+//! (`calls`). Credentials stay in memory and are never logged.
 //!
 //! Only credentials are cached (a few hundred bytes each, at most `MAX_SESSIONS`); a client
 //! is built around them per call.
 
 mod calls;
+mod center;
+mod guard;
 mod sessions;
 mod sso;
 mod store;
@@ -15,18 +17,14 @@ pub use self::calls::{CallObserver, CallOutcome};
 use self::sessions::{Cached, SessionKey, Sessions};
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
     sync::Arc,
     time::{Duration, SystemTime},
 };
 
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_smithy_runtime_api::client::{interceptors::SharedInterceptor, result::SdkError};
-use futures::{FutureExt, future::BoxFuture};
 
-use crate::{
-    ActAs, Actor, Assignment, Call, Cause, Error, IdentityCenter, Limiter, Progress, Role,
-};
+use crate::{ActAs, Actor, Cause, Error, Limiter, Role};
 
 /// Attempts per call (the SDK's standard retry mode retries throttling, 5xx and timeouts).
 const ATTEMPTS: u32 = 3;
@@ -238,156 +236,6 @@ impl Aws {
             ),
             expires,
         })
-    }
-}
-
-impl IdentityCenter for Aws {
-    fn session<'a>(&'a self, actor: Actor<'a>) -> Call<'a, ()> {
-        async move {
-            self.credentials(&session_key(actor.target, actor.role))
-                .await
-                .map(drop)
-        }
-        .boxed()
-    }
-
-    fn forget<'a>(&'a self, target: &'a ActAs) -> BoxFuture<'a, ()> {
-        self.sessions
-            .forget(|k| k.session_name == target.session_name && k.role_arn == target.role_arn);
-        futures::future::ready(()).boxed()
-    }
-
-    fn user_id<'a>(&'a self, actor: Actor<'a>, user_name: &'a str) -> Call<'a, String> {
-        async move { store::user_id(&self.store(actor).await?, &self.limit, actor, user_name).await }
-            .boxed()
-    }
-
-    fn group_id<'a>(&'a self, actor: Actor<'a>, display_name: &'a str) -> Call<'a, String> {
-        async move {
-            store::group_id(&self.store(actor).await?, &self.limit, actor, display_name).await
-        }
-        .boxed()
-    }
-
-    fn membership_id<'a>(
-        &'a self,
-        actor: Actor<'a>,
-        group_id: &'a str,
-        user_id: &'a str,
-    ) -> Call<'a, Option<String>> {
-        async move {
-            let client = self.store(actor).await?;
-            store::membership_id(&client, &self.limit, actor, group_id, user_id).await
-        }
-        .boxed()
-    }
-
-    fn create_membership<'a>(
-        &'a self,
-        actor: Actor<'a>,
-        group_id: &'a str,
-        user_id: &'a str,
-    ) -> Call<'a, String> {
-        async move {
-            let client = self.store(actor).await?;
-            store::create_membership(&client, &self.limit, actor, group_id, user_id).await
-        }
-        .boxed()
-    }
-
-    fn delete_membership<'a>(&'a self, actor: Actor<'a>, membership_id: &'a str) -> Call<'a, bool> {
-        async move {
-            let client = self.store(actor).await?;
-            store::delete_membership(&client, &self.limit, actor, membership_id).await
-        }
-        .boxed()
-    }
-
-    fn members<'a>(
-        &'a self,
-        actor: Actor<'a>,
-        group_id: &'a str,
-    ) -> Call<'a, BTreeMap<String, String>> {
-        async move { store::members(&self.store(actor).await?, &self.limit, actor, group_id).await }
-            .boxed()
-    }
-
-    fn instances<'a>(&'a self, actor: Actor<'a>) -> Call<'a, Vec<(String, String)>> {
-        async move { sso::instances(&self.sso(actor).await?, &self.limit, actor).await }.boxed()
-    }
-
-    fn permission_set_arn<'a>(
-        &'a self,
-        actor: Actor<'a>,
-        instance_arn: &'a str,
-        name: &'a str,
-    ) -> Call<'a, String> {
-        async move {
-            let client = self.sso(actor).await?;
-            sso::permission_set_arn(&client, &self.limit, actor, instance_arn, name).await
-        }
-        .boxed()
-    }
-
-    fn create_assignment<'a>(
-        &'a self,
-        actor: Actor<'a>,
-        assignment: &'a Assignment,
-        user_id: &'a str,
-    ) -> Call<'a, Progress> {
-        async move {
-            let client = self.sso(actor).await?;
-            sso::create(&client, &self.limit, actor, assignment, user_id).await
-        }
-        .boxed()
-    }
-
-    fn delete_assignment<'a>(
-        &'a self,
-        actor: Actor<'a>,
-        assignment: &'a Assignment,
-        user_id: &'a str,
-    ) -> Call<'a, Progress> {
-        async move {
-            let client = self.sso(actor).await?;
-            sso::delete(&client, &self.limit, actor, assignment, user_id).await
-        }
-        .boxed()
-    }
-
-    fn creation_status<'a>(
-        &'a self,
-        actor: Actor<'a>,
-        instance_arn: &'a str,
-        request_id: &'a str,
-    ) -> Call<'a, Progress> {
-        async move {
-            let client = self.sso(actor).await?;
-            sso::creation(&client, &self.limit, actor, instance_arn, request_id).await
-        }
-        .boxed()
-    }
-
-    fn deletion_status<'a>(
-        &'a self,
-        actor: Actor<'a>,
-        instance_arn: &'a str,
-        request_id: &'a str,
-    ) -> Call<'a, Progress> {
-        async move {
-            let client = self.sso(actor).await?;
-            sso::deletion(&client, &self.limit, actor, instance_arn, request_id).await
-        }
-        .boxed()
-    }
-
-    fn assigned_users<'a>(
-        &'a self,
-        actor: Actor<'a>,
-        assignment: &'a Assignment,
-    ) -> Call<'a, BTreeSet<String>> {
-        async move { sso::users(&self.sso(actor).await?, &self.limit, actor, assignment).await }
-            .boxed()
     }
 }
 

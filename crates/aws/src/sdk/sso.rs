@@ -15,7 +15,7 @@ use super::call_failed;
 use crate::{Actor, Assignment, Error, Limiter, Progress};
 
 /// A failed call, its SDK error kept as an SSO Admin error.
-fn failed<E>(operation: &'static str, actor: Actor<'_>, err: SdkError<E>) -> Error
+pub(super) fn failed<E>(operation: &'static str, actor: Actor<'_>, err: SdkError<E>) -> Error
 where
     aws_sdk_ssoadmin::Error: From<SdkError<E>>,
 {
@@ -240,16 +240,27 @@ fn progress(
     let Some(status) = status else {
         return Err(Error::NoStatus { operation });
     };
-    let request_id = status.request_id().unwrap_or_default().to_owned();
-    Ok(match status.status() {
+    Ok(progress_of(
+        status.status(),
+        status.request_id(),
+        status.failure_reason(),
+    ))
+}
+
+/// An asynchronous change's status as the core reads it: an unknown status is still
+/// in progress.
+pub(super) fn progress_of(
+    status: Option<&StatusValues>,
+    request_id: Option<&str>,
+    failure_reason: Option<&str>,
+) -> Progress {
+    let request_id = request_id.unwrap_or_default().to_owned();
+    match status {
         Some(StatusValues::Succeeded) => Progress::Succeeded,
         Some(StatusValues::Failed) => Progress::Failed {
             request_id,
-            reason: status
-                .failure_reason()
-                .unwrap_or("no reason given")
-                .to_owned(),
+            reason: failure_reason.unwrap_or("no reason given").to_owned(),
         },
         _ => Progress::InProgress { request_id },
-    })
+    }
 }

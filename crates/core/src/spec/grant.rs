@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Condition, PausedTarget, Time,
+    Condition, PausedTarget, SessionsStatus, Time,
     validation::{Rule, at_most_a_day, immutable, not_blank, positive_go_duration},
 };
 
@@ -153,11 +153,17 @@ pub struct BreakGlassGrantStatus {
     /// One entry per paused object.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paused_targets: Vec<PausedTarget>,
-    /// Ready, Granted, AutomationPaused, Stalled.
+    /// Ready, Granted, AutomationPaused, Stalled (the pipeline's), SessionsRevoked (the
+    /// guard's). A map keyed by type, so each writer's server-side apply owns its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The AWS-side guard of this grant. Written only by the guard (the grant pipeline's
+    /// status writes leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionsStatus>,
     /// Grants opened by the Alertmanager webhook: the alerts this grant stands for. Written
     /// only by the webhook (the controller's status writes leave it out); the webhook sets
     /// `spec.resolved` once every one of them is resolved.
@@ -209,6 +215,10 @@ pub struct GrantedMembership {
     pub group_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub membership_id: Option<String>,
+    /// The user was a member before the grant (not added by the operator): the membership
+    /// is neither guarded nor removed at the end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub standing: bool,
 }
 
 /// One account's permission-set assignment for this grant.

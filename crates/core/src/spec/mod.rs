@@ -4,7 +4,9 @@
 mod grant;
 mod pause;
 mod policy;
+mod sessions;
 
 pub use grant::*;
 pub use pause::*;
 pub use policy::*;
+pub use sessions::*;

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Condition, LabelSelector, RestoreMode,
+    Condition, LabelSelector, RestoreMode, SessionGuard,
     validation::{
         Rule, alertmanager_matchers, at_most_a_day, exactly_one_of, max_not_below_default,
         names_or_selector, not_blank, positive_go_duration,
@@ -130,6 +130,9 @@ pub struct PolicyAws {
     "groupMembership",
     "accountAssignment",
     "exactly one of groupMembership or accountAssignment must be set"
+), Rule::new(
+    "!has(self.sessions) || !has(self.sessions.permissionSets) || has(self.groupMembership)",
+    "sessions.permissionSets is for groupMembership access; an accountAssignment guards its own permission set",
 )]))]
 pub struct PolicyAccess {
     /// Add the user to an Identity Store group that is assigned the break-glass permission set.
@@ -139,6 +142,18 @@ pub struct PolicyAccess {
     /// Assign a permission set to the user directly on the listed accounts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_assignment: Option<AccountAssignmentAccess>,
+
+    /// The AWS-side guard: AWS denies the user after expiry, and sessions issued before the
+    /// end are cut (Deny statements in the permission sets' inline policies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionGuard>,
+}
+
+impl PolicyAccess {
+    /// The guard as the policy asks it (absent = `Enforce`, permission sets discovered).
+    pub fn guard(&self) -> SessionGuard {
+        self.sessions.clone().unwrap_or_default()
+    }
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -47,8 +47,9 @@ pub(crate) fn has_accounts(status: &BreakGlassGrantStatus) -> bool {
         .is_some_and(|a| !a.account_assignments.is_empty())
 }
 
-/// The membership, taken back unless another grant (`holders`) still gives it; either way
-/// the session named after this grant is dropped. Also what the note says about it.
+/// The membership, taken back unless it was there before the grant (standing) or another
+/// grant (`holders`) still gives it; either way the session named after this grant is
+/// dropped. Also what the note says about it.
 pub(crate) fn take_member(
     user: &str,
     target: ActAs,
@@ -57,7 +58,12 @@ pub(crate) fn take_member(
     holders: &[GrantKey],
 ) -> (Vec<Effect>, String) {
     let mut effects = vec![];
-    let said = if holders.is_empty() {
+    let said = if membership.standing {
+        format!(
+            "standing access kept: {user} was a member of group {} before the grant",
+            membership.group_id
+        )
+    } else if holders.is_empty() {
         let said = format!("removed {user} from group {}", membership.group_id);
         effects.push(Effect::RemoveMember(Box::new(RemoveMember {
             target: target.clone(),

@@ -179,13 +179,6 @@ pub(crate) fn eligibility_groups(eligibility: Option<&Eligibility>) -> Option<&[
     }
 }
 
-/// Add looks for the member first unless this is the first attempt and no other grant
-/// recorded the member: then it cannot exist yet, except added by hand (AWS answers
-/// Conflict).
-pub(crate) fn look_first(first: bool, newly_recorded: bool) -> bool {
-    !(first && newly_recorded)
-}
-
 /// What a group membership pass rests on, once the ids are known and the user eligible.
 pub(crate) struct Membership<'a> {
     pub user: &'a str,
@@ -230,15 +223,16 @@ pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) 
         group_membership: None,
         account_assignments: vec![],
     });
-    let membership_id = access
+    let (membership_id, standing) = access
         .group_membership
         .as_ref()
-        .and_then(|g| g.membership_id.clone());
+        .map_or((None, false), |g| (g.membership_id.clone(), g.standing));
     access.group_membership = Some(GrantedMembership {
         identity_store_id: m.target.identity_store_id.clone(),
         group_id: m.group_id.clone(),
         group_name,
         membership_id,
+        standing,
     });
     status.granted_at = Some(Time(started_at));
     status.expires_at = Some(Time(expires_at));
@@ -267,7 +261,6 @@ pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) 
             group_id: m.group_id,
             user_id: m.user_id,
             group_name: m.group.group_name.clone(),
-            first,
         })),
         Effect::Phase(GrantPhase::Active),
         Effect::Settle(Settle::Active(msg.clone())),
@@ -284,14 +277,20 @@ pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) 
     plan
 }
 
-/// AWS's answer to the add, on the record.
-pub(crate) fn record_membership(status: &mut BreakGlassGrantStatus, membership_id: String) {
+/// AWS's answer to the add, on the record; `standing`: the user was a member before the
+/// grant, and the operator did not add it.
+pub(crate) fn record_membership(
+    status: &mut BreakGlassGrantStatus,
+    membership_id: String,
+    standing: bool,
+) {
     if let Some(m) = status
         .access
         .as_mut()
         .and_then(|a| a.group_membership.as_mut())
     {
         m.membership_id = Some(membership_id);
+        m.standing = standing;
     }
 }
 

@@ -28,6 +28,7 @@ fn membership() -> GrantedMembership {
         group_id: "g-1".into(),
         group_name: None,
         membership_id: Some("m-1".into()),
+        standing: false,
     }
 }
 
