@@ -26,7 +26,10 @@ async fn a_member_there_before_the_grant_is_standing_access_and_kept_at_the_end(
         .expect("the membership recorded");
     assert!(m.membership_id.is_some(), "the existing id recorded");
     assert!(m.standing, "recorded as standing access");
-    assert!(p.ledger_entries().is_empty(), "not the operator's: not in its ledger");
+    assert!(
+        p.ledger_entries().is_empty(),
+        "not the operator's: not in its ledger"
+    );
     assert_eq!(p.aws.count(Op::CreateGroupMembership), 0);
 
     p.edit(

@@ -74,12 +74,7 @@ pub(crate) async fn run(
     if store.wait_until_ready().await.is_err() {
         return;
     }
-    let guard = Guard {
-        ctx,
-        store,
-        settings,
-        resolved: scope::Resolved::default(),
-    };
+    let guard = Guard::new(ctx, store, settings);
     let mut full_due = tokio::time::Instant::now();
     loop {
         let full = tokio::time::Instant::now() >= full_due;
@@ -99,7 +94,9 @@ pub(crate) async fn run(
     }
 }
 
-struct Guard {
+/// The guard's state between passes: only caches (resolved permission sets); every
+/// decision is made from the grants and AWS.
+pub(crate) struct Guard {
     ctx: Arc<Context>,
     store: Store<BreakGlassGrant>,
     settings: Settings,
@@ -114,8 +111,22 @@ struct PsRun {
 }
 
 impl Guard {
-    /// One pass; whether some grant still waits on the guard.
-    async fn pass(&self, full: bool) -> bool {
+    pub(crate) fn new(
+        ctx: Arc<Context>,
+        store: Store<BreakGlassGrant>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            ctx,
+            store,
+            settings,
+            resolved: scope::Resolved::default(),
+        }
+    }
+
+    /// One pass (`full`: every guarded permission set, else those some grant waits on);
+    /// whether some grant still waits on the guard.
+    pub(crate) async fn pass(&self, full: bool) -> bool {
         let now = Timestamp::now();
         let policies = match Api::<BreakGlassPolicy>::all(self.ctx.client.clone())
             .list(&ListParams::default())

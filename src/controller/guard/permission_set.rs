@@ -101,6 +101,8 @@ pub(crate) async fn write(
     };
     if changed {
         info!(permission_set = %arn, statements, "session guard written");
+        // Tests SIGKILL here: written, not yet provisioned (the next pass provisions it).
+        crate::faults::failpoint("after-guard-write").await;
     }
     let provision = match (changed, recorded) {
         (false, Some(id)) => Provision::Await {
