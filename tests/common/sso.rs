@@ -20,13 +20,23 @@ impl AwsFixture {
     }
 
     pub async fn create_permission_set(&self, name: &str) -> String {
+        self.create_permission_set_lasting(name, "PT1H").await
+    }
+
+    /// A permission set whose sessions last `session_duration` (ISO-8601, e.g. `PT5S`:
+    /// moto takes any, so a test can watch the guard prune a cut).
+    pub async fn create_permission_set_lasting(
+        &self,
+        name: &str,
+        session_duration: &str,
+    ) -> String {
         self.sso
             .create_permission_set()
             .instance_arn(self.instance_arn().await)
             .name(name)
             // moto's default is the number 3600, which the SDK cannot read back: AWS sends
             // an ISO-8601 duration string.
-            .session_duration("PT1H")
+            .session_duration(session_duration)
             .send()
             .await
             .expect("create permission set")
@@ -115,5 +125,34 @@ impl AwsFixture {
             .send()
             .await
             .expect("delete account assignment");
+    }
+}
+
+/// Inline policies: what the session guard writes into (see `tests/sessions.rs`).
+impl AwsFixture {
+    /// The permission set's inline policy as AWS holds it ("" when none).
+    pub async fn inline_policy(&self, permission_set_arn: &str) -> String {
+        self.sso
+            .get_inline_policy_for_permission_set()
+            .instance_arn(self.instance_arn().await)
+            .permission_set_arn(permission_set_arn)
+            .send()
+            .await
+            .expect("get inline policy")
+            .inline_policy()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Writes the inline policy by hand (a customer's own statements, or an admin's edit).
+    pub async fn put_inline_policy(&self, permission_set_arn: &str, document: &str) {
+        self.sso
+            .put_inline_policy_to_permission_set()
+            .instance_arn(self.instance_arn().await)
+            .permission_set_arn(permission_set_arn)
+            .inline_policy(document)
+            .send()
+            .await
+            .expect("put inline policy");
     }
 }

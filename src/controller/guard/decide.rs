@@ -130,7 +130,7 @@ pub(crate) fn plan(
                     held.push(g.key.clone());
                     continue;
                 }
-                user.cut_at = max(user.cut_at, Some(ended_at));
+                user.cut_at = max(user.cut_at, Some(cut_moment(ended_at)));
                 w.waiting.push((g.key.clone(), Want::Revoked { ended_at }));
             }
             if g.open()
@@ -143,6 +143,15 @@ pub(crate) fn plan(
     held.sort();
     held.dedup();
     (work, held)
+}
+
+/// The moment an end cuts before: `endedAt` is recorded to the second, so the whole second
+/// it names is cut (a session issued in it, before the end, must not survive; a new grant's
+/// within that second is the rare price).
+fn cut_moment(ended_at: Timestamp) -> Timestamp {
+    ended_at
+        .checked_add(SignedDuration::from_secs(1))
+        .unwrap_or(ended_at)
 }
 
 fn user_entry<'a>(users: &'a mut Vec<UserGuard>, user_id: &str) -> &'a mut UserGuard {
