@@ -29,7 +29,7 @@ const ACCOUNTS: [&str; 2] = ["210000000001", "210000000002"];
 pub const DELAY_MS: u64 = 200;
 
 /// SSO Admin operations the controller makes: each answered `DELAY_MS` late.
-const SLOW: [&str; 8] = [
+const SLOW: [&str; 12] = [
     "ListInstances",
     "ListPermissionSets",
     "DescribePermissionSet",
@@ -38,6 +38,11 @@ const SLOW: [&str; 8] = [
     "DeleteAccountAssignment",
     "DescribeAccountAssignmentDeletionStatus",
     "ListAccountAssignments",
+    // The session guard's.
+    "GetInlinePolicyForPermissionSet",
+    "PutInlinePolicyToPermissionSet",
+    "ProvisionPermissionSet",
+    "DescribePermissionSetProvisioningStatus",
 ];
 
 pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
@@ -124,6 +129,7 @@ pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
     let names: Vec<String> = sent.iter().map(|(n, _)| n.clone()).collect();
     let resolved = resolve(&api, &names, cfg.concurrency).await?;
     let (end, end_total) = until_ended(&watch, "accounts resolve", &resolved).await?;
+    let (cut, cut_total) = until_revoked(&watch, "accounts sessions cut", &resolved).await?;
     tokio::time::sleep(SETTLE).await;
     let calls = probe::delta(&before, &Metrics::scrape(admin).await?.aws_calls());
     let mut left = 0;
@@ -162,6 +168,10 @@ pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
         resolve_to_ended: crate::report::Phase {
             latency: latency(&end),
             total_s: end_total,
+        },
+        resolve_to_sessions_cut: crate::report::Phase {
+            latency: latency(&cut),
+            total_s: cut_total,
         },
         calls_per_grant: per(&calls, m),
         lifecycle_per_grant: (probe::total(&calls) / m.max(1) as f64 * 100.0).round() / 100.0,

@@ -36,6 +36,8 @@ pub struct Accounts {
     pub proxy_delay_ms: u64,
     pub apply_to_active: Phase,
     pub resolve_to_ended: Phase,
+    /// Resolve sent → the session guard's cut provisioned (`sessions.state: Revoked`).
+    pub resolve_to_sessions_cut: Phase,
     /// Grant and revoke, per grant (all its accounts), by operation.
     pub calls_per_grant: Calls,
     pub lifecycle_per_grant: f64,
@@ -243,6 +245,15 @@ impl Report {
             (
                 "accounts: resolve → Ended",
                 lat(&self.accounts.resolve_to_ended.latency),
+                "",
+            ),
+            (
+                "accounts: resolve → sessions cut",
+                format!(
+                    "{}  (total {:.1}s)",
+                    lat(&self.accounts.resolve_to_sessions_cut.latency),
+                    self.accounts.resolve_to_sessions_cut.total_s
+                ),
                 "",
             ),
             (

@@ -269,6 +269,23 @@ pub async fn until_ended(
     timed(watch, phase, "Ended", sent, |g| g.ended, budget(sent.len())).await
 }
 
+/// Waits until every grant sent has its open sessions cut (the guard's `Revoked`).
+pub async fn until_revoked(
+    watch: &Watch,
+    phase: &'static str,
+    sent: &[(String, Instant)],
+) -> Result<(Vec<f64>, f64), Error> {
+    timed(
+        watch,
+        phase,
+        "sessions Revoked",
+        sent,
+        |g| g.revoked,
+        budget(sent.len()),
+    )
+    .await
+}
+
 /// Sets `spec.resolved: true` on each grant, `concurrency` at a time; the send times.
 pub async fn resolve(
     api: &kube::Api<breakglass::api::BreakGlassGrant>,

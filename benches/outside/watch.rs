@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use breakglass::api::{BreakGlassGrant, GrantPhase};
+use breakglass::api::{BreakGlassGrant, GrantPhase, GuardState};
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::{
@@ -26,6 +26,8 @@ pub struct GrantSeen {
     pub active: Option<Seen>,
     pub ended: Option<Seen>,
     pub denied: Option<Seen>,
+    /// The session guard's cut provisioned (`status.sessions.state: Revoked`).
+    pub revoked: Option<Seen>,
     pub expires_at: Option<Timestamp>,
 }
 
@@ -72,6 +74,13 @@ impl Watch {
         let entry = map.entry(g.name_any()).or_default();
         if let Some(e) = &status.expires_at {
             entry.expires_at = Some(e.0);
+        }
+        if status
+            .sessions
+            .as_ref()
+            .is_some_and(|s| s.state == GuardState::Revoked)
+        {
+            entry.revoked.get_or_insert(now);
         }
         let slot = match status.phase {
             Some(GrantPhase::Active) => &mut entry.active,

@@ -127,6 +127,7 @@ pub(super) fn run(args: ControllerArgs) -> ExitCode {
                 sweep_interval,
                 concurrency: args.concurrency,
                 installation: installation.clone(),
+                aws_call_deadline: call,
             };
             // Boxed: the controller is a deep future, kept off this one's layout.
             Box::pin(crate::controller::run(

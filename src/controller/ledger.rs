@@ -12,7 +12,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::{
+    api::core::v1::ConfigMap,
+    jiff::{SignedDuration, Timestamp},
+};
 use kube::{
     Api, Client, ResourceExt,
     api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions},
@@ -46,6 +49,9 @@ pub struct Entry {
     pub region: Option<String>,
     /// The stored object's version, when read: forgetting is conditional on it.
     pub version: Option<String>,
+    /// When a grant last recorded it (created or touched), when read. Its add may land up
+    /// to one AWS call deadline later: a list taken before that may not show it yet.
+    pub recorded_at: Option<Timestamp>,
 }
 
 #[derive(Clone)]
@@ -95,7 +101,21 @@ impl Entry {
             external_id: aws.external_id.clone(),
             region: aws.region.clone(),
             version: None,
+            recorded_at: None,
         }
+    }
+
+    /// Whether its add may still have been in flight when a list began at `listed_at`
+    /// (recorded less than one AWS call deadline before): then the list proves nothing
+    /// about it, and the sweep must not forget it as settled.
+    pub fn in_flight(&self, listed_at: Timestamp, call_deadline: std::time::Duration) -> bool {
+        let Some(recorded) = self.recorded_at else {
+            return false;
+        };
+        let deadline = SignedDuration::try_from(call_deadline).unwrap_or(SignedDuration::MAX);
+        recorded
+            .checked_add(deadline)
+            .map_or(true, |landed_by| landed_by > listed_at)
     }
 
     fn to_config_map(&self) -> ConfigMap {
@@ -162,6 +182,7 @@ impl Entry {
             external_id: get("externalId"),
             region: get("region"),
             version: cm.metadata.resource_version.clone(),
+            recorded_at: get("recordedAt").and_then(|t| t.parse().ok()),
         })
     }
 }
@@ -187,13 +208,20 @@ impl Ledger {
     /// recorded (an overlapping grant, a retry) is touched instead, so a sweep that meant to
     /// forget it as settled finds a newer version and leaves it.
     pub async fn record(&self, entry: &Entry) -> Result<bool, Error> {
-        let cm = entry.to_config_map();
+        let recorded_at = Timestamp::now().to_string();
+        let mut cm = entry.to_config_map();
+        cm.data
+            .get_or_insert_default()
+            .insert("recordedAt".into(), recorded_at.clone());
         let name = cm.name_any();
         match self.api.create(&PostParams::default(), &cm).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 let touch = ConfigMap {
-                    data: Some(BTreeMap::from([("grant".to_owned(), entry.grant.clone())])),
+                    data: Some(BTreeMap::from([
+                        ("grant".to_owned(), entry.grant.clone()),
+                        ("recordedAt".to_owned(), recorded_at),
+                    ])),
                     ..ConfigMap::default()
                 };
                 self.api
@@ -270,6 +298,7 @@ mod tests {
             external_id: Some("x".into()),
             region: None,
             version: None,
+            recorded_at: None,
         };
         let cm = entry.to_config_map();
         assert_eq!(Entry::from_config_map(&cm), Some(entry.clone()));
@@ -292,5 +321,50 @@ mod tests {
         let cm = assigned.to_config_map();
         assert_eq!(Entry::from_config_map(&cm), Some(assigned.clone()));
         assert!(cm.name_any().starts_with("breakglass-assignment-"));
+    }
+
+    /// The sweep's race: a member recorded just before a list may still be on its way to
+    /// AWS; the list proves nothing about it until one call deadline has passed.
+    #[test]
+    fn an_entry_recorded_within_a_call_deadline_of_the_list_is_in_flight() {
+        let at = |s: &str| -> Timestamp { s.parse().expect("time") };
+        let deadline = std::time::Duration::from_secs(33);
+        let mut entry = Entry::new(
+            Target::Group(GroupTarget {
+                identity_store_id: "d-1".into(),
+                group_id: "g-1".into(),
+            }),
+            "u-1",
+            "alice@example.com",
+            &crate::api::GrantKey::new("incidents", "inc-1"),
+            &crate::aws::ActAs {
+                role_arn: "arn:aws:iam::111111111111:role/bg".into(),
+                read_role_arn: None,
+                external_id: None,
+                region: None,
+                identity_store_id: "d-1".into(),
+                session_name: "s".into(),
+            },
+        );
+        let listed = at("2026-12-02T10:00:00Z");
+        assert!(
+            !entry.in_flight(listed, deadline),
+            "no record time: an old entry"
+        );
+        entry.recorded_at = Some(at("2026-12-02T09:59:50Z"));
+        assert!(
+            entry.in_flight(listed, deadline),
+            "its add may land after the list"
+        );
+        entry.recorded_at = Some(at("2026-12-02T09:59:00Z"));
+        assert!(
+            !entry.in_flight(listed, deadline),
+            "landed or failed before the list"
+        );
+        entry.recorded_at = Some(at("2026-12-02T10:00:05Z"));
+        assert!(
+            entry.in_flight(listed, deadline),
+            "recorded after the list began"
+        );
     }
 }

@@ -8,7 +8,7 @@ pub mod sweep;
 mod context;
 mod error;
 mod grant;
-mod guard;
+pub(crate) mod guard;
 mod journal;
 mod own_writes;
 mod sso_state;
@@ -50,6 +50,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Names this installation's session guard statements.
     pub installation: breakglass_core::sessions::Installation,
+    /// How long one AWS call may take at most, retries included.
+    pub aws_call_deadline: std::time::Duration,
 }
 
 /// Runs the controller until the process is told to stop. Dropping the future stops all
@@ -99,6 +101,7 @@ pub async fn run(
         sweep::Settings {
             interval: settings.sweep_interval,
             namespace,
+            call_deadline: settings.aws_call_deadline,
         },
         unmanaged,
         trigger,

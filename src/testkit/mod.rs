@@ -19,6 +19,9 @@ pub(crate) use objects::*;
 pub(crate) use verifier::{ApiServer, client, finish, spawn};
 
 mod tests_duration;
+mod tests_guard;
+mod tests_guard_group;
+mod tests_guard_upkeep;
 mod tests_ledger;
 mod tests_pause_executor;
 mod tests_pause_restore;

@@ -91,3 +91,75 @@ pub(crate) fn kustomization(ns: &str, name: &str, version: u64) -> Value {
         "spec": {"interval": "5m", "path": "./", "prune": true},
     })
 }
+
+/// A status after `manager`'s server-side apply of `sent`, as the API server merges it for
+/// the grant's appliers (`appliers`: what each one last applied; updated): what it sends is
+/// its own (taken from any other applier, as `force` does), what it sent before and leaves
+/// out now goes, what another applier sent stays. `conditions` is a map keyed by `type`, so
+/// each applier owns its own entries. Fields no applier sent are the last applier's to wipe,
+/// as this tier always did, but for the webhook's merge-patched `alerts`.
+pub(crate) fn applied_status(
+    current: &Value,
+    sent: &Value,
+    manager: &str,
+    appliers: &mut std::collections::BTreeMap<String, Value>,
+) -> Value {
+    let sent = match sent {
+        Value::Object(_) => sent.clone(),
+        _ => json!({}),
+    };
+    let types = |status: &Value| -> Vec<String> {
+        status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["type"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let sent_types = types(&sent);
+    let mut out = sent.clone();
+    let mut conditions: Vec<Value> = sent["conditions"].as_array().cloned().unwrap_or_default();
+    for (_, theirs) in appliers.iter_mut().filter(|(m, _)| *m != manager) {
+        let Value::Object(fields) = theirs else {
+            continue;
+        };
+        // Force: what `manager` sends now is no longer the other's.
+        fields.retain(|k, _| k == "conditions" || sent.get(k).is_none());
+        if let Some(Value::Array(cs)) = fields.get_mut("conditions") {
+            cs.retain(|c| {
+                c["type"]
+                    .as_str()
+                    .is_none_or(|t| !sent_types.iter().any(|s| s == t))
+            });
+        }
+        for (k, _) in fields.iter().filter(|(k, _)| *k != "conditions") {
+            if let Some(v) = current.get(k) {
+                out[k] = v.clone();
+            }
+        }
+        let kept = types(&Value::Object(fields.clone()));
+        conditions.extend(
+            current["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| {
+                    c["type"]
+                        .as_str()
+                        .is_some_and(|t| kept.iter().any(|k| k == t))
+                })
+                .cloned(),
+        );
+    }
+    match (conditions.is_empty(), out.as_object_mut()) {
+        (true, Some(o)) => {
+            o.remove("conditions");
+        }
+        _ => out["conditions"] = Value::Array(conditions),
+    }
+    if out.get("alerts").is_none() && !current["alerts"].is_null() {
+        out["alerts"] = current["alerts"].clone();
+    }
+    appliers.insert(manager.to_owned(), sent);
+    out
+}

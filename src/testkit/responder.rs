@@ -17,7 +17,7 @@ use kube::{Client, client::Body};
 use serde_json::{Value, json};
 
 use super::{
-    bumped, merged, patched,
+    applied_status, bumped, merged, patched,
     timeline::{Seen, Timeline},
 };
 
@@ -30,6 +30,8 @@ struct Objects {
     by_path: BTreeMap<String, Value>,
     version: u64,
     rules: Vec<Rule>,
+    /// Item path → field manager → the status it last applied (server-side apply).
+    appliers: BTreeMap<String, BTreeMap<String, Value>>,
 }
 
 /// The objects the responder holds; cloned handles share them.
@@ -183,6 +185,15 @@ fn selected(obj: &Value, query: &str) -> bool {
     })
 }
 
+/// The `fieldManager` a write names (empty when none).
+fn field_manager(query: &str) -> String {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("fieldManager="))
+        .map(urlencoding_decode)
+        .unwrap_or_default()
+}
+
 fn urlencoding_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -296,14 +307,13 @@ impl Objects {
         let out = if req.content_type.starts_with("application/apply-patch") {
             let mut out = obj.clone();
             match sub {
-                // Server-side apply of the status by its one field manager: the status it
-                // sends, the fields it does not send (the webhook's `alerts`) kept.
+                // Server-side apply of the status: each field manager's own fields (the
+                // controller's, the guard's), the webhook's `alerts` kept.
                 Some(_) => {
-                    let alerts = obj["status"]["alerts"].clone();
-                    out["status"] = req.body["status"].clone();
-                    if !alerts.is_null() {
-                        out["status"]["alerts"] = alerts;
-                    }
+                    let manager = field_manager(&req.query);
+                    let appliers = self.appliers.entry(path.to_owned()).or_default();
+                    out["status"] =
+                        applied_status(&obj["status"], &req.body["status"], &manager, appliers);
                 }
                 None => json_patch::merge(&mut out, &req.body),
             }

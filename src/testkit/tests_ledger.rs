@@ -25,6 +25,7 @@ fn entry(user_id: &str, version: Option<&str>) -> Entry {
         external_id: None,
         region: Some("eu-west-1".into()),
         version: version.map(str::to_owned),
+        recorded_at: None,
     }
 }
 
@@ -46,8 +47,19 @@ async fn a_new_member_is_recorded_with_everything_needed_to_take_it_back() {
     let create = api.expect("POST", CONFIG_MAPS).await;
     assert_eq!(create.body["metadata"]["name"], name.as_str());
     assert_eq!(create.body["metadata"]["labels"][LABEL], "member");
+    let mut data = create.body["data"].clone();
+    let recorded_at = data
+        .as_object_mut()
+        .and_then(|d| d.remove("recordedAt"))
+        .expect("when it was recorded");
+    assert!(
+        recorded_at
+            .as_str()
+            .is_some_and(|t| t.parse::<k8s_openapi::jiff::Timestamp>().is_ok()),
+        "{recorded_at}"
+    );
     assert_eq!(
-        create.body["data"],
+        data,
         json!({"identityStoreId": "d-1", "groupId": "g-1", "userId": "u-1",
                "user": "alice@example.com", "grant": "incidents/inc-1",
                "roleArn": "arn:aws:iam::111111111111:role/bg", "region": "eu-west-1"})
@@ -71,7 +83,11 @@ async fn a_member_recorded_already_is_touched_so_a_settling_sweep_leaves_it() {
         .fail(409, "AlreadyExists");
     let touch = api.expect("PATCH", &format!("{CONFIG_MAPS}/{name}")).await;
     assert_eq!(touch.content_type, "application/merge-patch+json");
-    assert_eq!(touch.body["data"], json!({"grant": "incidents/inc-2"}));
+    assert_eq!(touch.body["data"]["grant"], "incidents/inc-2");
+    assert!(
+        touch.body["data"]["recordedAt"].is_string(),
+        "a touch renews when it was recorded (its add may be in flight again)"
+    );
     touch.ok(config_map(&name, "12", json!({})));
     assert_eq!(finish(pass).await, Ok(false), "not newly recorded");
     api.idle();

@@ -13,8 +13,14 @@ use crate::{
     controller::sweep::{self, Settings},
 };
 
-/// One full sweep, its grant cache filled from what the API server holds now.
+/// One full sweep, its grant cache filled from what the API server holds now; AWS calls
+/// take no time (nothing recorded can still be on its way).
 async fn sweep(p: &Pipeline) {
+    sweep_with(p, std::time::Duration::ZERO).await;
+}
+
+/// One full sweep with AWS calls that may take up to `call_deadline`.
+async fn sweep_with(p: &Pipeline, call_deadline: std::time::Duration) {
     let (store, mut writer) = reflector::store::<BreakGlassGrant>();
     writer.apply_watcher_event(&watcher::Event::Init);
     for g in p.api.list(&format!(
@@ -27,6 +33,7 @@ async fn sweep(p: &Pipeline) {
     let settings = Settings {
         interval: std::time::Duration::from_secs(60),
         namespace: None,
+        call_deadline,
     };
     sweep::full(&p.ctx, &store, &settings)
         .await
@@ -52,6 +59,30 @@ async fn a_member_whose_grant_is_gone_is_removed_then_its_entry_forgotten() {
         p.ledger_entries().is_empty(),
         "nothing left to take back: forgotten"
     );
+}
+
+/// The race a settling sweep must not lose: a grant records its member in the ledger, the
+/// sweep lists the group before the add lands, the grant is deleted without its finalizer.
+/// Seeing neither member nor holder, the sweep would forget the entry, and the member the
+/// add then lands is nobody's record. An entry recorded within one AWS call deadline of
+/// the list is kept for the next sweep, which sees the member (and takes it back).
+#[tokio::test]
+async fn an_entry_whose_add_may_still_be_in_flight_is_not_forgotten() {
+    let p = Pipeline::new();
+    active(&p, Pipeline::group_policy()).await;
+    p.api.remove(&grant_path("inc-1"));
+    // As the list saw it: the add had not landed yet.
+    p.aws.remove_member(STORE, &p.group, &p.alice);
+    sweep_with(&p, std::time::Duration::from_secs(33)).await;
+    assert_eq!(
+        p.ledger_entries().len(),
+        1,
+        "recorded moments ago: its add may land after the list, so it stays"
+    );
+    // The add lands after the list; the next sweep sees the member and takes it back.
+    p.aws.add_member(STORE, &p.group, &p.alice);
+    sweep_with(&p, std::time::Duration::from_secs(33)).await;
+    assert!(!p.alice_in_group(), "the orphan is taken back");
 }
 
 #[tokio::test]

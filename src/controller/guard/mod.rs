@@ -228,7 +228,7 @@ impl Guard {
             Err(e) => {
                 return (
                     PsOutcome::Failed {
-                        reason: e.reason(),
+                        reason: permission_set::reason(&e),
                         message: format!("acting on {}: {e}", run.key.permission_set_arn),
                     },
                     vec![],

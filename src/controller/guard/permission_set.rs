@@ -72,7 +72,9 @@ pub(crate) async fn write(
             message: format!("the inline policy of {arn} cannot be read: {e}"),
         })?;
         let desired = sessions::desired(doc.ours(), users, now, session_duration);
-        if !sessions::changed(doc.ours(), &desired) {
+        // A statement under our Sid that is not what we write (edited by hand) was dropped
+        // by parse: only a write replaces it.
+        if !sessions::changed(doc.ours(), &desired) && doc.malformed().is_empty() {
             break (false, desired.len());
         }
         let count = desired.len();
@@ -173,7 +175,17 @@ fn provisioning_failed(arn: &str, reason: &str) -> PsOutcome {
 
 fn failed(e: &aws::Error, what: &str) -> PsOutcome {
     PsOutcome::Failed {
-        reason: e.reason(),
+        reason: reason(e),
         message: format!("{what}: {e}"),
+    }
+}
+
+/// The guard's reason for an AWS error: a refusal is named as such (the role lacks the
+/// guard's actions), by its code.
+pub(crate) fn reason(e: &aws::Error) -> &'static str {
+    if e.is_access_denied() {
+        "AccessDenied"
+    } else {
+        e.reason()
     }
 }

@@ -157,7 +157,7 @@ async fn scope(
             guarded(sets)
         }
         Err(e) => Scope::Unresolved {
-            reason: e.reason(),
+            reason: super::permission_set::reason(&e),
             message: format!("resolving the permission sets to guard: {e}"),
         },
     }

@@ -49,6 +49,7 @@ pub(super) async fn act(
     seen_unmanaged: &mut BTreeSet<(Target, String)>,
     settings: &Settings,
     policies: &[BreakGlassPolicy],
+    listed_at: Timestamp,
 ) -> Result<(), Error> {
     let mut removals: Vec<(&targets::Member, &'static str)> =
         drift.orphans.iter().map(|m| (m, "orphan")).collect();
@@ -121,7 +122,12 @@ pub(super) async fn act(
         if held.is_some_and(|h| h.contains_key(user_id)) {
             continue;
         }
-        if let Some(entry) = entries.get(user_id) {
+        // Recorded just before the list, its add may have landed after it: the next sweep
+        // decides (else a grant deleted meanwhile would leave an unrecorded member).
+        if let Some(entry) = entries
+            .get(user_id)
+            .filter(|e| !e.in_flight(listed_at, settings.call_deadline))
+        {
             ctx.ledger
                 .forget(entry)
                 .await

@@ -42,6 +42,9 @@ pub struct Settings {
     /// The grants' namespace when the controller watches only one: then only the groups
     /// its grants and ledger name are swept (other namespaces' grants are not visible).
     pub namespace: Option<String>,
+    /// How long one AWS call may take at most: a member recorded less than this before a
+    /// list may still be added after it.
+    pub call_deadline: Duration,
 }
 
 /// A group to sweep: how to reach it, whether it is the operator's, and which policies
@@ -218,6 +221,7 @@ async fn once(
 
     let mut lists = BTreeMap::new();
     let mut first_error = None;
+    let listed_at = k8s_openapi::jiff::Timestamp::now();
     for (t, swept) in &found {
         match list(ctx, t, swept).await {
             Ok(members) => {
@@ -271,6 +275,7 @@ async fn once(
             seen_unmanaged,
             settings,
             &policies,
+            listed_at,
         )
         .await
         {
