@@ -247,6 +247,10 @@ fn exported() -> BTreeSet<String> {
     m.set_leader(true);
     drop(m.reconciling("incidents/g".into()));
     m.sweep_succeeded("group");
+    m.guard
+        .statements("arn:aws:sso:::permissionSet/ssoins-1/ps-1", 1);
+    m.guard.provisioned_after(1.0);
+    m.guard.failed("PolicyTooLarge");
     let (store, mut writer) = reflector::store();
     let grant: breakglass::api::BreakGlassGrant =
         serde_yaml::from_str(CACHED_GRANT).expect("grant");

@@ -533,3 +533,37 @@ async fn group_access_guards_named_and_discovered_permission_sets_and_leaves_sta
         "no statement for standing access"
     );
 }
+
+/// An assignment the user had before the grant (made by hand, not in the operator's
+/// ledger) is standing access: no statement cuts its sessions, and it stays at the end.
+#[tokio::test]
+async fn a_standing_assignment_is_neither_guarded_nor_removed() {
+    let t = Guarded::new("sessions-standing", "PT1H").await;
+    t.s.aws
+        .assign(ACCOUNT, &t.permission_set, PrincipalType::User, &t.s.alice)
+        .await;
+    let _controller = ControllerProcess::start(&t.s.ns, &[]);
+    t.grant("g", "1h").await;
+    let g = t.wait_guard("g", GuardState::Skipped).await;
+    let sessions = g
+        .status
+        .as_ref()
+        .and_then(|s| s.sessions.clone())
+        .expect("sessions");
+    assert_eq!(sessions.reason.as_deref(), Some("StandingAccess"));
+    t.s.resolve("g").await;
+    let g = t.s.wait_phase("g", GrantPhase::Ended, SOON).await;
+    let entries = g
+        .status
+        .and_then(|s| s.access)
+        .map(|a| a.account_assignments)
+        .unwrap_or_default();
+    assert!(entries.iter().all(|e| e.standing), "{entries:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await; // a sweep
+    assert_eq!(
+        t.s.aws.assigned_users(ACCOUNT, &t.permission_set).await,
+        [t.s.alice.clone()],
+        "kept at the end"
+    );
+    assert!(ours(&t.statements().await).is_empty(), "no statement");
+}

@@ -128,3 +128,36 @@ async fn an_assignment_another_live_grant_holds_is_kept() {
     p.until("inc-2", Some(GrantPhase::Ended), 8).await;
     assert!(!p.aws.assigned(&p.assignment(), &p.alice));
 }
+
+/// Standing access: an assignment the user had before the grant (AWS lists it, the ledger
+/// has no record of it) is recorded as such, stays out of the ledger, and is kept at the
+/// end.
+#[tokio::test]
+async fn an_assignment_there_before_the_grant_is_standing_access_and_kept_at_the_end() {
+    let p = Pipeline::new();
+    p.aws.set_assigned(&p.assignment(), &p.alice, true);
+    p.policy("prod-accounts", p.account_policy());
+    p.grant("inc-1", "prod-accounts", json!({}));
+    p.until("inc-1", Some(GrantPhase::Active), 5).await;
+    assert_eq!(
+        p.aws.count(Op::CreateAccountAssignment),
+        0,
+        "nothing created"
+    );
+    assert!(p.ledger_entries().is_empty(), "not the operator's");
+    let entries = p
+        .held("inc-1")
+        .status
+        .and_then(|s| s.access)
+        .map(|a| a.account_assignments)
+        .unwrap_or_default();
+    assert!(entries.iter().all(|e| e.standing), "{entries:?}");
+
+    p.edit(
+        "inc-1",
+        json!({"spec": {"resolved": true}, "metadata": {"generation": 2}}),
+    );
+    p.until("inc-1", Some(GrantPhase::Ended), 5).await;
+    assert!(p.aws.assigned(&p.assignment(), &p.alice), "kept at the end");
+    assert_eq!(p.aws.count(Op::DeleteAccountAssignment), 0);
+}

@@ -64,19 +64,39 @@ pub(super) async fn assign(
     a: Assign,
 ) -> Result<(), Error> {
     let ctx = pass.ctx;
+    let ledger_error = |source| Error::Ledger {
+        grant: pass.me.clone(),
+        source,
+    };
     let answer = match &a.step {
         AssignStep::Poll(id) => poll_create(pass, &a, id).await,
-        AssignStep::Create { look_first } => {
-            // The ledger before the change: whatever is assigned can be taken back even if
-            // this grant is later deleted without its finalizer.
-            ctx.ledger
-                .record(&a.entry)
-                .await
-                .map_err(|source| Error::Ledger {
-                    grant: pass.me.clone(),
-                    source,
-                })?;
-            create(pass, &a, *look_first).await
+        AssignStep::Create { .. } => {
+            // Look first: an assignment AWS lists that the ledger has no record of was there
+            // before the grant (standing access): the user's own, never taken back.
+            let listed = match assigned(pass, &a).await {
+                Ok(listed) => listed,
+                Err(e) => return Err(pass.fail(journal, ASSIGN, e).await),
+            };
+            if listed {
+                let ours = ctx
+                    .ledger
+                    .has(&a.entry.target, &a.user_id)
+                    .await
+                    .map_err(ledger_error)?;
+                if !ours {
+                    record(journal.status_mut(), a.index, |e| {
+                        assignments::created(e, Progress::Succeeded);
+                        e.standing = true;
+                    });
+                    return Ok(());
+                }
+                Ok(Progress::Succeeded)
+            } else {
+                // The ledger before the change: whatever is assigned can be taken back even
+                // if this grant is later deleted without its finalizer.
+                ctx.ledger.record(&a.entry).await.map_err(ledger_error)?;
+                create(pass, &a, false).await
+            }
         }
     };
     let progress = match answer {
@@ -107,6 +127,12 @@ async fn poll_create(pass: &Pass<'_>, a: &Assign, id: &str) -> Result<Progress, 
         ctx.sso.finished(instance, id);
     }
     answer
+}
+
+/// Whether AWS lists the user's assignment already.
+async fn assigned(pass: &Pass<'_>, a: &Assign) -> Result<bool, aws::Error> {
+    let reader = pass.ctx.aws.sso(&a.target, Role::Read).await?;
+    Ok(reader.users(&a.assignment).await?.contains(&a.user_id))
 }
 
 /// Creates the assignment (after looking, when `look_first`: it may be there already).

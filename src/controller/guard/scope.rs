@@ -89,7 +89,11 @@ async fn scope(
         .access
         .as_ref()
         .and_then(|a| a.group_membership.as_ref());
-    if membership.is_some_and(|m| m.standing) {
+    let standing_assignment = status
+        .access
+        .as_ref()
+        .is_some_and(|a| a.account_assignments.iter().any(|e| e.standing));
+    if membership.is_some_and(|m| m.standing) || standing_assignment {
         return Scope::Skip {
             reason: "StandingAccess",
             message: "the user was a member before the grant: standing sessions are not cut".into(),
@@ -279,11 +283,10 @@ pub(crate) fn holds_deletion(grant: &BreakGlassGrant, now: Timestamp) -> bool {
     {
         return false;
     }
-    let standing = status
-        .access
-        .as_ref()
-        .and_then(|a| a.group_membership.as_ref())
-        .is_some_and(|m| m.standing);
+    let standing = status.access.as_ref().is_some_and(|a| {
+        a.group_membership.as_ref().is_some_and(|m| m.standing)
+            || a.account_assignments.iter().any(|e| e.standing)
+    });
     let done = status.sessions.as_ref().is_some_and(|s| {
         matches!(
             s.state,

@@ -53,7 +53,8 @@ pub fn to_end(entry: &GrantedAssignment, shared: bool) -> Next {
     match (entry.state, &entry.request_id) {
         (AssignmentState::Removed, _) => Next::Done,
         (AssignmentState::Removing, Some(id)) => Next::PollDelete(id.clone()),
-        _ if shared => Next::Done,
+        // Standing access (there before the grant) is the user's own: never deleted.
+        _ if shared || entry.standing => Next::Done,
         // Pending or Failed creates may still land: delete whatever AWS has.
         _ => Next::Delete,
     }
@@ -168,6 +169,7 @@ pub fn plan_entries(
                 state: AssignmentState::Pending,
                 request_id: None,
                 message: None,
+                standing: false,
             });
         }
     }

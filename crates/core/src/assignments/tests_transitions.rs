@@ -14,6 +14,7 @@ fn entry(account: &str, state: AssignmentState, request: Option<&str>) -> Grante
         state,
         request_id: request.map(str::to_owned),
         message: None,
+        standing: false,
     }
 }
 

@@ -237,6 +237,10 @@ pub struct GrantedAssignment {
     /// AWS's FailureReason, or why the assignment was kept at the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The user had this assignment before the grant (not made by the operator): it is
+    /// neither guarded nor removed at the end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub standing: bool,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

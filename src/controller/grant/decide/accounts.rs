@@ -63,15 +63,15 @@ pub(crate) fn newly_asked(before: Option<&str>, after: &GrantedAssignment) -> bo
     before.is_none() && after.request_id.is_some()
 }
 
-/// Accounts another Active grant of the user still gives (`holders[i]`, who, per entry)
-/// are recorded as kept, not deleted. Returns how the note names them.
+/// Accounts another Active grant of the user still gives (`holders[i]`, who, per entry),
+/// and standing ones (assigned before the grant), are recorded as kept, not deleted. Returns how the note names them.
 pub(crate) fn keep_shared(
     entries: &mut [GrantedAssignment],
     holders: &[Vec<GrantKey>],
 ) -> Vec<String> {
     let mut kept = vec![];
     for (e, who) in entries.iter_mut().zip(holders) {
-        if who.is_empty()
+        if (who.is_empty() && !e.standing)
             || assignments::to_end(e, true) != Next::Done
             || e.state == AssignmentState::Removed
         {
@@ -79,6 +79,11 @@ pub(crate) fn keep_shared(
         }
         e.state = AssignmentState::Removed;
         e.request_id = None;
+        if e.standing {
+            e.message = Some("kept: standing access (assigned before the grant)".into());
+            kept.push(format!("{} (standing access)", e.account_id));
+            continue;
+        }
         let who = names(who);
         e.message = Some(format!("kept: still granted by {who}"));
         kept.push(format!("{} (still granted by {who})", e.account_id));

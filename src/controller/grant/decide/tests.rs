@@ -155,6 +155,7 @@ fn group_wins_over_accounts_and_accounts_held_only_when_all_assigned() {
         state,
         request_id: None,
         message: None,
+        standing: false,
     };
     let mut status = BreakGlassGrantStatus {
         phase: Some(GrantPhase::Active),

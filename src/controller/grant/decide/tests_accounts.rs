@@ -23,6 +23,7 @@ fn entry(account: &str, state: AssignmentState) -> GrantedAssignment {
         state,
         request_id: None,
         message: None,
+        standing: false,
     }
 }
 
