@@ -562,7 +562,7 @@ async fn a_standing_assignment_is_neither_guarded_nor_removed() {
     tokio::time::sleep(Duration::from_secs(3)).await; // a sweep
     assert_eq!(
         t.s.aws.assigned_users(ACCOUNT, &t.permission_set).await,
-        [t.s.alice.clone()],
+        [t.s.alice.as_str()],
         "kept at the end"
     );
     assert!(ours(&t.statements().await).is_empty(), "no statement");

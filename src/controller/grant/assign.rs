@@ -16,7 +16,6 @@ use super::{
     effect::{Assign, Effect},
     execute::{apply, execute},
     giving::{GiveError, Giving},
-    lookup::{list_user_grants, live_grants},
     pass::Pass,
 };
 use crate::{
@@ -80,21 +79,16 @@ pub(super) async fn give_accounts(
     }
 
     let user_id = resolved.user_id;
-    // One user's grants change AWS one at a time; with another live grant of the user, look
-    // before creating (it may have assigned the account already: AWS would answer a
-    // conflict, and a duplicate must never be made).
+    // One user's grants change AWS one at a time, each looking before it creates (another
+    // grant may have assigned the account already, or the user holds it as standing
+    // access: a duplicate must never be made).
     let lock = ctx.user_lock(&user_id).await;
     let guard = lock.lock().await;
-    let others = live_grants(&list_user_grants(pass).await?)
-        .iter()
-        .any(|k| *k != pass.key);
     let mut held_back = false;
     let mut from = 0;
     while let Some((index, step)) = accounts::next_assign(
         &recorded(journal.status()),
         from,
-        !first,
-        others,
         |instance| ctx.sso.may_create(instance),
         &mut held_back,
     ) {

@@ -70,7 +70,7 @@ pub(super) async fn assign(
     };
     let answer = match &a.step {
         AssignStep::Poll(id) => poll_create(pass, &a, id).await,
-        AssignStep::Create { .. } => {
+        AssignStep::Create => {
             // Look first: an assignment AWS lists that the ledger has no record of was there
             // before the grant (standing access): the user's own, never taken back.
             let listed = match assigned(pass, &a).await {
@@ -95,7 +95,7 @@ pub(super) async fn assign(
                 // The ledger before the change: whatever is assigned can be taken back even
                 // if this grant is later deleted without its finalizer.
                 ctx.ledger.record(&a.entry).await.map_err(ledger_error)?;
-                create(pass, &a, false).await
+                create(pass, &a).await
             }
         }
     };
@@ -135,17 +135,11 @@ async fn assigned(pass: &Pass<'_>, a: &Assign) -> Result<bool, aws::Error> {
     Ok(reader.users(&a.assignment).await?.contains(&a.user_id))
 }
 
-/// Creates the assignment (after looking, when `look_first`: it may be there already).
-async fn create(pass: &Pass<'_>, a: &Assign, look_first: bool) -> Result<Progress, aws::Error> {
+/// Creates the assignment (the caller has looked: it was not there).
+async fn create(pass: &Pass<'_>, a: &Assign) -> Result<Progress, aws::Error> {
     let ctx = pass.ctx;
     let (assignment, user_id) = (&a.assignment, a.user_id.as_str());
     let writer = ctx.aws.sso(&a.target, Role::Write).await?;
-    if look_first {
-        let reader = ctx.aws.sso(&a.target, Role::Read).await?;
-        if reader.users(assignment).await?.contains(user_id) {
-            return Ok(Progress::Succeeded);
-        }
-    }
     let progress = match writer.create(assignment, user_id).await {
         Ok(p) => p,
         // A create racing another for the same user (or one AWS already has): if AWS lists

@@ -99,11 +99,12 @@ pub(crate) struct RemoveMember {
     pub membership: GrantedMembership,
 }
 
-/// One account's call while giving: create the assignment (looking first when an earlier
-/// pass may have asked already), or ask how the recorded create went.
+/// One account's call while giving: create the assignment (looking first: it may be there
+/// already, from an earlier attempt, another grant, or as standing access), or ask how the
+/// recorded create went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AssignStep {
-    Create { look_first: bool },
+    Create,
     Poll(String),
 }
 

@@ -17,9 +17,9 @@ pub enum Progress {
 /// The next call for one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
-    /// Ask AWS to create the assignment. `look_first`: an earlier pass may have asked
-    /// already without recording the answer (a crash in between): list before creating.
-    Create { look_first: bool },
+    /// Ask AWS to create the assignment (the operator looks first: it may be there
+    /// already, from an earlier attempt or as the user's standing access).
+    Create,
     /// Ask AWS how the recorded create went.
     PollCreate(String),
     /// Ask AWS to delete the assignment.
@@ -30,20 +30,17 @@ pub enum Next {
     Done,
 }
 
-/// Giving access: what to ask next for `entry`. `retry`: this is not the pass that first
-/// recorded the entry.
-pub fn to_give(entry: &GrantedAssignment, retry: bool) -> Next {
+/// Giving access: what to ask next for `entry`.
+pub fn to_give(entry: &GrantedAssignment) -> Next {
     match (entry.state, &entry.request_id) {
         (AssignmentState::Pending, Some(id)) => Next::PollCreate(id.clone()),
-        (AssignmentState::Pending, None) => Next::Create { look_first: retry },
+        (AssignmentState::Pending, None) => Next::Create,
         // A failure is created again (after the pipeline's backoff): AWS keeps no state for it.
-        (AssignmentState::Failed, _) => Next::Create { look_first: false },
+        (AssignmentState::Failed, _) => Next::Create,
         (AssignmentState::Assigned, _) => Next::Done,
         // Recorded as given back while the grant is given again cannot happen (a grant never
         // goes back to granting); create rather than leave an account without access.
-        (AssignmentState::Removing | AssignmentState::Removed, _) => {
-            Next::Create { look_first: true }
-        }
+        (AssignmentState::Removing | AssignmentState::Removed, _) => Next::Create,
     }
 }
 
@@ -194,23 +191,13 @@ mod tests {
 
     #[test]
     fn giving_creates_polls_and_recreates_failures() {
+        assert_eq!(to_give(&entry("111111111111")), Next::Create);
         assert_eq!(
-            to_give(&entry("111111111111"), false),
-            Next::Create { look_first: false }
-        );
-        assert_eq!(
-            to_give(&entry("111111111111"), true),
-            Next::Create { look_first: true }
-        );
-        assert_eq!(
-            to_give(&entry("222222222222"), true),
+            to_give(&entry("222222222222")),
             Next::PollCreate("req-2".into())
         );
-        assert_eq!(to_give(&entry("333333333333"), true), Next::Done);
-        assert_eq!(
-            to_give(&entry("444444444444"), true),
-            Next::Create { look_first: false }
-        );
+        assert_eq!(to_give(&entry("333333333333")), Next::Done);
+        assert_eq!(to_give(&entry("444444444444")), Next::Create);
     }
 
     #[test]

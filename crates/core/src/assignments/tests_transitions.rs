@@ -22,8 +22,8 @@ fn entry(account: &str, state: AssignmentState, request: Option<&str>) -> Grante
 fn an_entry_recorded_as_given_back_is_created_again_after_a_look() {
     for state in [AssignmentState::Removing, AssignmentState::Removed] {
         assert_eq!(
-            to_give(&entry("1", state, Some("d")), false),
-            Next::Create { look_first: true },
+            to_give(&entry("1", state, Some("d"))),
+            Next::Create,
             "{state:?}"
         );
     }

@@ -27,30 +27,19 @@ pub(crate) fn assignment(e: &GrantedAssignment) -> Assignment {
 }
 
 /// The next account to give, from `from` on: its index and the call, or `None` when every
-/// account from there on needs nothing this pass. `retry`: not the grant's first pass.
-/// `others`: another live grant of the user may have assigned an account already (look
-/// before creating: a duplicate must never be made). `may_create`: AWS has room for another
+/// account from there on needs nothing this pass. `may_create`: AWS has room for another
 /// creation on the instance; otherwise the account waits for a later pass (`held_back`).
 pub(crate) fn next_assign(
     entries: &[GrantedAssignment],
     from: usize,
-    retry: bool,
-    others: bool,
     may_create: impl Fn(&str) -> bool,
     held_back: &mut bool,
 ) -> Option<(usize, AssignStep)> {
     for (i, e) in entries.iter().enumerate().skip(from) {
-        match assignments::to_give(e, retry) {
+        match assignments::to_give(e) {
             Next::PollCreate(id) => return Some((i, AssignStep::Poll(id))),
-            Next::Create { look_first } if may_create(&e.instance_arn) => {
-                return Some((
-                    i,
-                    AssignStep::Create {
-                        look_first: look_first || others,
-                    },
-                ));
-            }
-            Next::Create { .. } => *held_back = true,
+            Next::Create if may_create(&e.instance_arn) => return Some((i, AssignStep::Create)),
+            Next::Create => *held_back = true,
             Next::Done | Next::Delete | Next::PollDelete(_) => {}
         }
     }
@@ -103,7 +92,7 @@ pub(crate) fn next_unassign(
         .find_map(|(i, e)| match assignments::to_end(e, false) {
             Next::Delete => Some((i, UnassignStep::Delete)),
             Next::PollDelete(id) => Some((i, UnassignStep::Poll(id))),
-            Next::Done | Next::Create { .. } | Next::PollCreate(_) => None,
+            Next::Done | Next::Create | Next::PollCreate(_) => None,
         })
 }
 

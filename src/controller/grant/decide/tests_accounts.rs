@@ -32,15 +32,9 @@ fn expires() -> Timestamp {
 }
 
 /// Every step of a give pass, in order, as the driver plans them.
-fn give_steps(
-    entries: &[GrantedAssignment],
-    retry: bool,
-    others: bool,
-    room: bool,
-) -> (Vec<(usize, AssignStep)>, bool) {
+fn give_steps(entries: &[GrantedAssignment], room: bool) -> (Vec<(usize, AssignStep)>, bool) {
     let (mut steps, mut held_back, mut from) = (vec![], false, 0);
-    while let Some((i, step)) = next_assign(entries, from, retry, others, |_| room, &mut held_back)
-    {
+    while let Some((i, step)) = next_assign(entries, from, |_| room, &mut held_back) {
         steps.push((i, step));
         from = i + 1;
     }
@@ -49,32 +43,23 @@ fn give_steps(
 
 #[test]
 fn giving_creates_polls_and_recreates_failures_in_record_order() {
-    let (steps, held_back) = give_steps(&entries(), true, false, true);
+    let (steps, held_back) = give_steps(&entries(), true);
     assert_eq!(
         steps,
         vec![
-            (0, AssignStep::Create { look_first: true }),
+            (0, AssignStep::Create),
             (1, AssignStep::Poll("req-2".into())),
-            (3, AssignStep::Create { look_first: false }),
-            (4, AssignStep::Create { look_first: true }),
-            (5, AssignStep::Create { look_first: true }),
+            (3, AssignStep::Create),
+            (4, AssignStep::Create),
+            (5, AssignStep::Create),
         ]
     );
     assert!(!held_back);
 }
 
 #[test]
-fn another_live_grant_of_the_user_makes_every_create_look_first() {
-    let (steps, _) = give_steps(&entries()[..4], false, true, true);
-    assert_eq!(steps[0], (0, AssignStep::Create { look_first: true }));
-    assert_eq!(steps[2], (3, AssignStep::Create { look_first: true }));
-    let (steps, _) = give_steps(&entries()[..1], false, false, true);
-    assert_eq!(steps, vec![(0, AssignStep::Create { look_first: false })]);
-}
-
-#[test]
 fn without_room_on_the_instance_creates_wait_but_polls_go_on() {
-    let (steps, held_back) = give_steps(&entries()[..4], true, false, false);
+    let (steps, held_back) = give_steps(&entries()[..4], false);
     assert_eq!(steps, vec![(1, AssignStep::Poll("req-2".into()))]);
     assert!(held_back);
 }
