@@ -327,4 +327,47 @@ mod tests {
         assert!(md.contains("| PauseOverridden ⚠ |"), "{md}");
         assert!(md.contains("`breakglass@incidents.g`"), "{md}");
     }
+
+    #[test]
+    fn the_guard_and_when_open_sessions_were_cut_are_in_the_record() {
+        let path = format!(
+            "{}/../../tests/fixtures/grant-ended.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut g: BreakGlassGrant = serde_yaml::from_str(&text).expect("grant");
+        let cut: Timestamp = "2026-01-01T11:45:04Z".parse().expect("time");
+        g.status.as_mut().expect("status").sessions = Some(breakglass_api::SessionsStatus {
+            state: breakglass_api::GuardState::Revoked,
+            reason: None,
+            message: None,
+            revoked_at: Some(breakglass_api::Time(cut)),
+            permission_sets: vec![],
+        });
+        let sessions_revoked = Seen {
+            at: cut,
+            reason: "SessionsRevoked".into(),
+            note: "sessions issued before the end are denied".into(),
+            warning: false,
+        };
+        let r = build(&g, vec![sessions_revoked]);
+        assert_eq!(
+            r.session_guard.as_deref(),
+            Some("Revoked, open sessions cut at 2026-01-01T11:45:04Z")
+        );
+        let cuts: Vec<&Entry> = r.timeline.iter().filter(|e| e.at == cut).collect();
+        assert_eq!(cuts.len(), 1, "once, from the status: {:?}", r.timeline);
+        assert_eq!(cuts[0].event, "SessionsCut");
+        assert!(r.timeline.windows(2).all(|w| w[0].at <= w[1].at));
+        let md = markdown(&r);
+        assert!(
+            md.contains("**Session guard:** Revoked, open sessions cut at"),
+            "{md}"
+        );
+        let shown = crate::show::describe(&g, cut);
+        assert!(
+            shown.contains("Sessions:     Revoked, open sessions cut at"),
+            "{shown}"
+        );
+    }
 }

@@ -21,10 +21,7 @@ pub(crate) struct PsKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Scope {
     /// Nothing to guard (`reason`: GuardOff, StandingAccess, NoPermissionSets, …).
-    Skip {
-        reason: &'static str,
-        message: String,
-    },
+    Skip { reason: String, message: String },
     /// These permission sets deny the user.
     Guard(BTreeSet<PsKey>),
     /// Its permission sets could not be resolved (retried).

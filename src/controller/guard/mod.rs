@@ -198,8 +198,9 @@ impl Guard {
         for s in &seen {
             let is_held = held.contains(&s.key);
             let mine = outcomes.remove(&s.key).unwrap_or_default();
-            let touches = is_held || !mine.is_empty() || !matches!(s.scope, Scope::Guard(_));
-            if !touches || !(s.open() || is_held) {
+            // Done already, or guarded by a set this pass did not look at: nothing to record.
+            let unanswered = matches!(s.scope, Scope::Guard(_)) && mine.is_empty() && !is_held;
+            if unanswered || !(s.open() || is_held) {
                 continue;
             }
             let next = decide::record(s, &mine, is_held, now);

@@ -95,14 +95,15 @@ async fn scope(
         .is_some_and(|a| a.account_assignments.iter().any(|e| e.standing));
     if membership.is_some_and(|m| m.standing) || standing_assignment {
         return Scope::Skip {
-            reason: "StandingAccess",
-            message: "the user was a member before the grant: standing sessions are not cut".into(),
+            reason: "StandingAccess".into(),
+            message: "the user had this access before the grant: standing sessions are not cut"
+                .into(),
         };
     }
     if let Some(s) = &status.sessions {
         if s.state == GuardState::Skipped {
             return Scope::Skip {
-                reason: reason_name(s.reason.as_deref()),
+                reason: s.reason.clone().unwrap_or_else(|| "Skipped".into()),
                 message: s.message.clone().unwrap_or_default(),
             };
         }
@@ -138,7 +139,7 @@ async fn scope(
     let guard = policy.access.guard();
     if guard.guard == GuardMode::Off {
         return Scope::Skip {
-            reason: "GuardOff",
+            reason: "GuardOff".into(),
             message: "the policy turns the session guard off".into(),
         };
     }
@@ -176,20 +177,8 @@ fn guarded(sets: BTreeSet<PsKey>) -> Scope {
 
 fn no_sets(why: &str) -> Scope {
     Scope::Skip {
-        reason: "NoPermissionSets",
+        reason: "NoPermissionSets".into(),
         message: format!("nothing to guard: {why}"),
-    }
-}
-
-/// A recorded reason as the `&'static str` the scope carries (unknown ones read as such).
-fn reason_name(reason: Option<&str>) -> &'static str {
-    match reason {
-        Some("GuardOff") => "GuardOff",
-        Some("StandingAccess") => "StandingAccess",
-        Some("StillHeld") => "StillHeld",
-        Some("NoPermissionSets") => "NoPermissionSets",
-        Some("SessionsExpired") => "SessionsExpired",
-        _ => "Skipped",
     }
 }
 
