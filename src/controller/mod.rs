@@ -43,12 +43,13 @@ use crate::{
 pub struct Settings {
     /// Limits the grants watched (policies are cluster-scoped and always watched).
     pub namespace: Option<String>,
-    /// Where the ledger of added members lives.
+    /// Where releases before `BreakGlassLedgerEntry` kept the ledger (ConfigMaps, migrated
+    /// at start).
     pub ledger_namespace: String,
     pub sweep_interval: std::time::Duration,
     /// Grant reconciles in flight at most.
     pub concurrency: u16,
-    /// Names this installation's session guard statements.
+    /// Names this installation's session guard statements and ledger entries.
     pub installation: breakglass_core::sessions::Installation,
     /// How long one AWS call may take at most, retries included.
     pub aws_call_deadline: std::time::Duration,
@@ -70,7 +71,11 @@ pub async fn run(
     let policies: Api<BreakGlassPolicy> = Api::all(client.clone());
     let unmanaged = policies::Unmanaged::default();
     let policy_status = policies::run(client.clone(), unmanaged.clone());
-    let ledger = ledger::Ledger::new(client.clone(), &settings.ledger_namespace);
+    let ledger = ledger::Ledger::new(client.clone(), settings.installation.clone());
+    // Before any sweep: an old ConfigMap entry not yet moved would be unknown to it.
+    if let Err(e) = ledger::migrate::run(&client, &settings.ledger_namespace, &ledger).await {
+        tracing::warn!(error = %e, namespace = %settings.ledger_namespace, "could not migrate the ConfigMap ledger; trying again at the next start");
+    }
     let ctx = Arc::new(Context::new(client, aws, metrics.clone(), ledger));
     // The grant watch, shared by the lifecycle and the sweep's trigger: a grant deleted while
     // it may hold access (finalizer stripped) has its group swept at once.

@@ -24,10 +24,12 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 mod cached;
 mod guard;
+mod ledger;
 mod names;
 mod tally;
 mod watchdog;
 pub use guard::GuardMetrics;
+pub use ledger::LedgerMetrics;
 pub use tally::{OVERDUE_AFTER, Tally, overdue_by};
 pub use watchdog::{Running, Stall, Watchdog, Work};
 
@@ -89,6 +91,8 @@ pub struct Metrics {
     pub watchdog: Watchdog,
     /// The session guard's.
     pub guard: GuardMetrics,
+    /// The ledger's.
+    pub ledger: LedgerMetrics,
     /// The leader's grant cache; the gauges are computed from it at scrape time, so they
     /// cannot drift from what the cluster holds. Empty on a follower.
     grants: RwLock<Option<Store<BreakGlassGrant>>>,
@@ -141,6 +145,7 @@ impl Metrics {
             sweep_last_success: Family::default(),
             watchdog: Watchdog::new(reconcile_last_progress.clone()),
             guard: GuardMetrics::new(&mut registry),
+            ledger: LedgerMetrics::new(&mut registry),
             grants: RwLock::new(None),
             registry: Registry::default(),
             families: vec![],

@@ -18,6 +18,11 @@ mod verifier;
 pub(crate) use objects::*;
 pub(crate) use verifier::{ApiServer, client, finish, spawn};
 
+/// The installation every in-process test's operator is (ledger entries, guard statements).
+pub(crate) fn installation() -> breakglass_core::sessions::Installation {
+    breakglass_core::sessions::Installation::new("test1").expect("a valid installation id")
+}
+
 mod tests_duration;
 mod tests_guard;
 mod tests_guard_group;

@@ -24,7 +24,6 @@ pub(crate) const ROLE: &str = "arn:aws:iam::111111111111:role/breakglass";
 pub(crate) const ALICE: &str = "alice@example.com";
 pub(crate) const GROUP: &str = "breakglass-admins";
 pub(crate) const NS: &str = "incidents";
-pub(crate) const LEDGER_NS: &str = "breakglass-system";
 pub(crate) const INSTANCE: &str = "arn:aws:sso:::instance/ssoins-0000000000000001";
 pub(crate) const PERMISSION_SET: &str = "AdministratorAccess";
 pub(crate) const ACCOUNT: &str = "222222222222";
@@ -40,7 +39,7 @@ pub(crate) fn policy_path(name: &str) -> String {
 }
 
 pub(crate) fn ledger_collection() -> String {
-    format!("/api/v1/namespaces/{LEDGER_NS}/configmaps")
+    format!("{GROUP_API}/breakglassledgerentries")
 }
 
 pub(crate) struct Pipeline {
@@ -62,7 +61,7 @@ impl Pipeline {
         let timeline = Timeline::default();
         timeline.observe(&aws);
         let (client, api) = cluster(timeline.clone());
-        let ledger = Ledger::new(client.clone(), LEDGER_NS);
+        let ledger = Ledger::new(client.clone(), super::installation());
         let ctx = Arc::new(Context::new(
             client,
             aws.clone(),
@@ -87,7 +86,7 @@ impl Pipeline {
             ctx.client.clone(),
             self.aws.clone(),
             Arc::new(Metrics::new()),
-            Ledger::new(ctx.client.clone(), LEDGER_NS),
+            Ledger::new(ctx.client.clone(), super::installation()),
         ))
     }
 
@@ -212,7 +211,7 @@ impl Pipeline {
             .contains(&self.alice)
     }
 
-    /// The ledger's entries (ConfigMaps).
+    /// The ledger's entries.
     pub(crate) fn ledger_entries(&self) -> Vec<Value> {
         self.api.list(&ledger_collection())
     }

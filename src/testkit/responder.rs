@@ -257,10 +257,11 @@ impl Objects {
     }
 
     /// A collection is served when this kind is known: an object of it is or was held, or
-    /// it is one of the kinds the operator lists (policies, grants, ConfigMaps).
+    /// it is one of the kinds the operator lists (policies, grants, ledger entries, ConfigMaps).
     fn is_collection(&self, path: &str) -> bool {
         path.ends_with("/breakglasspolicies")
             || path.ends_with("/breakglassgrants")
+            || path.ends_with("/breakglassledgerentries")
             || path.ends_with("/configmaps")
             || path.ends_with("/events")
             || self.by_path.keys().any(|p| in_collection(p, path))

@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use breakglass_core::sessions::{
-    Access, Denial, GuardStatement, InlinePolicy, Installation, evaluate,
-};
+use breakglass_core::sessions::{Access, Denial, GuardStatement, InlinePolicy, evaluate};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::runtime::{reflector, watcher};
 use serde_json::{Value, json};
@@ -24,9 +22,7 @@ pub(super) const BOB: &str = "bob@example.com";
 /// A customer's own statement, compact with its keys in order: kept byte for byte.
 pub(super) const CUSTOMER: &str = r#"{"Action":"s3:GetObject","Effect":"Allow","Resource":"arn:aws:s3:::logs/*","Sid":"ReadLogs"}"#;
 
-pub(super) fn installation() -> Installation {
-    Installation::new("test1").expect("a valid installation id")
-}
+pub(super) use super::installation;
 
 /// An inline policy holding only the customer's statement.
 pub(super) fn customer_policy() -> String {

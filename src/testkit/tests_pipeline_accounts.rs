@@ -46,7 +46,7 @@ async fn the_assignment_is_in_the_ledger_and_the_window_recorded_before_it_is_cr
         .first_call(Op::CreateAccountAssignment)
         .expect("the assignment was created");
     let ledger = t
-        .first(|h| h.is_create_in("/configmaps"))
+        .first(|h| h.is_create_in("/breakglassledgerentries"))
         .expect("the ledger entry");
     let window = t
         .first(|h| match h {
@@ -60,7 +60,10 @@ async fn the_assignment_is_in_the_ledger_and_the_window_recorded_before_it_is_cr
     assert!(window < change, "window at {window}, change at {change}");
     let entries = p.ledger_entries();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0]["data"]["accountId"], ACCOUNT);
+    assert_eq!(
+        entries[0]["spec"]["target"]["account"]["accountId"],
+        ACCOUNT
+    );
 }
 
 #[tokio::test]

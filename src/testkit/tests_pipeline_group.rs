@@ -83,7 +83,7 @@ async fn the_window_and_the_ledger_entry_are_recorded_before_the_first_aws_chang
         })
         .expect("the window was written");
     let ledger = t
-        .first(|h| h.is_create_in("/configmaps"))
+        .first(|h| h.is_create_in("/breakglassledgerentries"))
         .expect("the ledger entry was written");
     assert!(window < change, "window at {window}, change at {change}");
     assert!(ledger < change, "ledger at {ledger}, change at {change}");

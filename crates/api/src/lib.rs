@@ -5,9 +5,10 @@
 //! is reachable here (`breakglass_api::X`).
 
 mod convert;
-/// The two kinds (in a module of their own: `policy` names core's policy evaluation).
+/// The kinds (in a module of their own: `policy` names core's policy evaluation).
 mod kind {
     pub mod grant;
+    pub mod ledger;
     pub mod policy;
 }
 pub mod requester;
@@ -16,6 +17,7 @@ pub use breakglass_core::*;
 pub use convert::{label_selector_to_k8s, time_from_k8s, time_to_k8s};
 pub use kind::{
     grant::{BreakGlassGrant, GrantObjectSpec},
+    ledger::{BreakGlassLedgerEntry, LedgerEntryObjectSpec},
     policy::{BreakGlassPolicy, PolicyObjectSpec},
 };
 
@@ -29,7 +31,11 @@ pub const VERSION: &str = "v1alpha1";
 
 /// Every CRD this operator owns, in the order `breakglass crds` prints them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![BreakGlassGrant::crd(), BreakGlassPolicy::crd()]
+    vec![
+        BreakGlassGrant::crd(),
+        BreakGlassPolicy::crd(),
+        BreakGlassLedgerEntry::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML stream: exactly the content of `crds/`.

@@ -95,7 +95,7 @@ pub(super) async fn give_accounts(
         let a = assignment(&recorded(journal.status())[index]);
         let assign = Assign {
             index,
-            entry: ledger_entry(pass, target, &a, &user_id),
+            entry: ledger_entry(pass, &a, &user_id),
             assignment: a,
             step,
             target: target.clone(),
@@ -177,11 +177,17 @@ async fn resolve_all(
     })
 }
 
-fn ledger_entry(pass: &Pass<'_>, target: &ActAs, a: &Assignment, user_id: &str) -> ledger::Entry {
+fn ledger_entry(pass: &Pass<'_>, a: &Assignment, user_id: &str) -> ledger::Entry {
     let account = targets::Target::Account(targets::AccountTarget {
         instance_arn: a.instance_arn.clone(),
         account_id: a.account_id.clone(),
         permission_set_arn: a.permission_set_arn.clone(),
     });
-    ledger::Entry::new(account, user_id, &pass.grant.spec.user, &pass.key, target)
+    ledger::Entry::new(
+        account,
+        user_id,
+        &pass.grant.spec.user,
+        &pass.key,
+        &pass.grant.spec.policy,
+    )
 }

@@ -170,6 +170,7 @@ async fn plan_group(
     let membership = Membership {
         user: &grant.spec.user,
         grant_key: &pass.key,
+        policy: &grant.spec.policy,
         target,
         group,
         user_id,

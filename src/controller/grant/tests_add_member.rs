@@ -22,8 +22,7 @@ use crate::{
     testkit::{ApiServer, client, finish, grant, spawn},
 };
 
-const NAMESPACE: &str = "breakglass-system";
-const CONFIG_MAPS: &str = "/api/v1/namespaces/breakglass-system/configmaps";
+const LEDGER: &str = "/apis/breakglass.dev/v1alpha1/breakglassledgerentries";
 const STORE: &str = "d-1";
 
 fn target(session_name: &str) -> ActAs {
@@ -56,7 +55,8 @@ fn first_pass(
             identity_store_id: STORE.into(),
             group_id: group_id.clone(),
         });
-        let entry = ledger::Entry::new(member_of, &user_id, &g.spec.user, &pass.key, &target);
+        let entry =
+            ledger::Entry::new(member_of, &user_id, &g.spec.user, &pass.key, &g.spec.policy);
         let add = AddMember {
             entry,
             target,
@@ -78,28 +78,35 @@ fn first_pass(
 
 /// Answers the ledger's writes of a grant whose member is recorded already (409, then the
 /// touch) until no request comes: the pass finished, or waits for the user's lock.
-async fn answer_as_recorded_until_quiet(api: &mut ApiServer) -> usize {
+async fn answer_as_recorded_until_quiet(
+    api: &mut ApiServer,
+    user_id: &str,
+    group_id: &str,
+) -> usize {
     let mut answered = 0;
     // Time is paused: the timeout fires only once every task is blocked.
     while let Ok(call) = tokio::time::timeout(Duration::from_secs(1), api.next()).await {
         match call.method.as_str() {
             "POST" => call.fail(409, "AlreadyExists"),
             // B's look-up of the ledger: A recorded the member (so it is not standing access).
-            "GET" => {
+            "GET" | "PATCH" => {
                 let name = call.path.rsplit('/').next().unwrap_or_default().to_owned();
-                call.ok(json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "2"}}));
-            }
-            "PATCH" => {
-                let name = call.path.rsplit('/').next().unwrap_or_default().to_owned();
-                call.ok(json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "2"}}));
+                call.ok(recorded(&name, user_id, group_id));
             }
             _ => panic!("unexpected request: {call}"),
         }
         answered += 1;
     }
     answered
+}
+
+/// Alice's entry on the group as the operator records it (under the name it computes).
+fn recorded(name: &str, user_id: &str, group_id: &str) -> serde_json::Value {
+    json!({"apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassLedgerEntry",
+        "metadata": {"name": name, "resourceVersion": "2"},
+        "spec": {"installation": crate::testkit::installation().as_str(),
+            "target": {"group": {"identityStoreId": STORE, "groupId": group_id}},
+            "userId": user_id, "recordedAt": Time(Timestamp::now())}})
 }
 
 fn membership_id(status: &BreakGlassGrantStatus) -> Option<&str> {
@@ -123,7 +130,7 @@ async fn overlapping_first_passes_create_the_membership_once() {
     let aws = Arc::new(Memory::new());
     let user_id = aws.user(STORE, "alice@example.com");
     let group_id = aws.group(STORE, "admins");
-    let ledger = ledger::Ledger::new(kube.clone(), NAMESPACE);
+    let ledger = ledger::Ledger::new(kube.clone(), crate::testkit::installation());
     let ctx = Arc::new(Context::new(
         kube,
         aws.clone(),
@@ -133,13 +140,13 @@ async fn overlapping_first_passes_create_the_membership_once() {
 
     let a = first_pass(&ctx, "inc-a", &user_id, &group_id);
     // A's ledger create, answered only once B has gone as far as it can.
-    let a_records = api.expect("POST", CONFIG_MAPS).await;
+    let a_records = api.expect("POST", LEDGER).await;
     let b = first_pass(&ctx, "inc-b", &user_id, &group_id);
-    answer_as_recorded_until_quiet(&mut api).await;
+    answer_as_recorded_until_quiet(&mut api, &user_id, &group_id).await;
     let body = a_records.body.clone();
     a_records.created(&body);
     // B's ledger writes, when it waited for A's lock.
-    answer_as_recorded_until_quiet(&mut api).await;
+    answer_as_recorded_until_quiet(&mut api, &user_id, &group_id).await;
     let (a, b) = (finish(a).await, finish(b).await);
     api.idle();
 

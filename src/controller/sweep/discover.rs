@@ -1,5 +1,12 @@
 //! What to sweep: the targets of the policies in scope (groups resolved by name, account
 //! targets by permission set), of grants that may hold access, and of the ledger.
+//!
+//! How to reach a target comes only from what the operator itself wrote or a policy says:
+//! a policy's role, or a grant's recorded session (status, written by the operator). A
+//! ledger entry names its policy, never a role: an entry whose policy is gone (or no
+//! longer on that Identity Store or account) and that no grant reaches is reported, not
+//! acted on. A namespace-scoped installation sees only its own grants and ledger, so it
+//! never removes members it did not add, even from an `exclusive` target.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -13,7 +20,7 @@ use super::{SWEEP_SESSION, Settings, Swept};
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy},
     aws::{self, Role},
-    controller::{context::Context, ledger::Entry},
+    controller::{context::Context, ledger::Recorded},
     plan,
     targets::{self, AccountTarget, GroupTarget, Target},
 };
@@ -82,16 +89,54 @@ async fn account_targets(
     Some(targets)
 }
 
+/// What to sweep, and what cannot be.
+pub(super) struct Discovered {
+    pub found: BTreeMap<Target, Swept>,
+    /// The kinds of target some policy's could not be resolved for.
+    pub failed: BTreeSet<&'static str>,
+    /// Targets only the ledger names, with no policy or grant to act as.
+    pub unreachable: Vec<Target>,
+}
+
+/// The role a ledger entry's `policy` acts as on `t`: only while that policy still names
+/// the target's Identity Store (groups) or account (assignments).
+fn policy_role(policies: &[BreakGlassPolicy], policy: &str, t: &Target) -> Option<aws::ActAs> {
+    let p = policies.iter().find(|p| p.name_any() == policy)?;
+    let a = &p.spec.aws;
+    let reaches = match t {
+        Target::Group(g) => {
+            p.spec.access.group_membership.is_some() && a.identity_store_id == g.identity_store_id
+        }
+        Target::Account(t) => p
+            .spec
+            .access
+            .account_assignment
+            .as_ref()
+            .is_some_and(|access| access.account_ids.contains(&t.account_id)),
+    };
+    reaches.then(|| {
+        aws_target(
+            &a.role_arn,
+            a.read_role_arn.clone(),
+            a.external_id.clone(),
+            a.region.clone(),
+            &a.identity_store_id,
+        )
+    })
+}
+
 /// The groups to sweep: those of the policies in scope, of grants that may hold access,
-/// and of the ledger (a group no policy names any more can still hold what was added);
-/// and the kinds of target some policy's could not be resolved for.
+/// and of the ledger (a group no policy names any more can still hold what was added).
 pub(super) async fn discover(
     ctx: &Context,
     policies: &[BreakGlassPolicy],
     grants: &[Arc<BreakGlassGrant>],
-    recorded: &BTreeMap<Target, BTreeMap<String, Entry>>,
+    recorded: &Recorded,
     settings: &Settings,
-) -> (BTreeMap<Target, Swept>, BTreeSet<&'static str>) {
+) -> Discovered {
+    // Namespace-scoped: other installations' members are invisible here, so "not ours" is
+    // not "nobody's" (see the module doc).
+    let owns_targets = settings.namespace.is_none();
     let used: BTreeSet<&str> = grants.iter().map(|g| g.spec.policy.as_str()).collect();
     let mut found: BTreeMap<Target, Swept> = BTreeMap::new();
     let mut failed = BTreeSet::new();
@@ -110,7 +155,7 @@ pub(super) async fn discover(
                     policies: vec![],
                     ..swept
                 });
-                entry.exclusive |= access.exclusive;
+                entry.exclusive |= access.exclusive && owns_targets;
                 entry.policies.push(p.clone());
             }
         }
@@ -158,25 +203,10 @@ pub(super) async fn discover(
             exclusive: false,
             policies: vec![],
         });
-        entry.exclusive |= group.exclusive;
+        entry.exclusive |= group.exclusive && owns_targets;
         entry.policies.push(p.clone());
     }
-    // Groups no policy names (any more) are swept as the role that added to them.
-    let unnamed =
-        |role_arn: &str, external_id: &Option<String>, region: &Option<String>, t: &Target| Swept {
-            aws: aws_target(
-                role_arn,
-                None,
-                external_id.clone(),
-                region.clone(),
-                match t {
-                    Target::Group(g) => &g.identity_store_id,
-                    Target::Account(_) => "",
-                },
-            ),
-            exclusive: false,
-            policies: vec![],
-        };
+    // Targets no policy in scope names (any more): as the session a grant recorded.
     for g in grants
         .iter()
         .filter(|g| plan::may_hold_access(g.status.as_ref()))
@@ -185,17 +215,48 @@ pub(super) async fn discover(
             continue;
         };
         for (t, _, _) in targets::recorded_targets(g.status.as_ref()) {
-            found.entry(t.clone()).or_insert_with(|| {
-                unnamed(&session.role_arn, &session.external_id, &session.region, &t)
+            found.entry(t.clone()).or_insert_with(|| Swept {
+                aws: aws_target(
+                    &session.role_arn,
+                    None,
+                    session.external_id.clone(),
+                    session.region.clone(),
+                    match &t {
+                        Target::Group(g) => &g.identity_store_id,
+                        Target::Account(_) => "",
+                    },
+                ),
+                exclusive: false,
+                policies: vec![],
             });
         }
     }
-    for (t, entries) in recorded {
-        if let Some(e) = entries.values().next() {
-            found
-                .entry(t.clone())
-                .or_insert_with(|| unnamed(&e.role_arn, &e.external_id, &e.region, t));
+    // Then as the current role of the policy a ledger entry names.
+    let mut unreachable = vec![];
+    for (t, entries) in &recorded.by_target {
+        if found.contains_key(t) {
+            continue;
+        }
+        match entries
+            .values()
+            .find_map(|e| policy_role(policies, &e.policy, t))
+        {
+            Some(aws) => {
+                found.insert(
+                    t.clone(),
+                    Swept {
+                        aws,
+                        exclusive: false,
+                        policies: vec![],
+                    },
+                );
+            }
+            None => unreachable.push(t.clone()),
         }
     }
-    (found, failed)
+    Discovered {
+        found,
+        failed,
+        unreachable,
+    }
 }

@@ -170,6 +170,20 @@ pub(super) fn assignment(a: &AccountTarget) -> aws::Assignment {
     }
 }
 
+/// Ledger entries the sweep leaves alone, said on every full sweep (metric and log): a
+/// forged or foreign entry, or one whose policy is gone and that no grant reaches. The
+/// latter may be a member the operator added and can no longer take back: a person must.
+fn report_ignored(ctx: &Context, foreign: &[String], unreachable: &[Target]) {
+    ctx.metrics.ledger.ignored("foreign", foreign.len());
+    ctx.metrics.ledger.ignored("unreachable", unreachable.len());
+    if !foreign.is_empty() {
+        warn!(entries = ?foreign, "ledger entries not under the name this installation computes: ignored (not written by this operator)");
+    }
+    for t in unreachable {
+        warn!(target = %t, "the ledger records members here but no policy or grant names it any more: not swept; restore the policy or remove the members by hand");
+    }
+}
+
 /// One full sweep remembering nothing from earlier ones: the in-process tests' entry.
 #[cfg(test)]
 pub(crate) async fn full(
@@ -212,9 +226,15 @@ async fn once(
         .all()
         .await
         .map_err(|source| Error::Ledger { source })?;
-    let (mut found, mut failed) = discover(ctx, &policies, &before, &recorded, settings).await;
+    let discover::Discovered {
+        mut found,
+        mut failed,
+        unreachable,
+    } = discover(ctx, &policies, &before, &recorded, settings).await;
     if let Some(only) = only {
         found.retain(|t, _| only.contains(t));
+    } else {
+        report_ignored(ctx, &recorded.ignored, &unreachable);
     }
     let active_before = targets::active(before.iter().map(|g| targets::access(g)));
     drop(before);
@@ -245,12 +265,13 @@ async fn once(
     let mut report: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (t, members) in lists.iter() {
         let Some(swept) = found.get(t) else { continue };
-        let entries = recorded.get(t).cloned().unwrap_or_default();
+        let entries = recorded.by_target.get(t).cloned().unwrap_or_default();
         let observed = Observed {
             members: members.clone(),
             active_before: active_before.get(t).cloned().unwrap_or_default(),
             holders_after: holders_after.get(t).cloned().unwrap_or_default(),
             recorded: entries.keys().cloned().collect(),
+            others: recorded.others.get(t).cloned().unwrap_or_default(),
             exclusive: swept.exclusive,
         };
         let drift = targets::compare(&observed);

@@ -2,11 +2,13 @@
 //! records they share.
 
 mod grant;
+mod ledger;
 mod pause;
 mod policy;
 mod sessions;
 
 pub use grant::*;
+pub use ledger::*;
 pub use pause::*;
 pub use policy::*;
 pub use sessions::*;

@@ -154,6 +154,9 @@ pub struct Observed {
     pub holders_after: BTreeMap<String, Vec<String>>,
     /// Users the operator recorded adding (the ledger, written before every add).
     pub recorded: BTreeSet<String>,
+    /// Users another installation of the operator recorded adding (its own ledger, in the
+    /// same cluster): theirs to keep or take back, never this one's to remove or report.
+    pub others: BTreeSet<String>,
     /// The group belongs to the operator: members without a grant go, whoever added them.
     pub exclusive: bool,
 }
@@ -197,7 +200,7 @@ pub fn compare(o: &Observed) -> Findings {
         };
         if o.recorded.contains(user_id) {
             drift.orphans.push(member);
-        } else {
+        } else if !o.others.contains(user_id) {
             drift.unmanaged.push(member);
         }
     }

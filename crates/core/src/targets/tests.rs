@@ -106,6 +106,7 @@ fn observed(list: &[(&str, &str)], recorded: &[&str], exclusive: bool) -> Observ
         holders_after: holders(&all).remove(&g1()).unwrap_or_default(),
         recorded: recorded.iter().map(|s| s.to_string()).collect(),
         exclusive,
+        others: BTreeSet::new(),
     }
 }
 

@@ -115,3 +115,18 @@ fn user_assignments_without_a_membership_id_are_compared_the_same() {
     });
     assert_eq!(d.orphans, [member("u1", "")]);
 }
+
+/// Two installations (namespace-scoped, or two clusters' operators sharing one cluster's
+/// ledger kind) on one group: a member the other recorded is neither an orphan nor
+/// unmanaged here, even when the group is exclusive.
+#[test]
+fn a_member_another_installation_recorded_is_left_to_it() {
+    let d = compare(&Observed {
+        members: map(&[("u1", "m1"), ("u2", "m2")]),
+        others: set(&["u2"]),
+        exclusive: true,
+        ..Observed::default()
+    });
+    assert_eq!(d.unmanaged, [member("u1", "m1")], "the hand-added one only");
+    assert!(d.orphans.is_empty() && d.settled.is_empty(), "{d:?}");
+}

@@ -183,6 +183,8 @@ pub(crate) fn eligibility_groups(eligibility: Option<&Eligibility>) -> Option<&[
 pub(crate) struct Membership<'a> {
     pub user: &'a str,
     pub grant_key: &'a GrantKey,
+    /// The grant's policy: the ledger names it (its role takes the member back).
+    pub policy: &'a str,
     pub target: &'a ActAs,
     pub group: &'a GroupMembershipAccess,
     pub user_id: String,
@@ -249,7 +251,7 @@ pub(crate) fn membership(m: Membership<'_>, status: &mut BreakGlassGrantStatus) 
         identity_store_id: m.target.identity_store_id.clone(),
         group_id: m.group_id.clone(),
     });
-    let entry = ledger::Entry::new(member_of, &m.user_id, m.user, m.grant_key, m.target);
+    let entry = ledger::Entry::new(member_of, &m.user_id, m.user, m.grant_key, m.policy);
     let msg = format!(
         "{} is a member of group {} until {expires_at}",
         m.user, m.group_id

@@ -210,6 +210,7 @@ fn membership_plan(status: &mut BreakGlassGrantStatus, pauses: bool) -> Plan {
         Membership {
             user: "alice@example.com",
             grant_key: &GrantKey::new("team", "g"),
+            policy: "prod",
             target: &target,
             group: &group,
             user_id: "u-1".into(),
