@@ -42,8 +42,8 @@ pub struct Context {
     pub(crate) own_writes: OwnWrites,
     /// The session guard runs beside the pipeline (deleted grants wait for its cut).
     pub(crate) guarding: std::sync::atomic::AtomicBool,
-    /// Identity Store group ids by (store, display name): stable, so looked up once.
-    group_ids: std::sync::Mutex<HashMap<(String, String), String>>,
+    /// Identity Store group ids by (store, display name), looked up once per TTL.
+    group_ids: super::group_ids::GroupIds,
 }
 
 impl Context {
@@ -74,18 +74,12 @@ impl Context {
     }
 
     pub(crate) fn cached_group_id(&self, store: &str, name: &str) -> Option<String> {
-        let map = self.group_ids.lock().ok()?;
-        map.get(&(store.to_owned(), name.to_owned())).cloned()
+        self.group_ids.get(store, name, tokio::time::Instant::now())
     }
 
     pub(crate) fn cache_group_id(&self, store: &str, name: &str, id: Option<&str>) {
-        if let Ok(mut map) = self.group_ids.lock() {
-            let key = (store.to_owned(), name.to_owned());
-            match id {
-                Some(id) => map.insert(key, id.to_owned()),
-                None => map.remove(&key),
-            };
-        }
+        self.group_ids
+            .set(store, name, id, tokio::time::Instant::now());
     }
 
     /// Records an Event on `object`; best effort: a lost Event never fails a reconcile.

@@ -8,6 +8,7 @@ pub mod sweep;
 mod context;
 mod error;
 mod grant;
+mod group_ids;
 pub(crate) mod guard;
 mod journal;
 mod own_writes;

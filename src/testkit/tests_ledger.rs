@@ -235,9 +235,10 @@ fn config_map(name: &str, version: &str, data: Value) -> Value {
     })
 }
 
-/// An old ConfigMap entry becomes an entry of the new kind (its policy found from its
-/// grant, its role dropped), and only then is deleted; one under a name the old release
-/// would not have computed stays where it is and is reported.
+/// An old ConfigMap entry that its grant's status confirms becomes an entry of the new kind
+/// (that grant's policy, the ConfigMap's role dropped), and only then is deleted; one under
+/// a name the old release would not have computed, or whose grant does not record that
+/// user, stays where it is and is reported.
 #[tokio::test]
 async fn the_config_map_ledger_moves_without_its_roles() {
     let (client, mut api) = client();
@@ -254,14 +255,12 @@ async fn the_config_map_ledger_moves_without_its_roles() {
     };
     api.expect("GET", CONFIG_MAPS).await.ok(json!({
         "apiVersion": "v1", "kind": "ConfigMapList", "metadata": {"resourceVersion": "5"},
-        "items": [config_map(&old, "3", data("u-1")), config_map("breakglass-member-forged", "4", data("u-9"))],
+        "items": [
+            config_map(&old, "3", data("u-1")),
+            config_map("breakglass-member-forged", "4", data("u-9")),
+            config_map(&legacy_ledger_name(&group(), "u-8"), "5", data("u-8")),
+        ],
     }));
-    api.expect("GET", "/apis/breakglass.dev/v1alpha1/breakglasspolicies")
-        .await
-        .ok(
-            json!({"apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassPolicyList",
-                   "metadata": {"resourceVersion": "5"}, "items": []}),
-        );
     api.expect(
         "GET",
         "/apis/breakglass.dev/v1alpha1/namespaces/incidents/breakglassgrants/inc-1",
@@ -270,7 +269,9 @@ async fn the_config_map_ledger_moves_without_its_roles() {
     .ok(
         json!({"apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
                "metadata": {"name": "inc-1", "namespace": "incidents"},
-               "spec": {"user": "alice", "policy": "prod-admin", "reason": "r"}}),
+               "spec": {"user": "alice", "policy": "prod-admin", "reason": "r"},
+               "status": {"userId": "u-1", "access": {"groupMembership": {
+                   "identityStoreId": "d-1", "groupId": "g-1"}}}}),
     );
     let create = api.expect("POST", ENTRIES).await;
     assert_eq!(create.body["metadata"]["name"], name("u-1").as_str());
@@ -285,10 +286,29 @@ async fn the_config_map_ledger_moves_without_its_roles() {
     let delete = api.expect("DELETE", &format!("{CONFIG_MAPS}/{old}")).await;
     assert_eq!(delete.body["preconditions"]["resourceVersion"], "3");
     delete.ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+    // u-8's ConfigMap names the same grant, which records u-1, not u-8.
+    api.expect(
+        "GET",
+        "/apis/breakglass.dev/v1alpha1/namespaces/incidents/breakglassgrants/inc-1",
+    )
+    .await
+    .ok(
+        json!({"apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
+               "metadata": {"name": "inc-1", "namespace": "incidents"},
+               "spec": {"user": "alice", "policy": "prod-admin", "reason": "r"},
+               "status": {"userId": "u-1", "access": {"groupMembership": {
+                   "identityStoreId": "d-1", "groupId": "g-1"}}}}),
+    );
     let done = finish(pass).await.expect("migrated");
     api.idle();
     assert_eq!(done.moved, 1);
-    assert_eq!(done.refused, ["breakglass-member-forged"]);
+    assert_eq!(
+        done.refused,
+        [
+            String::from("breakglass-member-forged"),
+            legacy_ledger_name(&group(), "u-8")
+        ]
+    );
 }
 
 #[tokio::test]

@@ -3,11 +3,11 @@
 //! created (or touched) before its ConfigMap is deleted, so a restart redoes at most one.
 //!
 //! The ConfigMaps were writable by anyone who could write ConfigMaps in the operator's
-//! namespace, so only their target and user move over: never their role or ExternalId (the
-//! policy is found from the grant they name, else from the policy whose role they name),
-//! and one under a name the old release would not have computed is left and reported.
-
-use std::collections::BTreeMap;
+//! namespace, so one moves over only when the operator's own record confirms it: the grant
+//! it names exists and its status (written by the operator only) records that user on that
+//! target; the entry then names that grant's policy, never the ConfigMap's role or
+//! ExternalId. Anything else (a name the old release would not have computed, a grant gone
+//! or not recording it) is left in place and reported for a person to check.
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{
@@ -18,15 +18,15 @@ use tracing::{info, warn};
 
 use super::{Entry, LABEL, Ledger};
 use crate::{
-    api::{BreakGlassGrant, BreakGlassPolicy, legacy_ledger_name},
-    targets::{AccountTarget, GroupTarget, Target},
+    api::{BreakGlassGrant, legacy_ledger_name},
+    targets::{self, AccountTarget, GroupTarget, Target},
 };
 
 /// What a migration did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Migrated {
     pub moved: usize,
-    /// ConfigMaps left in place: not under their computed name, or unreadable.
+    /// ConfigMaps left in place: not under their computed name, or not confirmed by a grant.
     pub refused: Vec<String>,
 }
 
@@ -36,7 +36,6 @@ struct Legacy {
     user_id: String,
     user: String,
     grant: String,
-    role_arn: String,
 }
 
 fn legacy(cm: &ConfigMap) -> Option<Legacy> {
@@ -59,32 +58,25 @@ fn legacy(cm: &ConfigMap) -> Option<Legacy> {
         user_id,
         user: get("user").unwrap_or_default(),
         grant: get("grant").unwrap_or_default(),
-        role_arn: get("roleArn").unwrap_or_default(),
     })
 }
 
-/// The policy an old entry belongs to: its grant's, else the one policy whose role it
-/// names on its Identity Store (several or none: left empty, and the sweep reports it).
-fn policy_of(
-    old: &Legacy,
-    grants: &BTreeMap<String, String>,
-    policies: &[BreakGlassPolicy],
-) -> String {
-    if let Some(p) = grants.get(&old.grant) {
-        return p.clone();
-    }
-    let store = match &old.target {
-        Target::Group(g) => Some(g.identity_store_id.as_str()),
-        Target::Account(_) => None,
-    };
-    let mut named = policies.iter().filter(|p| {
-        p.spec.aws.role_arn == old.role_arn
-            && store.is_none_or(|s| s == p.spec.aws.identity_store_id)
-    });
-    match (named.next(), named.next()) {
-        (Some(p), None) => p.name_any(),
-        _ => String::new(),
-    }
+/// The policy of the grant that confirms `old`: it exists and its status records the
+/// user on the target (standing access is never in a ledger).
+fn confirmed_by(old: &Legacy, grant: Option<&BreakGlassGrant>) -> Option<String> {
+    let grant = grant?;
+    let standing = grant
+        .status
+        .as_ref()
+        .and_then(|s| s.access.as_ref())
+        .is_some_and(|a| {
+            a.group_membership.as_ref().is_some_and(|m| m.standing)
+                || a.account_assignments.iter().any(|e| e.standing)
+        });
+    let recorded = targets::recorded_targets(grant.status.as_ref())
+        .into_iter()
+        .any(|(t, user, _)| t == old.target && user == old.user_id);
+    (recorded && !standing).then(|| grant.spec.policy.clone())
 }
 
 /// Moves every ConfigMap entry of `namespace` into `ledger`. Without the right to list
@@ -112,27 +104,24 @@ pub async fn run(
     if list.items.is_empty() {
         return Ok(Migrated::default());
     }
-    let policies = Api::<BreakGlassPolicy>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
-    let mut grants = BTreeMap::new();
     let mut out = Migrated::default();
     for cm in &list.items {
-        let Some(old) = legacy(cm) else {
-            warn!(namespace, name = %cm.name_any(), "a ledger ConfigMap not under the name the operator computes: not migrated, not acted on");
+        let old = legacy(cm);
+        let grant = match old.as_ref().and_then(|o| o.grant.split_once('/')) {
+            Some((ns, name)) => {
+                Api::<BreakGlassGrant>::namespaced(client.clone(), ns)
+                    .get_opt(name)
+                    .await?
+            }
+            None => None,
+        };
+        let Some((old, policy)) =
+            old.and_then(|o| confirmed_by(&o, grant.as_ref()).map(|p| (o, p)))
+        else {
+            warn!(namespace, name = %cm.name_any(), "a ledger ConfigMap that no grant of the operator confirms: not migrated, not acted on; check its member by hand");
             out.refused.push(cm.name_any());
             continue;
         };
-        if let Some((ns, name)) = old.grant.split_once('/')
-            && !grants.contains_key(&old.grant)
-            && let Some(g) = Api::<BreakGlassGrant>::namespaced(client.clone(), ns)
-                .get_opt(name)
-                .await?
-        {
-            grants.insert(old.grant.clone(), g.spec.policy.clone());
-        }
-        let policy = policy_of(&old, &grants, &policies);
         let entry = Entry {
             target: old.target,
             user_id: old.user_id,

@@ -5,8 +5,7 @@
 //! a policy's role, or a grant's recorded session (status, written by the operator). A
 //! ledger entry names its policy, never a role: an entry whose policy is gone (or no
 //! longer on that Identity Store or account) and that no grant reaches is reported, not
-//! acted on. A namespace-scoped installation sees only its own grants and ledger, so it
-//! never removes members it did not add, even from an `exclusive` target.
+//! acted on.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -134,9 +133,6 @@ pub(super) async fn discover(
     recorded: &Recorded,
     settings: &Settings,
 ) -> Discovered {
-    // Namespace-scoped: other installations' members are invisible here, so "not ours" is
-    // not "nobody's" (see the module doc).
-    let owns_targets = settings.namespace.is_none();
     let used: BTreeSet<&str> = grants.iter().map(|g| g.spec.policy.as_str()).collect();
     let mut found: BTreeMap<Target, Swept> = BTreeMap::new();
     let mut failed = BTreeSet::new();
@@ -155,7 +151,7 @@ pub(super) async fn discover(
                     policies: vec![],
                     ..swept
                 });
-                entry.exclusive |= access.exclusive && owns_targets;
+                entry.exclusive |= access.exclusive;
                 entry.policies.push(p.clone());
             }
         }
@@ -203,7 +199,7 @@ pub(super) async fn discover(
             exclusive: false,
             policies: vec![],
         });
-        entry.exclusive |= group.exclusive && owns_targets;
+        entry.exclusive |= group.exclusive;
         entry.policies.push(p.clone());
     }
     // Targets no policy in scope names (any more): as the session a grant recorded.

@@ -40,3 +40,9 @@ impl Deref for LedgerEntryObjectSpec {
         &self.0
     }
 }
+
+impl From<LedgerEntrySpec> for LedgerEntryObjectSpec {
+    fn from(spec: LedgerEntrySpec) -> Self {
+        Self(spec)
+    }
+}
