@@ -34,7 +34,21 @@ pub struct TimedOut(pub Duration);
 /// The client from the environment (KUBECONFIG or in-cluster), every request but watches
 /// bounded by `deadline`.
 pub async fn connect(deadline: Duration) -> Result<Client, Error> {
-    let config = Config::infer().await.map_err(Error::Config)?;
+    connect_as(deadline, None).await
+}
+
+/// As [`connect`], every request made as `user` when given (impersonation: the
+/// environment's identity needs the `impersonate` verb on that user; a
+/// `system:serviceaccount:<ns>:<name>` is authorized as that ServiceAccount, with its
+/// groups).
+pub async fn connect_as(deadline: Duration, user: Option<&str>) -> Result<Client, Error> {
+    let mut config = Config::infer().await.map_err(Error::Config)?;
+    if let Some(user) = user {
+        config.auth_info.impersonate = Some(user.to_owned());
+        // The API server gives an impersonated ServiceAccount its own groups only when
+        // none are asked for.
+        config.auth_info.impersonate_groups = None;
+    }
     Ok(ClientBuilder::try_from(config)
         .map_err(Error::Client)?
         .with_layer(&Deadline(deadline))

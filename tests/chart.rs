@@ -241,6 +241,14 @@ async fn rendered_manifests_are_accepted_by_the_api_server() {
                 .is_some_and(|a| a.iter().any(|x| x == "--leader-elect")),
             "{args}"
         );
+        let impersonate = format!(
+            "--webhook-impersonate=system:serviceaccount:{ns}:dry-breakglass-operator-webhook"
+        );
+        assert!(
+            args.as_array()
+                .is_some_and(|a| a.iter().any(|x| x == impersonate.as_str())),
+            "the webhook writes as its own ServiceAccount: {args}"
+        );
         let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "dry-pod", "namespace": ns}});
         pod["spec"] = deployment["spec"]["template"]["spec"].clone();
         let (ok, out) = kubectl(&["create", "--dry-run=server", "-f", "-"], &pod.to_string());
@@ -390,6 +398,8 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
     let token = format!("tok-{}", s.ns);
 
     // The chart's identity and RBAC, applied for real (the Deployment cannot run here).
+    // The webhook writes as its own ServiceAccount, allowed grants in this namespace and
+    // request-on-behalf under this policy only.
     let rbac = render(
         &release,
         &s.ns,
@@ -398,6 +408,10 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
             "templates/serviceaccount.yaml",
             "--show-only",
             "templates/rbac.yaml",
+            "--set",
+            &format!("webhook.grantNamespaces={{{}}}", s.ns),
+            "--set",
+            &format!("webhook.alertPolicies={{{}}}", s.policy),
         ],
     );
     let (ok, out) = kubectl(&["apply", "-f", "-"], &rbac);
@@ -484,6 +498,7 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
     std::fs::write(&token_file, &token).expect("token");
     let (port, admin_port) = (free_port(), free_port());
     let kubeconfig_env = kubeconfig.display().to_string();
+    let webhook_user = format!("system:serviceaccount:{}:{fullname}-webhook", s.ns);
     let controller = ControllerProcess::start_logged(
         &s.ns,
         &format!("{}-rbac", s.ns),
@@ -500,6 +515,8 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
             &token_file.display().to_string(),
             "--admin-addr",
             &format!("127.0.0.1:{admin_port}"),
+            "--webhook-impersonate",
+            &webhook_user,
         ],
     );
     let metrics_url = format!("http://127.0.0.1:{admin_port}/metrics");
@@ -625,7 +642,12 @@ async fn the_controller_works_with_only_the_charts_rbac_and_reports_metrics() {
         .next()
         .and_then(|g| g.metadata.name)
         .expect("the webhook created a grant");
-    s.wait_phase(&alert_grant, GrantPhase::Active, SOON).await;
+    let opened = s.wait_phase(&alert_grant, GrantPhase::Active, SOON).await;
+    assert_eq!(
+        opened.spec.requested_by.as_deref(),
+        Some(webhook_user.as_str()),
+        "opened by the webhook's own ServiceAccount"
+    );
     let answer = notify(&url, &token, "resolved", &alertname, &fingerprint);
     assert_eq!(count(&answer, "resolved"), 1, "{answer}");
     s.wait_phase(&alert_grant, GrantPhase::Ended, SOON).await;

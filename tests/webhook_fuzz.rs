@@ -114,11 +114,65 @@ fn check_payload(body: &[u8]) {
     }
 }
 
+/// The label name and the text after it, split where the matcher parser splits them.
+fn name_and_rest(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    (&text[..end], text[end..].trim_start())
+}
+
+/// The same matcher with the opposite operator (`=` and `!=`, `=~` and `!~`).
+fn negated(text: &str) -> Option<String> {
+    let (name, rest) = name_and_rest(text);
+    let (op, value) = ["=~", "!~", "!=", "="]
+        .into_iter()
+        .find_map(|op| rest.strip_prefix(op).map(|v| (op, v)))?;
+    let opposite = match op {
+        "=~" => "!~",
+        "!~" => "=~",
+        "!=" => "=",
+        _ => "!=",
+    };
+    Some(format!("{name}{opposite}{value}"))
+}
+
+/// What every accepted matcher must do, whatever the labels: its negation (the opposite
+/// operator, same value) is accepted too and decides the opposite; a missing label is
+/// matched as `""`; labels other than its own change nothing.
 fn check_matcher(text: &str, labels: &BTreeMap<String, String>) {
     EXECUTIONS.fetch_add(1, Ordering::Relaxed);
-    if let Ok(m) = Matcher::parse(text) {
-        let _ = m.matches(labels);
-    }
+    let Ok(m) = Matcher::parse(text) else {
+        return;
+    };
+    let verdict = m.matches(labels);
+    let negation = negated(text).expect("an accepted matcher has an operator");
+    let not = Matcher::parse(&negation)
+        .unwrap_or_else(|e| panic!("{text:?} accepted, its negation {negation:?} not: {e}"));
+    assert_eq!(
+        not.matches(labels),
+        !verdict,
+        "{text:?} and {negation:?} agree on {labels:?}"
+    );
+    let (name, _) = name_and_rest(text);
+    let mut without = labels.clone();
+    without.remove(name);
+    let mut empty = without.clone();
+    empty.insert(name.to_owned(), String::new());
+    assert_eq!(
+        m.matches(&without),
+        m.matches(&empty),
+        "{text:?}: a missing label is not matched as empty"
+    );
+    let mut more = labels.clone();
+    let other = format!("{name}_other");
+    more.insert(other, "x".into());
+    assert_eq!(
+        m.matches(&more),
+        verdict,
+        "{text:?}: another label changed it"
+    );
 }
 
 /// Quotes `value` as Alertmanager does, for the round trip.
@@ -200,6 +254,20 @@ fn the_payload_and_matcher_parsers_survive_hostile_input() {
             Ok(())
         },
     );
+    // Corpus matchers unmutated, against their own label with values that match and not.
+    run(
+        "corpus matchers on their own label",
+        (
+            any::<prop::sample::Index>(),
+            prop_oneof![Just(String::new()), "[a-z|.*]{0,12}", any::<String>()],
+        ),
+        |(seed, value)| {
+            let text = seed.get(&matchers);
+            let (name, _) = name_and_rest(text);
+            check_matcher(text, &BTreeMap::from([(name.to_owned(), value)]));
+            Ok(())
+        },
+    );
     run(
         "quoted equality matchers round-trip",
         (
@@ -222,7 +290,7 @@ fn the_payload_and_matcher_parsers_survive_hostile_input() {
     // Every corpus entry itself, unmutated.
     payloads.iter().for_each(|b| check_payload(b));
     println!(
-        "FUZZ executions: {} (5 properties, {} cases each, plus the corpus)",
+        "FUZZ executions: {} (6 properties, {} cases each, plus the corpus)",
         EXECUTIONS.load(Ordering::Relaxed),
         cases()
     );

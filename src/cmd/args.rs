@@ -31,6 +31,12 @@ pub(super) struct ControllerArgs {
         requires = "webhook_tls_cert"
     )]
     pub(super) webhook_tls_key: Option<PathBuf>,
+    /// Kubernetes user the webhook acts as (impersonation), e.g.
+    /// `system:serviceaccount:breakglass:breakglass-operator-webhook`: its grant writes and
+    /// the `spec.requestedBy` it records are that user's, under that user's RBAC. Unset:
+    /// the operator's own identity.
+    #[arg(long, env = "BREAKGLASS_WEBHOOK_IMPERSONATE", value_parser = impersonated)]
+    pub(super) webhook_impersonate: Option<String>,
     /// Alertmanager notifications handled at once; more are answered 429 (Alertmanager
     /// sends them again at its next group interval).
     #[arg(long, env = "BREAKGLASS_WEBHOOK_MAX_CONCURRENT", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
@@ -118,6 +124,15 @@ fn sweep_interval(s: &str) -> Result<std::time::Duration, String> {
         return Err("must be at least 1s".into());
     }
     Ok(d)
+}
+
+/// A username to impersonate: sent as an HTTP header, so printable and on one line.
+fn impersonated(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("must be a non-empty username of printable ASCII without spaces".into());
+    }
+    Ok(s.to_owned())
 }
 
 pub(super) fn own_namespace() -> Option<String> {

@@ -98,6 +98,17 @@ pub(super) fn run(args: ControllerArgs) -> ExitCode {
             idle_timeout: args.http_idle_timeout,
             max_connections: args.http_max_connections.into(),
         };
+        // The webhook's writes go through an identity of their own when one is named.
+        let webhook_client = match (&token, &args.webhook_impersonate) {
+            (Some(_), Some(user)) => match crate::kube_client::connect_as(args.kube_timeout, Some(user)).await {
+                Ok(c) => c,
+                Err(err) => {
+                    tracing::error!(error = %err, user, "cannot build the webhook's impersonating Kubernetes client");
+                    return ExitCode::FAILURE;
+                }
+            },
+            _ => client.clone(),
+        };
         let admin = crate::admin::serve(args.admin_addr, metrics.clone(), http);
         let webhook = async {
             match token {
@@ -114,8 +125,11 @@ pub(super) fn run(args: ControllerArgs) -> ExitCode {
                         },
                         http,
                     };
-                    crate::webhook::serve(config, token, client.clone(), metrics.clone())
-                        .await
+                    let clients = crate::webhook::Clients {
+                        watches: client.clone(),
+                        writes: webhook_client,
+                    };
+                    crate::webhook::serve(config, token, clients, metrics.clone()).await
                 }
                 None => std::future::pending().await,
             }

@@ -17,6 +17,9 @@ use crate::{
     },
 };
 
+/// The webhook's username in these tests: `spec.requestedBy` of its grants.
+const WEBHOOK: &str = "system:serviceaccount:breakglass:breakglass-webhook";
+
 const GRANTS: &str = "/apis/breakglass.dev/v1alpha1/namespaces/incidents/breakglassgrants";
 
 fn alert(fp: &str, state: AlertState) -> GrantAlert {
@@ -54,7 +57,7 @@ fn with_alerts(name: &str, version: u64, alerts: &[GrantAlert]) -> BreakGlassGra
         "incidents",
         name,
         version,
-        json!({"status": {"alerts": alerts}}),
+        json!({"spec": {"requestedBy": WEBHOOK}, "status": {"alerts": alerts}}),
     )
 }
 
@@ -91,7 +94,12 @@ async fn a_new_grant_is_created_then_its_alerts_recorded_against_the_created_ver
             grant: new,
             alerts: vec![firing("a1"), firing("a2")],
         }];
-        Writer { cache: &c }.run(creates, vec![]).await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(creates, vec![])
+        .await
     });
 
     let create = api.expect("POST", GRANTS).await;
@@ -145,9 +153,12 @@ async fn a_conflict_on_the_alerts_rereads_and_merges_so_no_writer_loses_an_alert
     cache.remember(with_alerts("g-1", 5, &[firing("a1")]));
     let c = cache.clone();
     let pass = spawn(async move {
-        Writer { cache: &c }
-            .run(vec![], update("g-1", vec![firing("mine")]))
-            .await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(vec![], update("g-1", vec![firing("mine")]))
+        .await
     });
 
     // Computed from the remembered copy: refused, someone wrote in between.
@@ -184,9 +195,12 @@ async fn a_grant_deleted_meanwhile_is_forgotten_so_a_retry_decides_afresh() {
     cache.remember(with_alerts("g-1", 5, &[firing("a1")]));
     let c = cache.clone();
     let pass = spawn(async move {
-        Writer { cache: &c }
-            .run(vec![], update("g-1", vec![firing("a2")]))
-            .await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(vec![], update("g-1", vec![firing("a2")]))
+        .await
     });
     api.expect("PATCH", &path("g-1/status")).await.not_found();
     let written = finish(pass).await;
@@ -207,9 +221,12 @@ async fn a_grant_found_gone_on_the_conflict_reread_is_forgotten_too() {
     cache.remember(with_alerts("g-1", 5, &[firing("a1")]));
     let c = cache.clone();
     let pass = spawn(async move {
-        Writer { cache: &c }
-            .run(vec![], update("g-1", vec![firing("a2")]))
-            .await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(vec![], update("g-1", vec![firing("a2")]))
+        .await
     });
     api.expect("PATCH", &path("g-1/status")).await.conflict();
     api.expect("GET", &path("g-1")).await.not_found();
@@ -229,9 +246,12 @@ async fn the_last_resolution_records_the_alerts_then_resolves_the_grant() {
     cache.remember(before.clone());
     let c = cache.clone();
     let pass = spawn(async move {
-        Writer { cache: &c }
-            .run(vec![], update("g-1", vec![resolved("a1")]))
-            .await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(vec![], update("g-1", vec![resolved("a1")]))
+        .await
     });
     let status = api.expect("PATCH", &path("g-1/status")).await;
     let after = merged(&value(&before), &status.body);
@@ -263,9 +283,12 @@ async fn a_repeated_alert_on_a_remembered_grant_makes_no_request() {
     cache.remember(with_alerts("g-1", 5, &[firing("a1")]));
     let c = cache.clone();
     let written = finish(spawn(async move {
-        Writer { cache: &c }
-            .run(vec![], update("g-1", vec![firing("a1")]))
-            .await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(vec![], update("g-1", vec![firing("a1")]))
+        .await
     }))
     .await;
     assert_eq!(
@@ -287,9 +310,12 @@ async fn a_firing_after_its_resolution_does_not_reopen_it() {
     cache.remember(done);
     let c = cache.clone();
     let written = finish(spawn(async move {
-        Writer { cache: &c }
-            .run(vec![], update("g-1", vec![firing("a1")]))
-            .await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(vec![], update("g-1", vec![firing("a1")]))
+        .await
     }))
     .await;
     assert!(matches!(
@@ -317,7 +343,12 @@ async fn an_existing_grant_on_create_gets_the_alerts_recorded_on_it() {
             grant: new,
             alerts: vec![firing("a1")],
         }];
-        Writer { cache: &c }.run(creates, vec![]).await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(creates, vec![])
+        .await
     });
     // A retry, or another replica, made it first.
     api.expect("POST", GRANTS).await.fail(409, "AlreadyExists");
@@ -358,7 +389,12 @@ async fn a_create_the_api_server_refuses_for_good_is_not_retried() {
                 grant: new,
                 alerts: vec![firing("a1")],
             }];
-            Writer { cache: &c }.run(creates, vec![]).await
+            Writer {
+                cache: &c,
+                requested_by: WEBHOOK,
+            }
+            .run(creates, vec![])
+            .await
         });
         api.expect("POST", GRANTS).await.fail(code, reason);
         let written = finish(pass).await;
@@ -385,7 +421,12 @@ async fn a_create_failing_otherwise_asks_for_a_retry() {
             grant: new,
             alerts: vec![firing("a1")],
         }];
-        Writer { cache: &c }.run(creates, vec![]).await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(creates, vec![])
+        .await
     });
     api.expect("POST", GRANTS).await.fail(500, "InternalError");
     let written = finish(pass).await;
@@ -402,9 +443,12 @@ async fn conflicts_without_end_give_up_after_five_attempts() {
     cache.remember(with_alerts("g-1", 5, &[]));
     let c = cache.clone();
     let pass = spawn(async move {
-        Writer { cache: &c }
-            .run(vec![], update("g-1", vec![firing("a1")]))
-            .await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(vec![], update("g-1", vec![firing("a1")]))
+        .await
     });
     for attempt in 0..5u64 {
         api.expect("PATCH", &path("g-1/status")).await.conflict();
@@ -425,9 +469,12 @@ async fn an_update_of_a_grant_not_in_the_cache_reads_it_first() {
     let (cache, mut api) = cache();
     let c = cache.clone();
     let pass = spawn(async move {
-        Writer { cache: &c }
-            .run(vec![], update("g-1", vec![firing("a1")]))
-            .await
+        Writer {
+            cache: &c,
+            requested_by: WEBHOOK,
+        }
+        .run(vec![], update("g-1", vec![firing("a1")]))
+        .await
     });
     let read = with_alerts("g-1", 9, &[]);
     api.expect("GET", &path("g-1")).await.ok(&read);

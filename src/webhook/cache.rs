@@ -23,6 +23,7 @@ use crate::{
 };
 
 pub struct Cache {
+    /// The webhook's own identity, for its writes.
     pub client: Client,
     pub metrics: Arc<Metrics>,
     grants: Store<BreakGlassGrant>,
@@ -62,7 +63,11 @@ fn version(g: &BreakGlassGrant) -> u64 {
 
 impl Cache {
     /// Starts both watches in the background.
-    pub fn start(client: Client, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn start(clients: super::Clients, metrics: Arc<Metrics>) -> Arc<Self> {
+        let super::Clients {
+            watches: client,
+            writes,
+        } = clients;
         let (grants, grant_writer) = reflector::store();
         let (policies, policy_writer) = reflector::store();
         let selector = format!("{SOURCE_LABEL}=alertmanager");
@@ -93,7 +98,7 @@ impl Cache {
         tokio::spawn(drain(grant_stream.default_backoff().boxed(), "grants"));
         tokio::spawn(drain(policy_stream.default_backoff().boxed(), "policies"));
         Arc::new(Self {
-            client,
+            client: writes,
             metrics,
             grants,
             policies,

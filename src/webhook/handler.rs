@@ -44,7 +44,7 @@ pub async fn handle(state: &AppState, body: &[u8]) -> (&'static str, Response) {
     let policies = state.cache.policies();
     let (targets, skipped) = alertmanager::targets(&payload, &policies);
     let known: Vec<Known> = state.cache.grants().iter().map(|g| known(g)).collect();
-    let decision = decide(&payload.alerts, &targets, &known);
+    let decision = decide(&payload.alerts, &targets, &known, &state.requested_by);
     let metrics = &state.cache.metrics;
     let answered = decision.repeats + decision.late + decision.unmatched;
     metrics.webhook_alerts("repeat", decision.repeats as u64);
@@ -68,6 +68,7 @@ pub async fn handle(state: &AppState, body: &[u8]) -> (&'static str, Response) {
         .collect();
     let writer = Writer {
         cache: &state.cache,
+        requested_by: &state.requested_by,
     };
     let written = writer.run(creates, decision.updates).await;
     metrics.webhook_alerts(

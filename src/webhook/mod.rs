@@ -87,6 +87,16 @@ pub struct Config {
     pub http: crate::serve::Limits,
 }
 
+/// The webhook's Kubernetes clients.
+#[derive(Clone)]
+pub struct Clients {
+    /// Watches of grants and policies (reads only; the operator's own identity serves).
+    pub watches: Client,
+    /// Grant writes and whoami: the webhook's own identity (`--webhook-impersonate`), whose
+    /// username every grant it opens records as `spec.requestedBy`.
+    pub writes: Client,
+}
+
 pub struct AppState {
     token: Token,
     cache: Arc<Cache>,
@@ -104,7 +114,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 pub async fn serve(
     config: Config,
     token: Token,
-    client: Client,
+    clients: Clients,
     metrics: Arc<Metrics>,
 ) -> Result<(), Error> {
     let addr = config.addr;
@@ -115,13 +125,13 @@ pub async fn serve(
     listener.set_nonblocking(true).map_err(serve_err)?;
     let local = listener.local_addr().map_err(serve_err)?;
     // Asked once: it does not change while the process runs.
-    let requested_by = crate::requester::whoami(&client)
+    let requested_by = crate::requester::whoami(&clients.writes)
         .await
         .map_err(Error::Whoami)?;
     info!(user = %requested_by, "webhook asks for grants as this user");
     let state = Arc::new(AppState {
         token,
-        cache: Cache::start(client, metrics),
+        cache: Cache::start(clients, metrics),
         requested_by,
         slots: Arc::new(Semaphore::new(config.limits.max_concurrent.max(1))),
         limits: config.limits,

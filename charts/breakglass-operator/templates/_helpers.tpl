@@ -36,6 +36,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-webhook" (include "breakglass.fullname" .)) .Values.webhook.token.existingSecret -}}
 {{- end -}}
 
+{{/* The webhook writes as this ServiceAccount (impersonated) when webhook.ownIdentity. */}}
+{{- define "breakglass.webhookServiceAccountName" -}}
+{{- printf "%s-webhook" (include "breakglass.fullname" .) -}}
+{{- end -}}
+
+{{- define "breakglass.webhookOwnIdentity" -}}
+{{- if and .Values.webhook.enabled .Values.webhook.ownIdentity .Values.rbac.create -}}true{{- end -}}
+{{- end -}}
+
 {{- define "breakglass.leaseName" -}}
 {{- include "breakglass.fullname" . -}}
 {{- end -}}

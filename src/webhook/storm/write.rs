@@ -60,6 +60,9 @@ fn params() -> PatchParams {
 /// Writes through the cache's client, and keeps what it wrote in the cache.
 pub struct Writer<'a> {
     pub cache: &'a Cache,
+    /// The webhook's own username: a grant of the same name requested by anyone else is
+    /// not one to record alerts on.
+    pub requested_by: &'a str,
 }
 
 impl Writer<'_> {
@@ -115,10 +118,25 @@ impl Writer<'_> {
         };
         let created = match api.create(&params, &grant).await {
             Ok(g) => g,
-            // A retry, or another replica, got there first: record the alerts on it.
+            // A retry, or another replica, got there first: record the alerts on it — if it
+            // is the webhook's own, not one made under the name it would choose.
             Err(kube::Error::Api(s)) if s.is_already_exists() => {
+                let existing = match self.read(&api, &ns, &name).await {
+                    Ok(g) => g,
+                    Err(why) => return Written::Failed { id, why },
+                };
+                if existing.spec.requested_by.as_deref() != Some(self.requested_by) {
+                    warn!(grant = %id, requested_by = ?existing.spec.requested_by, "a grant the webhook did not request holds the name of the one it would open; its alerts are not recorded there");
+                    return Written::Refused {
+                        id,
+                        why: format!(
+                            "a grant of this name exists that the webhook did not request (requestedBy {:?})",
+                            existing.spec.requested_by.as_deref().unwrap_or_default()
+                        ),
+                    };
+                }
                 return self
-                    .update(&ns, &name, &c.alerts, None)
+                    .update(&ns, &name, &c.alerts, Some(existing))
                     .await
                     .unwrap_or_else(|why| Written::Failed { id, why });
             }
@@ -141,6 +159,20 @@ impl Writer<'_> {
         }
     }
 
+    /// The grant as the cache knows it, else as the API server serves it.
+    async fn read(
+        &self,
+        api: &Api<BreakGlassGrant>,
+        ns: &str,
+        name: &str,
+    ) -> Result<BreakGlassGrant, String> {
+        if let Some(g) = self.cache.get(ns, name) {
+            return Ok(g);
+        }
+        self.cache.metrics.webhook_write("get");
+        api.get(name).await.map_err(|e| self.failed(ns, name, e))
+    }
+
     /// Records `upserts` on the grant, and resolves it when every alert it stands for is
     /// resolved. `seen` is the grant as last read (else it is read now).
     async fn update(
@@ -155,13 +187,7 @@ impl Writer<'_> {
         for _ in 0..CONFLICT_ATTEMPTS {
             let current = match seen.take() {
                 Some(g) => g,
-                None => match self.cache.get(ns, name) {
-                    Some(g) => g,
-                    None => {
-                        self.cache.metrics.webhook_write("get");
-                        api.get(name).await.map_err(|e| self.failed(ns, name, e))?
-                    }
-                },
+                None => self.read(&api, ns, name).await?,
             };
             let before = current
                 .status

@@ -7,6 +7,11 @@
 //! repeat and changes nothing. A resolved alert marks its entry resolved wherever it is
 //! recorded; one never seen firing is recorded as resolved (on the group's open grant, or
 //! on a new grant created already resolved), so its late firing opens nothing.
+//!
+//! Only the webhook's own grants count: one whose `spec.requestedBy` is the webhook's
+//! username (the admission policy makes that the creating user). A grant anyone else made
+//! with the same labels and annotations is neither joined, nor taken as a record of an
+//! alert, nor written to: its alerts open a grant of their own.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -42,6 +47,8 @@ pub struct Known {
     pub group: Option<String>,
     pub policy: String,
     pub user: String,
+    /// `spec.requestedBy`: only grants the webhook itself requested are its own.
+    pub requested_by: Option<String>,
     /// Neither resolved, ended, denied nor being deleted: new alerts of its group join it.
     pub open: bool,
     pub alerts: Vec<GrantAlert>,
@@ -84,6 +91,7 @@ impl Known {
             group: grant.labels.get(GROUP_LABEL).cloned(),
             policy: grant.spec.policy.clone(),
             user: grant.spec.user.clone(),
+            requested_by: grant.spec.requested_by.clone(),
             open: !closed,
             alerts,
             created: grant.created.cloned(),
@@ -92,6 +100,11 @@ impl Known {
 
     pub fn id(&self) -> GrantKey {
         GrantKey::new(&self.namespace, &self.name)
+    }
+
+    /// Requested by `webhook` (the webhook's own username), so the webhook made it.
+    pub fn requested_by(&self, webhook: &str) -> bool {
+        self.requested_by.as_deref() == Some(webhook)
     }
 }
 
@@ -155,17 +168,28 @@ fn entry(alert: &Alert, state: AlertState) -> GrantAlert {
     }
 }
 
-/// Decides the writes for `alerts` (with their `targets`) given the `known` grants.
+/// Decides the writes for `alerts` (with their `targets`) given the `known` grants, of
+/// which only those requested by `webhook` (its own username) are considered.
 ///
 /// Per group, an alert recorded on one of the group's grants is a repeat (or, recorded as
 /// resolved, a late firing that opens nothing). A resolution reaches every grant that
 /// records the alert firing, whatever its group (the policy may have changed since).
-pub fn decide<'a>(alerts: &'a [Alert], targets: &[Matched<'a>], known: &[Known]) -> Decision<'a> {
+pub fn decide<'a>(
+    alerts: &'a [Alert],
+    targets: &[Matched<'a>],
+    known: &[Known],
+    webhook: &str,
+) -> Decision<'a> {
     type Entries = Vec<(usize, AlertState)>;
     let mut everywhere: HashMap<(&str, &str), Entries> = HashMap::new();
     let mut in_group: HashMap<(&str, &str, &str), Entries> = HashMap::new();
     let mut open: HashMap<&str, usize> = HashMap::new();
-    for (k, grant) in known.iter().enumerate() {
+    // Anyone may label a grant as the webhook does; only the webhook can request as itself.
+    let own = known
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.requested_by(webhook));
+    for (k, grant) in own {
         for a in &grant.alerts {
             let id = (a.fingerprint.as_str(), a.starts_at.as_str());
             everywhere.entry(id).or_default().push((k, a.state));
@@ -291,3 +315,5 @@ pub fn decide<'a>(alerts: &'a [Alert], targets: &[Matched<'a>], known: &[Known])
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_own;

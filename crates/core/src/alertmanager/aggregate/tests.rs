@@ -6,7 +6,10 @@ use serde_json::json;
 use super::*;
 use crate::alertmanager::{NamedPolicy, Payload, parse, targets};
 
-fn fixture(name: &str) -> Payload {
+/// The webhook's own username: `spec.requestedBy` of the grants it made.
+pub(super) const WEBHOOK: &str = "system:serviceaccount:breakglass:breakglass-webhook";
+
+pub(super) fn fixture(name: &str) -> Payload {
     let path = format!(
         "{}/../../tests/fixtures/alertmanager/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -15,7 +18,7 @@ fn fixture(name: &str) -> Payload {
     parse(&body).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn prod_admin() -> NamedPolicy {
+pub(super) fn prod_admin() -> NamedPolicy {
     let spec = serde_json::from_value(json!({
         "duration": {"default": "1h", "max": "4h"},
         "aws": {"identityStoreId": "d-1234567890", "roleArn": "arn:aws:iam::111111111111:role/bg"},
@@ -34,7 +37,7 @@ fn prod_admin() -> NamedPolicy {
 }
 
 /// `alerts` firing alerts spread over `users` users, one rule, as one notification.
-fn storm(alerts: usize, users: usize, status: &str) -> Payload {
+pub(super) fn storm(alerts: usize, users: usize, status: &str) -> Payload {
     let alerts: Vec<_> = (0..alerts)
         .map(|i| {
             json!({
@@ -53,7 +56,7 @@ fn storm(alerts: usize, users: usize, status: &str) -> Payload {
 }
 
 /// What the cache would hold once `creates` were written.
-fn written(creates: &[Create<'_>]) -> Vec<Known> {
+pub(super) fn written(creates: &[Create<'_>]) -> Vec<Known> {
     creates
         .iter()
         .map(|c| Known {
@@ -62,6 +65,7 @@ fn written(creates: &[Create<'_>]) -> Vec<Known> {
             group: Some(c.group.id()),
             policy: c.group.policy.clone(),
             user: c.group.user.clone(),
+            requested_by: Some(WEBHOOK.into()),
             open: !c.resolved(),
             alerts: c.alerts.clone(),
             created: None,
@@ -75,7 +79,7 @@ fn a_storm_of_1000_alerts_for_10_users_makes_10_grants() {
     let policies = [prod_admin()];
     let (t, skipped) = targets(&p, &policies);
     assert!(skipped.is_empty());
-    let d = decide(&p.alerts, &t, &[]);
+    let d = decide(&p.alerts, &t, &[], WEBHOOK);
     assert_eq!(d.creates.len(), 10);
     assert!(d.updates.is_empty());
     assert!(
@@ -89,7 +93,7 @@ fn a_storm_of_1000_alerts_for_10_users_makes_10_grants() {
 
     // The same storm again: every alert is a repeat, nothing to write.
     let known = written(&d.creates);
-    let again = decide(&p.alerts, &t, &known);
+    let again = decide(&p.alerts, &t, &known, WEBHOOK);
     assert!(again.creates.is_empty() && again.updates.is_empty());
     assert_eq!(again.repeats, 1000);
     assert_eq!(again.existing.len(), 10);
@@ -100,10 +104,10 @@ fn new_alerts_join_the_open_grant_of_their_user() {
     let policies = [prod_admin()];
     let first = storm(10, 2, "firing");
     let (t, _) = targets(&first, &policies);
-    let known = written(&decide(&first.alerts, &t, &[]).creates);
+    let known = written(&decide(&first.alerts, &t, &[], WEBHOOK).creates);
     let bigger = storm(12, 2, "firing");
     let (t, _) = targets(&bigger, &policies);
-    let d = decide(&bigger.alerts, &t, &known);
+    let d = decide(&bigger.alerts, &t, &known, WEBHOOK);
     assert!(d.creates.is_empty(), "no new grant while one is open");
     assert_eq!(d.updates.len(), 2);
     assert!(d.updates.iter().all(|(_, _, a)| a.len() == 1));
@@ -114,7 +118,7 @@ fn new_alerts_join_the_open_grant_of_their_user() {
         .into_iter()
         .map(|k| Known { open: false, ..k })
         .collect();
-    let d = decide(&bigger.alerts, &t, &closed);
+    let d = decide(&bigger.alerts, &t, &closed, WEBHOOK);
     assert_eq!(d.creates.len(), 2);
     assert!(d.updates.is_empty());
 }
@@ -124,11 +128,11 @@ fn a_resolution_marks_the_alert_and_the_last_one_resolves_the_grant() {
     let policies = [prod_admin()];
     let firing = storm(2, 1, "firing");
     let (t, _) = targets(&firing, &policies);
-    let known = written(&decide(&firing.alerts, &t, &[]).creates);
+    let known = written(&decide(&firing.alerts, &t, &[], WEBHOOK).creates);
     let mut one = storm(1, 1, "resolved");
     one.alerts.truncate(1);
     let (t, _) = targets(&one, &policies);
-    let d = decide(&one.alerts, &t, &known);
+    let d = decide(&one.alerts, &t, &known, WEBHOOK);
     let [(_, _, upserts)] = d.updates.as_slice() else {
         panic!("one update expected: {d:?}")
     };
@@ -140,7 +144,7 @@ fn a_resolution_marks_the_alert_and_the_last_one_resolves_the_grant() {
     );
     let both = storm(2, 1, "resolved");
     let (t, _) = targets(&both, &policies);
-    let d = decide(&both.alerts, &t, &known);
+    let d = decide(&both.alerts, &t, &known, WEBHOOK);
     let after = merge(&known[0].alerts, &d.updates[0].2);
     assert!(after.iter().all(|a| a.state == AlertState::Resolved));
 }
@@ -155,7 +159,7 @@ fn a_resolution_before_its_firing_is_recorded_and_the_late_firing_opens_nothing(
     assert_eq!(resolved.alerts[0].starts_at, firing.alerts[0].starts_at);
 
     let (t, _) = targets(&resolved, &policies);
-    let d = decide(&resolved.alerts, &t, &[]);
+    let d = decide(&resolved.alerts, &t, &[], WEBHOOK);
     let [create] = d.creates.as_slice() else {
         panic!("the resolution is recorded on a grant: {d:?}")
     };
@@ -166,7 +170,7 @@ fn a_resolution_before_its_firing_is_recorded_and_the_late_firing_opens_nothing(
 
     let known = written(&d.creates);
     let (t, _) = targets(&firing, &policies);
-    let late = decide(&firing.alerts, &t, &known);
+    let late = decide(&firing.alerts, &t, &known, WEBHOOK);
     assert!(
         late.creates.is_empty() && late.updates.is_empty(),
         "{late:?}"
@@ -178,7 +182,7 @@ fn a_resolution_before_its_firing_is_recorded_and_the_late_firing_opens_nothing(
     let mut again = firing.clone();
     again.alerts[0].starts_at = "2026-11-21T12:00:00.000Z".into();
     let (t, _) = targets(&again, &policies);
-    assert_eq!(decide(&again.alerts, &t, &known).creates.len(), 1);
+    assert_eq!(decide(&again.alerts, &t, &known, WEBHOOK).creates.len(), 1);
 }
 
 #[test]
@@ -186,11 +190,11 @@ fn a_resolution_before_its_firing_joins_an_open_grant_as_resolved() {
     let policies = [prod_admin()];
     let open = storm(1, 1, "firing");
     let (t, _) = targets(&open, &policies);
-    let known = written(&decide(&open.alerts, &t, &[]).creates);
+    let known = written(&decide(&open.alerts, &t, &[], WEBHOOK).creates);
     let mut other = storm(2, 1, "resolved");
     other.alerts.remove(0);
     let (t, _) = targets(&other, &policies);
-    let d = decide(&other.alerts, &t, &known);
+    let d = decide(&other.alerts, &t, &known, WEBHOOK);
     assert!(d.creates.is_empty());
     assert_eq!(d.updates[0].2[0].state, AlertState::Resolved);
     let after = merge(&known[0].alerts, &d.updates[0].2);
@@ -239,6 +243,7 @@ fn a_repeat_finds_a_grant_opened_before_grouping() {
         group: None,
         policy: "prod-admin".into(),
         user: "alice@example.com".into(),
+        requested_by: Some(WEBHOOK.into()),
         open: true,
         alerts: vec![GrantAlert {
             fingerprint: p.alerts[0].fingerprint.clone(),
@@ -247,7 +252,7 @@ fn a_repeat_finds_a_grant_opened_before_grouping() {
         }],
         created: None,
     };
-    let d = decide(&p.alerts, &t, std::slice::from_ref(&legacy));
+    let d = decide(&p.alerts, &t, std::slice::from_ref(&legacy), WEBHOOK);
     assert!(d.creates.is_empty() && d.updates.is_empty(), "{d:?}");
     assert_eq!(d.existing, vec![legacy.id()]);
 }
