@@ -185,3 +185,56 @@ async fn a_tenant_app_naming_a_platform_parent_does_not_pause_it() {
         "a Warning Event on the grant says so"
     );
 }
+
+/// A later grant joining a pause copies the object's record into its own entry (its
+/// restore would write it back): a forged one is refused at the join, once, and reported.
+#[tokio::test]
+async fn a_grant_joining_a_pause_with_a_forged_record_refuses_it() {
+    let (s, ns, before) = payments_app("forged-join", json!({"prune": true})).await;
+    let (_controller, metrics) = metered_controller(&s.ns, &[]);
+    s.create_grant("first", |_| {}).await;
+    wait_entry_state(&s, "first", "payments", PauseState::Paused).await;
+    forge(
+        &s,
+        &ns,
+        "payments",
+        json!({"method": "DisableAutoSync", "path": "/spec/source/repoURL", "original": EVIL}),
+    )
+    .await;
+    s.create_grant("second", |_| {}).await;
+    let second = wait_entry_state(&s, "second", "payments", PauseState::Failed).await;
+    assert_eq!(
+        entry(&second, "payments").reason,
+        Some(PauseProblem::RefusedRecord)
+    );
+    for (ns, name) in [(&s.ns, "second"), (&ns, "payments")] {
+        assert!(
+            event_reasons(&s.client, ns, name, &["PauseRecordRefused"])
+                .await
+                .is_some(),
+            "a Warning Event on {name}"
+        );
+    }
+    assert_eq!(
+        scrape_reaching(
+            &metrics,
+            "breakglass_pause_records_refused_total{kind=\"Application\"}",
+            1.0
+        )
+        .await,
+        1.0,
+        "reported once, not at every re-check"
+    );
+    // The first grant's own record restores it; the forged one is dropped with our
+    // annotations.
+    s.resolve("second").await;
+    s.resolve("first").await;
+    s.wait_phase("first", breakglass::api::GrantPhase::Ended, SOON)
+        .await;
+    let after = get(&s.client, &ns, APPLICATION, "payments").await;
+    assert_eq!(
+        after["spec"], before["spec"],
+        "restored exactly, repoURL untouched"
+    );
+    assert_eq!(our_annotations(&after), Vec::<String>::new());
+}
