@@ -239,7 +239,8 @@ fn exported() -> BTreeSet<String> {
     m.aws_throttled("identitystore", "GetUserId");
     m.aws_call("identitystore", "GetUserId", "ok");
     m.drift("orphan", 1);
-    m.pause_orphaned("Application");
+    m.pauses.orphaned("Application");
+    m.pauses.refused("Application");
     m.swept("ok");
     m.granted_after(0.1);
     m.revoked_after("Expired", 0.1);

@@ -492,14 +492,13 @@ async fn the_app_of_apps_is_paused_with_its_child() {
     )
     .await;
     let c = &s.client;
-    let root = create(
-        c,
-        &ns,
-        APPLICATION,
-        "root",
-        application(Some(json!({"prune": true, "selfHeal": true}))),
-    )
-    .await;
+    // Argo CD lists the child among the resources the parent manages: only that makes
+    // `root` its parent (the child's tracking id is the child's to write).
+    let mut root_body = application(Some(json!({"prune": true, "selfHeal": true})));
+    root_body["status"] = json!({"resources": [
+        {"group": "argoproj.io", "version": "v1alpha1", "kind": "Application", "namespace": ns, "name": "payments", "status": "Synced"}
+    ]});
+    let root = create(c, &ns, APPLICATION, "root", root_body).await;
     let mut child_body = application(Some(json!({"selfHeal": true})));
     child_body["annotations"] = json!({"argocd.argoproj.io/tracking-id": format!("root:argoproj.io/Application:{ns}/payments")});
     let child = create(c, &ns, APPLICATION, "payments", child_body).await;

@@ -12,5 +12,6 @@ pub mod executor;
 
 pub use breakglass_core::pause::{
     Method, PAUSE_RECORD, PAUSED_BY, PausePlan, Record, RestorePlan, Selection, SkipReason, Source,
-    apply_ops, drift, join_recorded, orphan, plan, plan_pause, plan_restore, select, selections,
+    apply_ops, drift, join_recorded, orphan, owned, plan, plan_pause, plan_restore, select,
+    selections,
 };

@@ -26,10 +26,12 @@ mod cached;
 mod guard;
 mod ledger;
 mod names;
+mod pause;
 mod tally;
 mod watchdog;
 pub use guard::GuardMetrics;
 pub use ledger::LedgerMetrics;
+pub use pause::PauseMetrics;
 pub use tally::{OVERDUE_AFTER, Tally, overdue_by};
 pub use watchdog::{Running, Stall, Watchdog, Work};
 
@@ -75,7 +77,6 @@ pub struct Metrics {
     aws_calls: Family<Labels, Counter>,
     aws_throttled: Family<Labels, Counter>,
     access_drift: Family<Labels, Counter>,
-    pauses_orphaned: Family<Labels, Counter>,
     sweeps: Family<Labels, Counter>,
     grant_latency: Histogram,
     revoke_latency: Family<Labels, Histogram, fn() -> Histogram>,
@@ -93,6 +94,8 @@ pub struct Metrics {
     pub guard: GuardMetrics,
     /// The ledger's.
     pub ledger: LedgerMetrics,
+    /// Pausing's.
+    pub pauses: PauseMetrics,
     /// The leader's grant cache; the gauges are computed from it at scrape time, so they
     /// cannot drift from what the cluster holds. Empty on a follower.
     grants: RwLock<Option<Store<BreakGlassGrant>>>,
@@ -130,7 +133,6 @@ impl Metrics {
             aws_calls: Family::default(),
             aws_throttled: Family::default(),
             access_drift: Family::default(),
-            pauses_orphaned: Family::default(),
             sweeps: Family::default(),
             grant_latency: latency_histogram(),
             revoke_latency: Family::new_with_constructor(latency_histogram),
@@ -146,6 +148,7 @@ impl Metrics {
             watchdog: Watchdog::new(reconcile_last_progress.clone()),
             guard: GuardMetrics::new(&mut registry),
             ledger: LedgerMetrics::new(&mut registry),
+            pauses: PauseMetrics::new(&mut registry),
             grants: RwLock::new(None),
             registry: Registry::default(),
             families: vec![],
@@ -199,11 +202,6 @@ impl Metrics {
             "access_drift",
             "Differences the sweep found between grants and AWS, by kind: orphan (added by the operator, no grant; removed), unmanaged (never added by it, no grant; removed from exclusive groups, else reported), removed (an Active grant's access removed on AWS; the grant ends)",
             m.access_drift.clone(),
-        );
-        registry.register(
-            "pauses_orphaned",
-            "Paused objects the sweep restored because every grant holding them was gone (deleted without its finalizer) or ended without holding them, by kind",
-            m.pauses_orphaned.clone(),
         );
         // Each kind is present from the start: an absent series is an error, never a 0.
         for kind in ["orphan", "unmanaged", "removed"] {
@@ -359,12 +357,6 @@ impl Metrics {
         self.access_drift
             .get_or_create(&labels(&[("kind", kind)]))
             .inc_by(n as u64);
-    }
-
-    pub fn pause_orphaned(&self, kind: &str) {
-        self.pauses_orphaned
-            .get_or_create(&labels(&[("kind", kind)]))
-            .inc();
     }
 
     pub fn swept(&self, outcome: &str) {

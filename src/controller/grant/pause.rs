@@ -5,15 +5,17 @@ use super::{
     lookup::{list_grants, live_grants},
     pass::Pass,
 };
+use kube::runtime::events::EventType;
+
 use crate::{
-    api::{BreakGlassGrant, GrantKey},
+    api::{BreakGlassGrant, GrantKey, PauseProblem, PausedTarget},
     conditions::{Outcome, Pauses},
     controller::{
         context::{FIELD_MANAGER, failpoint},
         error::Error,
         journal::Journal,
     },
-    pause::{Selection, executor as pausing},
+    pause::{Selection, cluster, executor as pausing},
 };
 
 /// Pauses what the policy names, recording each original on the grant (a checkpoint)
@@ -29,6 +31,7 @@ pub(crate) async fn pause_targets(
         return Ok(());
     }
     let ctx = pass.ctx;
+    let before = journal.status().paused_targets.clone();
     let mut work = pausing::survey(
         &ctx.client,
         &ctx.kinds,
@@ -67,6 +70,7 @@ pub(crate) async fn pause_targets(
         message: &message,
     }));
     pass.announce_notes(done.notes, "Pause").await;
+    report(pass, &before, &journal.status().paused_targets).await;
     match done.conflicts.len() {
         0 => Ok(()),
         count => Err(Error::Pause {
@@ -105,6 +109,7 @@ pub(crate) async fn restore_targets(
     let live = texts(&live);
     let recorded = pausing::recorded_holders(&grants, me, &live);
     let now_text = pass.now.0.to_string();
+    let before = journal.status().paused_targets.clone();
     let ending = pausing::Ending {
         me,
         live: &live,
@@ -121,6 +126,7 @@ pub(crate) async fn restore_targets(
     )
     .await;
     pass.announce_notes(notes, "Restore").await;
+    report(pass, &before, &journal.status().paused_targets).await;
     if let Err(source) = restored {
         let message = format!("{source}; retrying");
         journal.settle(&Outcome::Pauses(Pauses::RestoreFailed {
@@ -170,4 +176,46 @@ pub(crate) fn holds_for_review(grant: &BreakGlassGrant) -> bool {
 /// Grant keys as the pause executor reads them: the text its annotations write.
 fn texts(keys: &std::collections::BTreeSet<GrantKey>) -> std::collections::BTreeSet<String> {
     keys.iter().map(ToString::to_string).collect()
+}
+
+/// Reports, once each, a target whose pause record on the object was refused (a field or
+/// value its method does not own: Warning Event on the grant and on the object, whoever
+/// edited it sees it, and `breakglass_pause_records_refused_total`) and an app-of-apps not
+/// paused because it does not list the child that names it.
+async fn report(pass: &Pass<'_>, before: &[PausedTarget], after: &[PausedTarget]) {
+    let ctx = pass.ctx;
+    let said = |e: &PausedTarget| {
+        format!(
+            "{}: {}",
+            e.target(),
+            e.message.as_deref().unwrap_or_default()
+        )
+    };
+    let mut notes = vec![];
+    for e in pausing::newly(before, after, PauseProblem::RefusedRecord) {
+        ctx.metrics.pauses.refused(&e.kind);
+        let message = said(e);
+        let object = cluster::object_ref(&e.target());
+        ctx.publish(
+            &object,
+            EventType::Warning,
+            pausing::REFUSED,
+            "Pause",
+            &message,
+        )
+        .await;
+        notes.push(pausing::Note {
+            warning: true,
+            reason: pausing::REFUSED,
+            message,
+        });
+    }
+    for e in pausing::newly(before, after, PauseProblem::NotManaged) {
+        notes.push(pausing::Note {
+            warning: true,
+            reason: "ParentNotPaused",
+            message: said(e),
+        });
+    }
+    pass.announce_notes(notes, "Pause").await;
 }

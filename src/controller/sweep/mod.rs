@@ -28,8 +28,9 @@ pub use self::trigger::Trigger;
 use self::{act::act, discover::discover};
 use super::{context::Context, error::SweepError as Error, policies};
 use crate::{
-    api::{BreakGlassGrant, BreakGlassPolicy, TargetRef},
+    api::{BreakGlassGrant, BreakGlassPolicy},
     aws::{self, Role},
+    pause::orphan::Known,
     targets::{self, AccountTarget, Observed, Target},
     telemetry::Work,
 };
@@ -67,7 +68,7 @@ pub async fn run(
         return;
     }
     let mut seen_unmanaged = BTreeSet::new();
-    let mut known_pauses = BTreeSet::new();
+    let mut known_pauses = Known::default();
     let vanished = trigger.clone();
     let mut sweep = async |only: Option<&BTreeSet<Target>>| match tracked(
         &ctx,
@@ -78,7 +79,7 @@ pub async fn run(
             &unmanaged,
             &mut seen_unmanaged,
             {
-                known_pauses.extend(vanished.take_pauses());
+                known_pauses.merge(vanished.take_pauses());
                 &mut known_pauses
             },
             only,
@@ -191,7 +192,7 @@ pub(crate) async fn full(
     grants: &Store<BreakGlassGrant>,
     settings: &Settings,
 ) -> Result<usize, Error> {
-    let (mut unmanaged, mut pauses) = (BTreeSet::new(), BTreeSet::new());
+    let (mut unmanaged, mut pauses) = (BTreeSet::new(), Known::default());
     let policies = policies::Unmanaged::default();
     once(
         ctx,
@@ -212,7 +213,7 @@ async fn once(
     settings: &Settings,
     unmanaged: &policies::Unmanaged,
     seen_unmanaged: &mut BTreeSet<(Target, String)>,
-    known_pauses: &mut BTreeSet<TargetRef>,
+    known_pauses: &mut Known,
     only: Option<&BTreeSet<Target>>,
 ) -> Result<usize, Error> {
     let policies = Api::<BreakGlassPolicy>::all(ctx.client.clone())
@@ -307,15 +308,19 @@ async fn once(
     }
     policies::report_unmanaged(&ctx.client, &policies, unmanaged, report).await;
     // Remembered past the grant: one deleted without its finalizer is gone from the cache
-    // (the trigger hands over what such a grant had paused).
-    known_pauses.extend(
-        grants
-            .state()
-            .iter()
-            .flat_map(|g| g.status.iter().flat_map(|s| &s.paused_targets))
-            .map(|e| e.target()),
-    );
-    let unread = pauses::sweep(ctx, &policies, known_pauses).await;
+    // (the trigger hands over what such a grant had paused). Forgotten once given back and
+    // referenced by no grant in the cache, so the set does not only grow.
+    let mut referenced = BTreeSet::new();
+    for e in grants
+        .state()
+        .iter()
+        .flat_map(|g| g.status.iter().flat_map(|s| s.paused_targets.clone()))
+    {
+        known_pauses.remember(&e);
+        referenced.insert(e.target());
+    }
+    let (unread, settled) = pauses::sweep(ctx, &policies, known_pauses).await;
+    known_pauses.prune(&settled, &referenced);
     if only.is_none() {
         let done = ["group", "account"]
             .into_iter()

@@ -1,7 +1,10 @@
 //! The sweep's look at paused objects: an object whose `paused-by` names only grants that
 //! are gone (deleted without their finalizer) or ended without holding it would stay paused
 //! forever; it is restored from its annotation record (Warning Event on each policy naming
-//! it, `breakglass_pauses_orphaned_total`). Kubernetes reads only, no AWS call.
+//! it, `breakglass_pauses_orphaned_total`). The record is anyone's to edit: it is written
+//! back only on a field the method the grants recorded for the object owns; otherwise
+//! nothing is written (Warning Event `PauseRecordRefused` on the object and the policies,
+//! `breakglass_pause_records_refused_total`). Kubernetes reads only, no AWS call.
 
 use std::collections::BTreeSet;
 
@@ -13,42 +16,53 @@ use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy, TargetRef},
     controller::context::{Context, FIELD_MANAGER},
     pause::{
-        self, RestorePlan,
+        self, Method, RestorePlan,
         cluster::{self, Found},
-        orphan::{Holder, Standing, plan_orphan},
-        plan::holders,
+        executor::REFUSED,
+        orphan::{Holder, Known, Standing, plan_orphan},
+        plan::{self, holders},
     },
 };
 
 /// Restores every orphaned pause among `known` (every target the grants this process
-/// watches have recorded, remembered after the grant is gone); how many it could not read.
+/// watches have recorded, remembered after the grant is gone). Returns how many it could not
+/// read, and the targets it found settled: gone, or named by no holder (given back).
 /// Only these are read: the cost follows the distinct targets, not the policies or grants,
 /// and a controller that watches one namespace judges only its own grants' pauses.
 pub(super) async fn sweep(
     ctx: &Context,
     policies: &[BreakGlassPolicy],
-    known: &BTreeSet<TargetRef>,
-) -> usize {
+    known: &Known,
+) -> (usize, BTreeSet<TargetRef>) {
     let mut unread = 0;
-    for target in known {
-        let found = match cluster::reread(&ctx.client, &ctx.kinds, target).await {
-            Ok(Some((obj, found))) => (obj, found),
-            Ok(None) => continue,
+    let mut settled = BTreeSet::new();
+    for (target, recorded) in known.iter() {
+        let (obj, found) = match cluster::reread(&ctx.client, &ctx.kinds, target).await {
+            Ok(Some(got)) => got,
+            Ok(None) => {
+                settled.insert(target.clone());
+                continue;
+            }
             Err(p) => {
                 warn!(target = %target, error = %p, "could not read a paused target");
                 unread += 1;
                 continue;
             }
         };
-        restore_if_orphaned(ctx, &found.0, &found.1, policies).await;
+        if holders(&obj).is_empty() {
+            settled.insert(target.clone());
+            continue;
+        }
+        restore_if_orphaned(ctx, &obj, &found, recorded, policies).await;
     }
-    unread
+    (unread, settled)
 }
 
 async fn restore_if_orphaned(
     ctx: &Context,
     obj: &serde_json::Value,
     found: &Found,
+    recorded: &[Method],
     policies: &[BreakGlassPolicy],
 ) -> bool {
     let named = holders(obj);
@@ -63,10 +77,14 @@ async fn restore_if_orphaned(
         standing.push((key, holder));
     }
     let now = Timestamp::now().to_string();
-    let ops = match plan_orphan(obj, &standing, &now) {
+    let ops = match plan_orphan(obj, &standing, &now, recorded) {
         None => return false,
         Some(Ok(RestorePlan::Restore { ops, .. } | RestorePlan::KeepChange { ops, .. })) => ops,
         Some(Ok(_)) => return false,
+        Some(Err(e @ plan::Error::Refused { .. })) => {
+            refused(ctx, found, &e, policies).await;
+            return false;
+        }
         Some(Err(e)) => {
             warn!(target = %found.target, error = %e, "orphaned pause with an unreadable record");
             return false;
@@ -84,12 +102,8 @@ async fn restore_if_orphaned(
         names.join(", ")
     );
     info!(target = %found.target, holders = ?names, "restored an orphaned pause");
-    ctx.metrics.pause_orphaned(&found.target.kind);
-    for p in policies.iter().filter(|p| {
-        pause::selections(&p.spec)
-            .iter()
-            .any(|s| s.kind == found.target.kind && s.api_version == found.target.api_version)
-    }) {
+    ctx.metrics.pauses.orphaned(&found.target.kind);
+    for p in naming(policies, &found.target) {
         ctx.publish(
             &p.object_ref(&()),
             EventType::Warning,
@@ -100,6 +114,36 @@ async fn restore_if_orphaned(
         .await;
     }
     true
+}
+
+/// The policies that pause the target's kind: they carry the sweep's Events about it.
+fn naming<'a>(
+    policies: &'a [BreakGlassPolicy],
+    target: &'a TargetRef,
+) -> impl Iterator<Item = &'a BreakGlassPolicy> {
+    policies.iter().filter(|p| {
+        pause::selections(&p.spec)
+            .iter()
+            .any(|s| s.kind == target.kind && s.api_version == target.api_version)
+    })
+}
+
+/// An orphan whose record aims outside its method's field: nothing is written, and it is
+/// said on the object (whoever edited it sees it) and on the policies, at every sweep
+/// until a person puts the object right.
+async fn refused(ctx: &Context, found: &Found, e: &plan::Error, policies: &[BreakGlassPolicy]) {
+    warn!(target = %found.target, error = %e, "refused an orphaned pause's record");
+    ctx.metrics.pauses.refused(&found.target.kind);
+    let note = format!(
+        "{} is paused for grants that no longer hold it, but its pause record was not written back: {e}; restore it by hand",
+        found.target
+    );
+    let object = cluster::object_ref(&found.target);
+    let policies = naming(policies, &found.target).map(|p| p.object_ref(&()));
+    for r in std::iter::once(object).chain(policies) {
+        ctx.publish(&r, EventType::Warning, REFUSED, "Sweep", &note)
+            .await;
+    }
 }
 
 /// What became of grant `key` (`namespace/name`), read fresh; `None` when it cannot be

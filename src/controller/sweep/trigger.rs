@@ -11,7 +11,8 @@ use std::{
 use tokio::sync::Notify;
 
 use crate::{
-    api::{BreakGlassGrant, GrantPhase, TargetRef},
+    api::{BreakGlassGrant, GrantPhase},
+    pause::orphan::Known,
     plan, targets,
 };
 
@@ -21,8 +22,9 @@ pub const BATCH: Duration = Duration::from_secs(1);
 #[derive(Clone, Default)]
 pub struct Trigger {
     dirty: Arc<Mutex<BTreeSet<targets::Target>>>,
-    /// Objects a vanished, unended grant had paused: its restore never ran.
-    pauses: Arc<Mutex<BTreeSet<TargetRef>>>,
+    /// Objects a vanished, unended grant had paused (its restore never ran), with the
+    /// methods its entries recorded.
+    pauses: Arc<Mutex<Known>>,
     notify: Arc<Notify>,
 }
 
@@ -31,16 +33,14 @@ impl Trigger {
     /// (its finalizer's normal path) is `Ended` and needs nothing.
     pub fn grant_gone(&self, grant: &BreakGlassGrant) {
         let status = grant.status.as_ref();
-        let paused: Vec<TargetRef> = if status.and_then(|s| s.phase) == Some(GrantPhase::Ended) {
-            vec![]
-        } else {
+        let mut paused = Known::default();
+        if status.and_then(|s| s.phase) != Some(GrantPhase::Ended) {
             status
                 .into_iter()
                 .flat_map(|s| &s.paused_targets)
                 .filter(|e| e.state.may_hold())
-                .map(|e| e.target())
-                .collect()
-        };
+                .for_each(|e| paused.remember(e));
+        }
         let recorded = if plan::may_hold_access(grant.status.as_ref()) {
             targets::recorded_targets(grant.status.as_ref())
         } else {
@@ -53,13 +53,13 @@ impl Trigger {
             dirty.extend(recorded.into_iter().map(|(t, _, _)| t));
         }
         if let Ok(mut pauses) = self.pauses.lock() {
-            pauses.extend(paused);
+            pauses.merge(paused);
         }
         self.notify.notify_one();
     }
 
     /// The paused objects of grants that vanished since the last call.
-    pub fn take_pauses(&self) -> BTreeSet<TargetRef> {
+    pub fn take_pauses(&self) -> Known {
         self.pauses
             .lock()
             .map(|mut p| std::mem::take(&mut *p))

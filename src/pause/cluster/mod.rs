@@ -6,12 +6,15 @@
 //! overwritten.
 
 mod kinds;
+mod parents;
 mod problem;
 
 pub use kinds::Kinds;
 pub use problem::Problem;
 
 use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::ObjectReference;
 
 use kube::{
     Api, Client,
@@ -152,7 +155,7 @@ pub async fn resolve(client: &Client, kinds: &Kinds, sel: &Selection) -> Vec<Fou
         );
     }
     if sel.pause_parent {
-        let parents = parents(client, &ar, sel, &out).await;
+        let parents = parents::parents(client, &ar, sel, &out).await;
         out.extend(parents.into_iter().map(with_resource));
     }
     out
@@ -208,52 +211,15 @@ async fn list(
     out
 }
 
-/// The app-of-apps of each found Application, once each.
-async fn parents(
-    client: &Client,
-    ar: &ApiResource,
-    sel: &Selection,
-    children: &[Found],
-) -> Vec<Found> {
-    let mut out: Vec<Found> = vec![];
-    for child in children {
-        let Ok(obj) = &child.object else { continue };
-        let Some((ns, name)) = super::plan::argo_parent(obj) else {
-            continue;
-        };
-        let namespace = ns.or_else(|| child.target.namespace.clone());
-        let known = |f: &Found| f.target.name == name && f.target.namespace == namespace;
-        if children.iter().any(known) || out.iter().any(known) {
-            continue;
-        }
-        let api: Api<DynamicObject> = match &namespace {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
-            None => Api::all_with(client.clone(), ar),
-        };
-        let target = TargetRef {
-            api_version: sel.api_version.clone(),
-            kind: sel.kind.clone(),
-            namespace: namespace.clone(),
-            name: name.clone(),
-        };
-        let object = get(&api, ar, &target).await.map_err(|p| match p.reason {
-            PauseProblem::NotFound => Problem::new(
-                PauseProblem::NotFound,
-                format!("app-of-apps {name} of {} not found", child.target.name),
-            ),
-            _ => p,
-        });
-        out.push(Found {
-            target,
-            method: sel.method.clone(),
-            required: false,
-            restore: sel.restore,
-            object,
-            parent_of: Some(child.target.name.clone()),
-            resource: None,
-        });
+/// A reference to `target` for an Event about it (no uid: the object may be gone).
+pub fn object_ref(target: &TargetRef) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(target.api_version.clone()),
+        kind: Some(target.kind.clone()),
+        namespace: target.namespace.clone(),
+        name: Some(target.name.clone()),
+        ..ObjectReference::default()
     }
-    out
 }
 
 /// Reads a recorded target again (for restore): `Ok(None)` when it or its kind is gone.

@@ -37,6 +37,12 @@ impl Problem {
         )
     }
 
+    /// Nothing to pause here (the object is not what the policy's entry implies), rather
+    /// than failing: the target is `Skipped` with the reason.
+    pub fn is_skip(&self) -> bool {
+        self.reason == PauseProblem::NotManaged
+    }
+
     /// From an API error while `verb`-ing `what`; a 403 names the RBAC rule to add.
     pub(super) fn api(
         verb: &str,

@@ -26,6 +26,8 @@ pub fn record_intent(entries: &mut Vec<PausedTarget>, work: &[Work]) -> bool {
                 if !matches!(e.state, PauseState::Paused | PauseState::ChangedByOthers) {
                     e.state = if problem.is_missing() {
                         PauseState::NotFound
+                    } else if problem.is_skip() {
+                        PauseState::Skipped
                     } else {
                         PauseState::Failed
                     };

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::{
     Method, PausePlan, Record, Selection, SkipReason,
     cluster::{self, Found, Kinds, Problem},
-    plan::{holders, join_recorded as join_one, plan_pause},
+    plan::{self, holders, join_recorded as join_one, plan_pause},
 };
 use crate::api::{BreakGlassGrant, PauseProblem, PauseState, PausedTarget, RestoreMode, TargetRef};
 
@@ -29,6 +29,10 @@ pub enum Error {
     #[error("{count} target(s) could not be restored yet, e.g. {first}")]
     NotRestored { count: usize, first: Problem },
 }
+
+/// The Event reason of a pause record on an object that was not written back (on the
+/// grant, the object and the policies).
+pub const REFUSED: &str = "PauseRecordRefused";
 
 pub(super) const ANNOTATIONS_GONE: &str = "the object's pause annotations are gone";
 
@@ -93,8 +97,35 @@ async fn plan_one(
             .pointer("/spec/syncPolicy/automated")
             .is_some_and(|v| !v.is_null())
         && cluster::supports_enabled(client, found, field_manager).await?;
-    plan_pause(obj, &found.method, me, enabled, mine.as_ref())
-        .map_err(|e| Problem::new(PauseProblem::BadRecord, e.to_string()))
+    plan_pause(obj, &found.method, me, enabled, mine.as_ref()).map_err(problem_of)
+}
+
+/// A plan error as the target's problem: a record refused (outside its method's field) is
+/// told apart from an unreadable one.
+pub(super) fn problem_of(e: plan::Error) -> Problem {
+    let reason = match e {
+        plan::Error::BadRecord { .. } => PauseProblem::BadRecord,
+        plan::Error::Refused { .. } => PauseProblem::RefusedRecord,
+    };
+    Problem::new(reason, e.to_string())
+}
+
+/// The entries that came to carry `reason` between `before` and `after`: each is reported
+/// once (Warning Event, metric), not at every re-check or retry. Pure.
+pub fn newly<'a>(
+    before: &[PausedTarget],
+    after: &'a [PausedTarget],
+    reason: PauseProblem,
+) -> Vec<&'a PausedTarget> {
+    after
+        .iter()
+        .filter(|e| e.reason == Some(reason))
+        .filter(|e| {
+            !before
+                .iter()
+                .any(|b| b.target() == e.target() && b.reason == Some(reason))
+        })
+        .collect()
 }
 
 /// Whether the survey found a target already paused with no annotation saying by whom:

@@ -9,11 +9,11 @@ use std::{
 
 use kube::Client;
 
-use super::{Error, Note, shown};
+use super::{Error, Note, problem_of, shown};
 use crate::{
-    api::{PauseMethod, PauseProblem, PauseState, PausedTarget, RestoreMode, TargetRef},
+    api::{PauseMethod, PauseState, PausedTarget, RestoreMode, TargetRef},
     pause::{
-        Record, RestorePlan, Source,
+        Method, Record, RestorePlan, Source,
         cluster::{self, Found, Kinds, Problem},
         drift::{self, Decision},
         plan::{holders, plan_restore},
@@ -113,10 +113,13 @@ pub async fn restore(
         }
         let others = others_holding(&obj, me, live, recorded.get(&target));
         let mine = Record::of_entry(e);
-        let plan = match plan_restore(&obj, me, &others, now, mine.as_ref()) {
+        // Without a record of its own, the object's is checked against the method this
+        // grant recorded (the operator wrote the entry; anyone may edit the object).
+        let allowed: Vec<Method> = Method::recorded(e).into_iter().collect();
+        let plan = match plan_restore(&obj, me, &others, now, mine.as_ref(), &allowed) {
             Ok(p) => p,
             Err(err) => {
-                let p = Problem::new(PauseProblem::BadRecord, err.to_string());
+                let p = problem_of(err);
                 fail_restore(e, &p, &mut notes);
                 failed.push(p);
                 continue;

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::others_holding;
+use super::{newly, others_holding};
+use crate::api::PauseProblem;
 use crate::pause::{Method, PausePlan, Record, RestorePlan, apply_ops, plan_pause, plan_restore};
 
 use breakglass_core::pause::testing::{A, B, NOW, fixture, paused_by_a, record, strip};
@@ -35,7 +36,8 @@ fn holders_ending_together_on_stale_views_still_restore_once() {
         let recorded: Vec<(String, Record)> =
             entries.iter().filter(|(k, _)| k != me).cloned().collect();
         let others = others_holding(&obj, me, &everyone, Some(&recorded));
-        let plan = plan_restore(&obj, me, &others, NOW, Some(&record(&entry_a))).expect("plan");
+        let plan =
+            plan_restore(&obj, me, &others, NOW, Some(&record(&entry_a)), &[]).expect("plan");
         match &plan {
             RestorePlan::Release { ops, .. } => obj = apply_ops(&obj, ops).expect("release"),
             RestorePlan::Restore { ops, .. } => {
@@ -70,4 +72,27 @@ fn annotations_of(obj: &Value) -> Vec<String> {
         .and_then(Value::as_object)
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+#[test]
+fn a_refusal_is_reported_once_not_at_every_re_check() {
+    let (_, entry) = paused_by_a(
+        &fixture("application-automated.yaml"),
+        &Method::DisableAutoSync,
+        true,
+    );
+    let refused = |name: &str| {
+        let mut e = entry.clone();
+        e.name = name.into();
+        e.reason = Some(PauseProblem::RefusedRecord);
+        e
+    };
+    let before = vec![entry.clone(), refused("already")];
+    let after = vec![refused("payments"), refused("already")];
+    let new: Vec<&str> = newly(&before, &after, PauseProblem::RefusedRecord)
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(new, ["payments"]);
+    assert!(newly(&after, &after, PauseProblem::RefusedRecord).is_empty());
 }

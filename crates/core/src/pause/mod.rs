@@ -5,7 +5,9 @@
 //! - [`select`]: which objects a policy names and how each kind is paused;
 //! - [`plan`]: the exact JSON patches that pause, join, release and restore an object;
 //! - [`drift`]: whether a paused object's automation reports drift, and what holds it;
-//! - [`orphan`]: pauses whose holders are all gone or done, which the sweep gives back.
+//! - [`orphan`]: pauses whose holders are all gone or done, which the sweep gives back;
+//! - [`owned`]: the fields each method owns, and whether a record read off an object stays
+//!   inside them.
 //!
 //! Two records describe a pause, and restoring needs only one of them:
 //! 1. the object's annotations ([`PAUSED_BY`]: which grants hold it; [`PAUSE_RECORD`]: what
@@ -14,11 +16,15 @@
 //! 2. the grant's `status.pausedTargets[]` entry (`path`, `paused`, `original`), written
 //!    before the object is touched.
 //!
-//! The annotations come first; when they are gone (a `kubectl replace`, an ApplicationSet
-//! rewriting its Applications, an annotation-pruning tool) the grant's record is used.
+//! The annotations say who holds a pause; when they are gone (a `kubectl replace`, an
+//! ApplicationSet rewriting its Applications, an annotation-pruning tool) the grants'
+//! records do. What is written back comes from the grant's record; the object's record,
+//! which anyone who may edit the object may have written, is used only without one, and
+//! only on a field the method owns ([`owned::check`]).
 
 pub mod drift;
 pub mod orphan;
+pub mod owned;
 pub mod plan;
 pub mod select;
 
@@ -37,5 +43,7 @@ pub const PAUSE_RECORD: &str = "breakglass.dev/pause-record";
 pub mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_owned;
 #[cfg(test)]
 mod tests_records;

@@ -37,9 +37,24 @@ fn pause(obj: &Value, method: &Method, me: &str, enabled: bool) -> Value {
     }
 }
 
+/// Every method these tests pause with: what a grant's entries would have recorded.
+fn every_method() -> Vec<Method> {
+    vec![
+        Method::DisableAutoSync,
+        Method::SkipReconcile,
+        Method::Suspend,
+        Method::CrossplanePause,
+        Method::PlanOnly,
+        Method::Annotation {
+            key: "example.com/paused".into(),
+            value: "yes".into(),
+        },
+    ]
+}
+
 fn restore(obj: &Value, me: &str, others: &[&str]) -> (RestorePlan, Value) {
     let others: Vec<String> = others.iter().map(|s| s.to_string()).collect();
-    let plan = plan_restore(obj, me, &others, NOW, None).expect("plan");
+    let plan = plan_restore(obj, me, &others, NOW, None, &every_method()).expect("plan");
     let out = match &plan {
         RestorePlan::Release { ops, .. }
         | RestorePlan::Restore { ops, .. }

@@ -60,11 +60,11 @@ fn stripped_annotations_keep_the_pause_held_and_restore_from_the_grant() {
         })
     );
     assert_eq!(
-        plan_restore(&stripped, A, &[], NOW, None),
+        plan_restore(&stripped, A, &[], NOW, None, &[]),
         Ok(RestorePlan::NotHeld),
         "annotations alone: nothing to restore (the bug this fixes)"
     );
-    let plan = plan_restore(&stripped, A, &[], NOW, Some(&mine)).expect("plan");
+    let plan = plan_restore(&stripped, A, &[], NOW, Some(&mine), &[]).expect("plan");
     let RestorePlan::Restore { ops, source, .. } = &plan else {
         panic!("expected a restore, got {plan:?}");
     };
@@ -74,13 +74,15 @@ fn stripped_annotations_keep_the_pause_held_and_restore_from_the_grant() {
 }
 
 #[test]
-fn with_both_records_the_annotations_come_first() {
+fn with_both_records_the_grant_record_is_written_back() {
     let app = fixture("application-automated.yaml");
     let (paused, entry) = paused_by_a(&app, &Method::DisableAutoSync, true);
-    let mut mine = record(&entry);
-    // A grant record that disagrees (it cannot, but the precedence must be visible).
-    mine.original = Some(json!(true));
-    let plan = plan_restore(&paused, A, &[], NOW, Some(&mine)).expect("plan");
+    // Whoever may edit the Application rewrote the object's record to aim elsewhere.
+    let mut forged = paused.clone();
+    forged["metadata"]["annotations"][PAUSE_RECORD] = json!(
+        r#"{"method":"DisableAutoSync","path":"/spec/source/repoURL","original":"https://evil.example/x.git"}"#
+    );
+    let plan = plan_restore(&forged, A, &[], NOW, Some(&record(&entry)), &[]).expect("plan");
     let RestorePlan::Restore {
         ops,
         source,
@@ -89,10 +91,11 @@ fn with_both_records_the_annotations_come_first() {
     else {
         panic!("expected a restore, got {plan:?}");
     };
+    // The annotations said who holds it; the grant's record said what to write.
     assert_eq!(*source, Source::Annotations);
-    assert_eq!(record.original, None);
-    let restored = apply_ops(&paused, ops).expect("patch applies");
-    assert_eq!(restored["spec"], app["spec"]);
+    assert_eq!(record.path, "/spec/syncPolicy/automated/enabled");
+    let restored = apply_ops(&forged, ops).expect("patch applies");
+    assert_eq!(restored["spec"], app["spec"], "repoURL untouched");
     assert_eq!(
         restored["metadata"]["annotations"],
         json!({"argocd.argoproj.io/refresh": "normal"})
@@ -105,8 +108,8 @@ fn an_unreadable_annotation_record_falls_back_to_the_grant() {
     let (paused, entry) = paused_by_a(&app, &Method::Suspend, false);
     let mut broken = paused.clone();
     broken["metadata"]["annotations"][PAUSE_RECORD] = json!("{garbage");
-    assert!(plan_restore(&broken, A, &[], NOW, None).is_err());
-    let plan = plan_restore(&broken, A, &[], NOW, Some(&record(&entry))).expect("plan");
+    assert!(plan_restore(&broken, A, &[], NOW, None, &[]).is_err());
+    let plan = plan_restore(&broken, A, &[], NOW, Some(&record(&entry)), &[]).expect("plan");
     let RestorePlan::Restore { ops, .. } = &plan else {
         panic!("expected a restore, got {plan:?}");
     };
@@ -130,7 +133,7 @@ fn a_person_re_enabling_after_the_strip_is_left_alone() {
         plan_pause(&edited, &Method::DisableAutoSync, A, true, Some(&mine)),
         Ok(PausePlan::Held { changed: true, .. })
     ));
-    let plan = plan_restore(&edited, A, &[], NOW, Some(&mine)).expect("plan");
+    let plan = plan_restore(&edited, A, &[], NOW, Some(&mine), &[]).expect("plan");
     assert_eq!(
         plan,
         RestorePlan::KeepChange {
@@ -167,7 +170,7 @@ fn a_later_grant_joins_by_record_and_the_last_holder_restores() {
     );
 
     // A ends first: B still holds it by its record, so nothing is sent.
-    let plan = plan_restore(&stripped, A, &[B.to_owned()], NOW, Some(&rec_a)).expect("plan");
+    let plan = plan_restore(&stripped, A, &[B.to_owned()], NOW, Some(&rec_a), &[]).expect("plan");
     assert_eq!(
         plan,
         RestorePlan::Release {
@@ -176,7 +179,7 @@ fn a_later_grant_joins_by_record_and_the_last_holder_restores() {
         }
     );
     // B, the last holder, restores from its own record (a copy of A's).
-    let plan = plan_restore(&stripped, B, &[], NOW, Some(&rec_a)).expect("plan");
+    let plan = plan_restore(&stripped, B, &[], NOW, Some(&rec_a), &[]).expect("plan");
     let RestorePlan::Restore { ops, source, .. } = &plan else {
         panic!("expected a restore, got {plan:?}");
     };
@@ -205,7 +208,14 @@ fn a_pause_is_orphaned_only_when_no_named_grant_holds_it() {
     use crate::pause::orphan::{Holder, plan_orphan};
     let app = fixture("application-automated.yaml");
     let (paused, _) = paused_by_a(&app, &Method::DisableAutoSync, true);
-    let held = |h: Holder| plan_orphan(&paused, &[(A.to_owned(), h)], NOW);
+    let held = |h: Holder| {
+        plan_orphan(
+            &paused,
+            &[(A.to_owned(), h)],
+            NOW,
+            &[Method::DisableAutoSync],
+        )
+    };
     assert!(held(Holder::Live).is_none(), "its own pipeline restores it");
     assert!(
         held(Holder::Ended { holds: true }).is_none(),
@@ -227,9 +237,9 @@ fn a_pause_is_orphaned_only_when_no_named_grant_holds_it() {
         );
     }
     let one_live = [(A.to_owned(), Holder::Gone), (B.to_owned(), Holder::Live)];
-    assert!(plan_orphan(&paused, &one_live, NOW).is_none());
+    assert!(plan_orphan(&paused, &one_live, NOW, &[Method::DisableAutoSync]).is_none());
     assert!(
-        plan_orphan(&app, &[], NOW).is_none(),
+        plan_orphan(&app, &[], NOW, &[Method::DisableAutoSync]).is_none(),
         "not paused by the operator"
     );
 }

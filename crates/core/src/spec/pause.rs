@@ -146,6 +146,12 @@ pub enum PauseProblem {
     Invalid,
     /// The pause annotations on the object are unreadable.
     BadRecord,
+    /// The object's pause record names a field or a value its method does not own (anyone
+    /// who may edit the object may write it): nothing is written from it.
+    RefusedRecord,
+    /// The app-of-apps an Application names (labels, tracking id) does not list it in its
+    /// `status.resources`: not paused as its parent.
+    NotManaged,
     /// Any other API error.
     KubernetesError,
 }

@@ -1,24 +1,25 @@
-//! Pause plans, pure: which field each method owns, and the exact JSON patches (RFC 6902,
-//! each starting with a `resourceVersion` test) that pause, join, release and restore one
-//! object. Restoring uses the object's annotations first and the grant's own record when
-//! they are gone (see the parent module).
+//! Pause plans, pure: the exact JSON patches (RFC 6902, each starting with a
+//! `resourceVersion` test) that pause, join, release and restore one object, on the field
+//! its method owns ([`super::owned`]). The annotations say who holds a pause; what is
+//! written back comes from the grant's own record, and from the object's record only when
+//! the grant has none and the record stays inside a field the method owns.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod object;
 
-pub use object::{apply_ops, argo_parent, holders};
+pub use object::{apply_ops, argo_parent, holders, manages};
 
-use self::object::{Ops, annotation_path, joined, record};
-use super::{Method, PAUSE_RECORD, PAUSED_BY};
+use self::object::{Ops, annotation_path, checked_record, joined};
+use super::{
+    Method, PAUSE_RECORD, PAUSED_BY,
+    owned::{ARGO_SKIP_RECONCILE, AUTOMATED, CROSSPLANE_PAUSED, Refusal},
+};
 use crate::{PauseMethod, PauseState, PausedTarget};
 
-const ARGO_SKIP_RECONCILE: &str = "argocd.argoproj.io/skip-reconcile";
 const ARGO_REFRESH: &str = "argocd.argoproj.io/refresh";
 const FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
-const CROSSPLANE_PAUSED: &str = "crossplane.io/paused";
-const AUTOMATED: &str = "/spec/syncPolicy/automated";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
@@ -27,6 +28,14 @@ pub enum Error {
         kind: String,
         name: String,
         why: String,
+    },
+    /// The object's record names a field or value its method does not own: not written.
+    #[error("{kind} {name}: annotation {PAUSE_RECORD} refused, nothing written back ({why})")]
+    Refused {
+        kind: String,
+        name: String,
+        /// Boxed: the error stays small on the common path.
+        why: Box<Refusal>,
     },
 }
 
@@ -211,7 +220,9 @@ fn field(method: &Method, obj: &Value, enabled_supported: bool) -> Result<Record
 }
 
 /// Plans pausing `obj` for grant `me` (`namespace/name`). `mine`: this grant's own record
-/// of a pause it holds ([`Record::of_entry`]), used when the object's annotations are gone.
+/// of a pause it holds ([`Record::of_entry`]); it comes before the object's. The object's
+/// record (joining another grant's pause) must stay inside a field `method` or the
+/// object's kind owns ([`Method::of_kind`]): the joining grant copies it to its entry.
 pub fn plan_pause(
     obj: &Value,
     method: &Method,
@@ -222,10 +233,14 @@ pub fn plan_pause(
     let mut current = holders(obj);
     let held = current.iter().any(|h| h == me);
     if !current.is_empty() {
-        let record = match (record(obj), mine) {
-            (Ok(r), _) => r,
-            (Err(_), Some(m)) if held => m.clone(),
-            (Err(e), _) => return Err(e),
+        let record = match mine {
+            Some(m) if held => m.clone(),
+            _ => {
+                let text = |p: &str| obj.get(p).and_then(Value::as_str).unwrap_or_default();
+                let mut allowed = Method::of_kind(text("apiVersion"), text("kind"));
+                allowed.push(method.clone());
+                checked_record(obj, &allowed)?
+            }
         };
         if held {
             let changed = !record.still_paused(obj);
@@ -292,15 +307,17 @@ pub fn join_recorded(obj: &Value, recorded: &[(String, Record)]) -> Option<Pause
 
 /// Plans ending `me`'s hold on `obj`. `others_live`: the other grants that still hold it
 /// and are still live (from the annotations or from their own records; stale holders are
-/// dropped, so a lost grant cannot pin a pause). `mine`: this grant's own record, used when
-/// the annotations are gone or unreadable. `now` (RFC 3339) goes into Flux's reconcile
-/// request.
+/// dropped, so a lost grant cannot pin a pause). `mine`: this grant's own record; what is
+/// written back comes from it. Without one (an orphan, an entry from before `path` was
+/// recorded), the object's record is used only when it stays inside a field one of
+/// `allowed` owns. `now` (RFC 3339) goes into Flux's reconcile request.
 pub fn plan_restore(
     obj: &Value,
     me: &str,
     others_live: &[String],
     now: &str,
     mine: Option<&Record>,
+    allowed: &[Method],
 ) -> Result<RestorePlan, Error> {
     let current = holders(obj);
     let by_annotations = current.iter().any(|h| h == me);
@@ -323,11 +340,9 @@ pub fn plan_restore(
             ops: if by_annotations { ops.ops } else { vec![] },
         });
     }
-    let record = match (record(obj), mine) {
-        (Ok(r), _) if by_annotations => r,
-        (_, Some(m)) => m.clone(),
-        (Err(e), None) => return Err(e),
-        (Ok(r), None) => r,
+    let record = match mine {
+        Some(m) => m.clone(),
+        None => checked_record(obj, allowed)?,
     };
     let now_value = obj.pointer(&record.path).cloned();
     let changed = now_value != record.paused;

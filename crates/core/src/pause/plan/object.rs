@@ -4,19 +4,15 @@
 use serde_json::{Value, json};
 
 use super::{Error, Record};
-use crate::pause::{PAUSE_RECORD, PAUSED_BY};
+use crate::pause::{
+    Method, PAUSE_RECORD, PAUSED_BY,
+    owned::{self, escape},
+};
 
 const ARGO_TRACKING_ID: &str = "argocd.argoproj.io/tracking-id";
 const ARGO_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 
-/// Escapes a map key for a JSON pointer (RFC 6901).
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
-pub(super) fn annotation_path(key: &str) -> String {
-    format!("/metadata/annotations/{}", escape(key))
-}
+pub(super) use owned::annotation_path;
 
 fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
     obj.pointer(&annotation_path(key)).and_then(Value::as_str)
@@ -55,6 +51,22 @@ pub(super) fn record(obj: &Value) -> Result<Record, Error> {
     };
     let raw = annotation(obj, PAUSE_RECORD).ok_or_else(|| bad("missing".into()))?;
     serde_json::from_str(raw).map_err(|e| bad(e.to_string()))
+}
+
+/// The object's record, kept only when it stays inside a field one of `allowed` owns (see
+/// [`owned`]): anyone who may edit the object may have written it.
+pub(super) fn checked_record(obj: &Value, allowed: &[Method]) -> Result<Record, Error> {
+    let r = record(obj)?;
+    owned::check(&r, allowed).map_err(|why| Error::Refused {
+        kind: obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        name: display_name(obj),
+        why: Box::new(why),
+    })?;
+    Ok(r)
 }
 
 /// Builds a JSON patch that is applied only if `obj` is unchanged since it was read.
@@ -128,6 +140,29 @@ pub fn argo_parent(app: &Value) -> Option<(Option<String>, String)> {
         Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
         None => (None, app_name.to_owned()),
     })
+}
+
+/// Whether Argo CD reports `parent` managing the Application `child`: its
+/// `status.resources` lists it (kind `Application`, group `argoproj.io` when given, same
+/// name and namespace). The child's labels and tracking id are the child's to write, so
+/// only the parent's own status may make it a parent to pause.
+pub fn manages(parent: &Value, child: &Value) -> bool {
+    let get = |o: &Value, p: &str| o.pointer(p).and_then(Value::as_str).map(str::to_owned);
+    let (name, namespace) = (
+        get(child, "/metadata/name"),
+        get(child, "/metadata/namespace"),
+    );
+    parent
+        .pointer("/status/resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|r| {
+            get(r, "/kind").as_deref() == Some("Application")
+                && get(r, "/group").is_none_or(|g| g == "argoproj.io")
+                && get(r, "/name") == name
+                && get(r, "/namespace") == namespace
+        })
 }
 
 /// Applies JSON patch `ops` to `obj` in memory, as the API server would (for tests and for
