@@ -252,6 +252,7 @@ fn exported() -> BTreeSet<String> {
         .statements("arn:aws:sso:::permissionSet/ssoins-1/ps-1", 1);
     m.guard.provisioned_after(1.0);
     m.guard.failed("PolicyTooLarge");
+    m.ledger.ignored("foreign", 0);
     let (store, mut writer) = reflector::store();
     let grant: breakglass::api::BreakGlassGrant =
         serde_yaml::from_str(CACHED_GRANT).expect("grant");
