@@ -235,6 +235,15 @@ fn config_map(name: &str, version: &str, data: Value) -> Value {
     })
 }
 
+/// Alice's grant `incidents/inc-1`, whose status records u-1 on the group.
+fn grant_recording_u1() -> Value {
+    json!({"apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
+           "metadata": {"name": "inc-1", "namespace": "incidents"},
+           "spec": {"user": "alice", "policy": "prod-admin", "reason": "r"},
+           "status": {"userId": "u-1", "access": {"groupMembership": {
+               "identityStoreId": "d-1", "groupId": "g-1"}}}})
+}
+
 /// An old ConfigMap entry that its grant's status confirms becomes an entry of the new kind
 /// (that grant's policy, the ConfigMap's role dropped), and only then is deleted; one under
 /// a name the old release would not have computed, or whose grant does not record that
@@ -266,13 +275,7 @@ async fn the_config_map_ledger_moves_without_its_roles() {
         "/apis/breakglass.dev/v1alpha1/namespaces/incidents/breakglassgrants/inc-1",
     )
     .await
-    .ok(
-        json!({"apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
-               "metadata": {"name": "inc-1", "namespace": "incidents"},
-               "spec": {"user": "alice", "policy": "prod-admin", "reason": "r"},
-               "status": {"userId": "u-1", "access": {"groupMembership": {
-                   "identityStoreId": "d-1", "groupId": "g-1"}}}}),
-    );
+    .ok(grant_recording_u1());
     let create = api.expect("POST", ENTRIES).await;
     assert_eq!(create.body["metadata"]["name"], name("u-1").as_str());
     assert_eq!(create.body["spec"]["policy"], "prod-admin");
@@ -292,13 +295,7 @@ async fn the_config_map_ledger_moves_without_its_roles() {
         "/apis/breakglass.dev/v1alpha1/namespaces/incidents/breakglassgrants/inc-1",
     )
     .await
-    .ok(
-        json!({"apiVersion": "breakglass.dev/v1alpha1", "kind": "BreakGlassGrant",
-               "metadata": {"name": "inc-1", "namespace": "incidents"},
-               "spec": {"user": "alice", "policy": "prod-admin", "reason": "r"},
-               "status": {"userId": "u-1", "access": {"groupMembership": {
-                   "identityStoreId": "d-1", "groupId": "g-1"}}}}),
-    );
+    .ok(grant_recording_u1());
     let done = finish(pass).await.expect("migrated");
     api.idle();
     assert_eq!(done.moved, 1);
