@@ -63,22 +63,28 @@ fn kubectl(args: &[&str], stdin: &str) -> (bool, String) {
 }
 
 /// The chart's admission policy is the one `breakglass admission-policy` prints (one source
-/// of truth for the CEL), for the default and for a username prefix.
+/// of truth for the CEL), for the default and for a username prefix, with the chart's own
+/// ServiceAccount as the operator's identity and any further ones named in values.
 #[test]
 fn the_charts_admission_policy_is_the_binarys() {
     use breakglass::requester::admission::{Options, binding, policy};
-    for prefix in ["", "oidc:"] {
-        let set = format!("admissionPolicy.usernamePrefix={prefix}");
-        let rendered = render(
-            "r",
-            "default",
-            &[
-                "--show-only",
-                "templates/admission-policy.yaml",
-                "--set",
-                &set,
-            ],
-        );
+    let chart_sa = "system:serviceaccount:default:r-breakglass-operator";
+    let hook = "system:serviceaccount:default:hook";
+    for (prefix, extra, operators) in [
+        ("", None, vec![chart_sa]),
+        ("oidc:", Some(hook), vec![chart_sa, hook]),
+        // Named again: listed once.
+        ("", Some(chart_sa), vec![chart_sa]),
+    ] {
+        let mut set = vec![format!("admissionPolicy.usernamePrefix={prefix}")];
+        if let Some(extra) = extra {
+            set.push(format!("admissionPolicy.operatorUsernames={{{extra}}}"));
+        }
+        let mut args = vec!["--show-only", "templates/admission-policy.yaml"];
+        for s in &set {
+            args.extend(["--set", s]);
+        }
+        let rendered = render("r", "default", &args);
         let mut rendered = docs(&rendered);
         for d in &mut rendered {
             d["metadata"].as_object_mut().map(|m| m.remove("labels"));
@@ -86,14 +92,41 @@ fn the_charts_admission_policy_is_the_binarys() {
         let options = Options {
             name: "r-breakglass-operator-requester".into(),
             username_prefix: prefix.into(),
+            operator_usernames: operators.iter().map(|u| u.to_string()).collect(),
             namespace_selector: None,
         };
         let ours = vec![
             serde_json::to_value(policy(&options).expect("policy")).expect("json"),
             serde_json::to_value(binding(&options)).expect("json"),
         ];
-        assert_eq!(rendered, ours, "prefix {prefix:?}");
+        assert_eq!(rendered, ours, "prefix {prefix:?}, extra {extra:?}");
     }
+    let (ok, out) = helm(&[
+        "template",
+        "r",
+        CHART,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "admissionPolicy.operatorUsernames={x' || true || '}",
+    ]);
+    assert!(
+        !ok && out.contains("operatorUsernames"),
+        "an operator username that would break the CEL is refused: {out}"
+    );
+    let (ok, out) = helm(&[
+        "template",
+        "r",
+        CHART,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "serviceAccount.name=x' || true || '",
+    ]);
+    assert!(
+        !ok && out.contains("operator username"),
+        "a ServiceAccount name that would break the CEL is refused: {out}"
+    );
     let (ok, out) = helm(&[
         "template",
         "r",
