@@ -100,7 +100,29 @@ fn the_charts_admission_policy_is_the_binarys() {
             serde_json::to_value(binding(&options)).expect("json"),
         ];
         assert_eq!(rendered, ours, "prefix {prefix:?}, extra {extra:?}");
+        // What the binary prints is the same policy.
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"));
+        cmd.args([
+            "admission-policy",
+            "--name",
+            "r-breakglass-operator-requester",
+            "--username-prefix",
+            prefix,
+        ]);
+        for u in &operators {
+            cmd.args(["--operator-username", u]);
+        }
+        let (ok, printed) = run_with_input(cmd, "");
+        assert!(ok, "{printed}");
+        assert_eq!(docs(&printed), rendered, "printed, prefix {prefix:?}");
     }
+    let mut bare = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"));
+    bare.arg("admission-policy");
+    let (ok, out) = run_with_input(bare, "");
+    assert!(
+        !ok && out.contains("--operator-username"),
+        "without the operator's identity the policy would refuse its writes: {out}"
+    );
     let (ok, out) = helm(&[
         "template",
         "r",

@@ -37,8 +37,9 @@ enum Command {
         username_prefix: String,
         /// Kubernetes username of the operator itself (repeat for the webhook's if it runs
         /// as another identity), e.g. system:serviceaccount:breakglass:breakglass-operator:
-        /// only these may write breakglass.dev/ labels and annotations on grants.
-        #[arg(long = "operator-username")]
+        /// only these may write breakglass.dev/ labels and annotations on grants. Required:
+        /// without it the policy would refuse the operator's own writes.
+        #[arg(long = "operator-username", required = true)]
         operator_usernames: Vec<String>,
     },
 }
