@@ -64,22 +64,33 @@ fn kubectl(args: &[&str], stdin: &str) -> (bool, String) {
 
 /// The chart's admission policy is the one `breakglass admission-policy` prints (one source
 /// of truth for the CEL), for the default and for a username prefix, with the chart's own
-/// ServiceAccount as the operator's identity and any further ones named in values.
+/// ServiceAccounts (operator, webhook) as the operator's identities and any further ones
+/// named in values.
 #[test]
 fn the_charts_admission_policy_is_the_binarys() {
     use breakglass::requester::admission::{Options, binding, policy};
     let chart_sa = "system:serviceaccount:default:r-breakglass-operator";
-    let hook = "system:serviceaccount:default:hook";
-    for (prefix, extra, operators) in [
-        ("", None, vec![chart_sa]),
-        ("oidc:", Some(hook), vec![chart_sa, hook]),
-        // Named again: listed once.
-        ("", Some(chart_sa), vec![chart_sa]),
+    let webhook_sa = "system:serviceaccount:default:r-breakglass-operator-webhook";
+    let other = "system:serviceaccount:default:other";
+    for (prefix, values, operators) in [
+        ("", vec![], vec![chart_sa, webhook_sa]),
+        (
+            "oidc:",
+            vec![format!("admissionPolicy.operatorUsernames={{{other}}}")],
+            vec![chart_sa, webhook_sa, other],
+        ),
+        // The webhook writing as the operator: one identity, listed once.
+        (
+            "",
+            vec![
+                "webhook.ownIdentity=false".to_owned(),
+                format!("admissionPolicy.operatorUsernames={{{chart_sa}}}"),
+            ],
+            vec![chart_sa],
+        ),
     ] {
         let mut set = vec![format!("admissionPolicy.usernamePrefix={prefix}")];
-        if let Some(extra) = extra {
-            set.push(format!("admissionPolicy.operatorUsernames={{{extra}}}"));
-        }
+        set.extend(values.iter().cloned());
         let mut args = vec!["--show-only", "templates/admission-policy.yaml"];
         for s in &set {
             args.extend(["--set", s]);
@@ -99,7 +110,7 @@ fn the_charts_admission_policy_is_the_binarys() {
             serde_json::to_value(policy(&options).expect("policy")).expect("json"),
             serde_json::to_value(binding(&options)).expect("json"),
         ];
-        assert_eq!(rendered, ours, "prefix {prefix:?}, extra {extra:?}");
+        assert_eq!(rendered, ours, "prefix {prefix:?}, values {values:?}");
         // What the binary prints is the same policy.
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"));
         cmd.args([
