@@ -461,6 +461,42 @@ async fn user_policy_and_resolution_cannot_be_changed_back() {
     );
     assert_field_error(&status, "spec", "cannot be added or removed");
 
+    // The record: why, and for which incident, cannot be rewritten afterwards.
+    let status = expect_invalid(
+        api.patch("g", &params, &merge(json!({"reason": "nothing happened"})))
+            .await,
+        "rewriting reason",
+    );
+    assert_field_error(&status, "spec.reason", "reason is immutable");
+    let status = expect_invalid(
+        api.patch("g", &params, &merge(json!({"incident": {"id": "INC-0"}})))
+            .await,
+        "rewriting incident",
+    );
+    assert_field_error(&status, "spec.incident", "incident is immutable");
+    let status = expect_invalid(
+        api.patch("g", &params, &merge(json!({"incident": null})))
+            .await,
+        "removing incident",
+    );
+    assert_field_error(&status, "spec", "incident cannot be removed");
+    // A grant asked for without one may have its incident added later.
+    let mut bare = valid_grant_spec("prod-admin");
+    bare.as_object_mut().map(|o| o.remove("incident"));
+    api.create(
+        &PostParams::default(),
+        &object("BreakGlassGrant", "bare", Some(&ns), bare),
+    )
+    .await
+    .expect("a grant without incident");
+    api.patch(
+        "bare",
+        &params,
+        &merge(json!({"incident": {"id": "INC-2"}})),
+    )
+    .await
+    .expect("adding the incident later");
+
     // Other fields stay editable: ending a grant early is the normal path.
     api.patch("g", &params, &merge(json!({"resolved": true})))
         .await
@@ -478,6 +514,11 @@ async fn user_policy_and_resolution_cannot_be_changed_back() {
         .expect("grant");
     assert_eq!(grant.spec.user, "alice@example.com");
     assert_eq!(grant.spec.policy, "prod-admin");
+    assert_eq!(grant.spec.reason, "Checkout 5xx spike");
+    assert_eq!(
+        grant.spec.incident.as_ref().map(|i| i.id.as_str()),
+        Some("INC-1")
+    );
     assert_eq!(
         grant.spec.requested_by.as_deref(),
         Some("alice@example.com")
@@ -536,12 +577,12 @@ async fn status_is_a_subresource_and_printer_columns_show() {
         .patch(
             "g",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"reason": "new reason"}, "status": {"phase": "Ended"}})),
+            &Patch::Merge(json!({"spec": {"duration": "1h"}, "status": {"phase": "Ended"}})),
         )
         .await
         .expect("spec patch");
     let grant = typed.get("g").await.expect("grant");
-    assert_eq!(grant.spec.reason, "new reason");
+    assert_eq!(grant.spec.duration.as_deref(), Some("1h"));
     assert_eq!(grant.status.and_then(|s| s.phase), Some(GrantPhase::Active));
 
     // What `kubectl get bgg` shows: the server-side Table with our printer columns.

@@ -63,22 +63,39 @@ fn kubectl(args: &[&str], stdin: &str) -> (bool, String) {
 }
 
 /// The chart's admission policy is the one `breakglass admission-policy` prints (one source
-/// of truth for the CEL), for the default and for a username prefix.
+/// of truth for the CEL), for the default and for a username prefix, with the chart's own
+/// ServiceAccounts (operator, webhook) as the operator's identities and any further ones
+/// named in values.
 #[test]
 fn the_charts_admission_policy_is_the_binarys() {
     use breakglass::requester::admission::{Options, binding, policy};
-    for prefix in ["", "oidc:"] {
-        let set = format!("admissionPolicy.usernamePrefix={prefix}");
-        let rendered = render(
-            "r",
-            "default",
-            &[
-                "--show-only",
-                "templates/admission-policy.yaml",
-                "--set",
-                &set,
+    let chart_sa = "system:serviceaccount:default:r-breakglass-operator";
+    let webhook_sa = "system:serviceaccount:default:r-breakglass-operator-webhook";
+    let other = "system:serviceaccount:default:other";
+    for (prefix, values, operators) in [
+        ("", vec![], vec![chart_sa, webhook_sa]),
+        (
+            "oidc:",
+            vec![format!("admissionPolicy.operatorUsernames={{{other}}}")],
+            vec![chart_sa, webhook_sa, other],
+        ),
+        // The webhook writing as the operator: one identity, listed once.
+        (
+            "",
+            vec![
+                "webhook.ownIdentity=false".to_owned(),
+                format!("admissionPolicy.operatorUsernames={{{chart_sa}}}"),
             ],
-        );
+            vec![chart_sa],
+        ),
+    ] {
+        let mut set = vec![format!("admissionPolicy.usernamePrefix={prefix}")];
+        set.extend(values.iter().cloned());
+        let mut args = vec!["--show-only", "templates/admission-policy.yaml"];
+        for s in &set {
+            args.extend(["--set", s]);
+        }
+        let rendered = render("r", "default", &args);
         let mut rendered = docs(&rendered);
         for d in &mut rendered {
             d["metadata"].as_object_mut().map(|m| m.remove("labels"));
@@ -86,14 +103,63 @@ fn the_charts_admission_policy_is_the_binarys() {
         let options = Options {
             name: "r-breakglass-operator-requester".into(),
             username_prefix: prefix.into(),
+            operator_usernames: operators.iter().map(|u| u.to_string()).collect(),
             namespace_selector: None,
         };
         let ours = vec![
             serde_json::to_value(policy(&options).expect("policy")).expect("json"),
             serde_json::to_value(binding(&options)).expect("json"),
         ];
-        assert_eq!(rendered, ours, "prefix {prefix:?}");
+        assert_eq!(rendered, ours, "prefix {prefix:?}, values {values:?}");
+        // What the binary prints is the same policy.
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"));
+        cmd.args([
+            "admission-policy",
+            "--name",
+            "r-breakglass-operator-requester",
+            "--username-prefix",
+            prefix,
+        ]);
+        for u in &operators {
+            cmd.args(["--operator-username", u]);
+        }
+        let (ok, printed) = run_with_input(cmd, "");
+        assert!(ok, "{printed}");
+        assert_eq!(docs(&printed), rendered, "printed, prefix {prefix:?}");
     }
+    let mut bare = std::process::Command::new(env!("CARGO_BIN_EXE_breakglass"));
+    bare.arg("admission-policy");
+    let (ok, out) = run_with_input(bare, "");
+    assert!(
+        !ok && out.contains("--operator-username"),
+        "without the operator's identity the policy would refuse its writes: {out}"
+    );
+    let (ok, out) = helm(&[
+        "template",
+        "r",
+        CHART,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "admissionPolicy.operatorUsernames={x' || true || '}",
+    ]);
+    assert!(
+        !ok && out.contains("operatorUsernames"),
+        "an operator username that would break the CEL is refused: {out}"
+    );
+    let (ok, out) = helm(&[
+        "template",
+        "r",
+        CHART,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "serviceAccount.name=x' || true || '",
+    ]);
+    assert!(
+        !ok && out.contains("operator username"),
+        "a ServiceAccount name that would break the CEL is refused: {out}"
+    );
     let (ok, out) = helm(&[
         "template",
         "r",

@@ -28,8 +28,11 @@ show kubectl wait --for condition=Established --timeout 60s \
   crd/breakglassgrants.breakglass.dev crd/breakglasspolicies.breakglass.dev
 
 step "Who may ask: the admission policy (the API server checks requestedBy and user) and RBAC for people"
-printf '$ breakglass admission-policy | kubectl apply --server-side -f -\n'
-./target/debug/breakglass admission-policy | kubectl apply --server-side -f -
+# The controller runs as this identity here: the policy's operator identity (in a cluster,
+# its ServiceAccount), the one that may write breakglass.dev/ labels and annotations.
+operator=$(kubectl auth whoami -o jsonpath='{.status.userInfo.username}')
+printf '$ breakglass admission-policy --operator-username %s | kubectl apply --server-side -f -\n' "$operator"
+./target/debug/breakglass admission-policy --operator-username "$operator" | kubectl apply --server-side -f -
 show kubectl apply -f examples/namespace.yaml -f examples/people.yaml
 
 . "$here/env/versions.env"
@@ -81,7 +84,7 @@ show kubectl get kustomization -n flux-system infra -o jsonpath='{"suspend: "}{.
 paused_targets
 
 step "Resolving the incident: access is removed, then the automation is restored exactly"
-show kubectl patch bgg -n incidents inc-4211-alice --type merge -p '{"spec":{"resolved":true}}'
+show kubectl patch bgg -n incidents inc-4211-alice --as alice@example.com --type merge -p '{"spec":{"resolved":true}}'
 show kubectl wait -n incidents bgg/inc-4211-alice --for jsonpath='{.status.phase}'=Ended --timeout 60s
 show kubectl get bgg -n incidents
 aws_side members

@@ -26,8 +26,8 @@ enum Command {
     Crds,
     /// Run the operator. AWS settings come from the standard AWS environment.
     Controller(Box<ControllerArgs>),
-    /// Print the ValidatingAdmissionPolicy and binding that check who asks for a grant (for
-    /// installs without Helm; the chart ships the same policy).
+    /// Print the ValidatingAdmissionPolicy and binding that check who asks for a grant and
+    /// who may change it (for installs without Helm; the chart ships the same policy).
     AdmissionPolicy {
         /// Name of the policy and its binding.
         #[arg(long, default_value = crate::requester::admission::NAME)]
@@ -35,6 +35,12 @@ enum Command {
         /// Dropped from Kubernetes usernames before comparing with spec.user, e.g. `oidc:`.
         #[arg(long, default_value = "")]
         username_prefix: String,
+        /// Kubernetes username of the operator itself (repeat for the webhook's if it runs
+        /// as another identity), e.g. system:serviceaccount:breakglass:breakglass-operator:
+        /// only these may write breakglass.dev/ labels and annotations on grants. Required:
+        /// without it the policy would refuse the operator's own writes.
+        #[arg(long = "operator-username", required = true)]
+        operator_usernames: Vec<String>,
     },
 }
 
@@ -68,10 +74,12 @@ pub fn main() -> ExitCode {
         Command::AdmissionPolicy {
             name,
             username_prefix,
+            operator_usernames,
         } => {
             let options = crate::requester::admission::Options {
                 name,
                 username_prefix,
+                operator_usernames,
                 namespace_selector: None,
             };
             let printed = crate::requester::admission::yaml(&options)

@@ -11,7 +11,7 @@ pub mod cluster;
 pub mod executor;
 
 pub use breakglass_core::pause::{
-    Method, PAUSE_RECORD, PAUSED_BY, PausePlan, Record, RestorePlan, Selection, SkipReason, Source,
-    apply_ops, drift, join_recorded, orphan, owned, plan, plan_pause, plan_restore, select,
-    selections,
+    Method, PAUSE_RECORD, PAUSED_BY, PausePlan, RESTORE, Record, RestorePlan, Selection,
+    SkipReason, Source, apply_ops, drift, join_recorded, orphan, owned, plan, plan_pause,
+    plan_restore, select, selections,
 };

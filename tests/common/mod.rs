@@ -461,6 +461,20 @@ pub fn aws_operations(metrics: &str) -> Vec<(String, String)> {
     ops
 }
 
+/// Every AWS call the controller at `url` counted, summed over services, operations and
+/// outcomes; a failed scrape fails the test (it would read as no calls at all).
+pub fn aws_calls_total(url: &str) -> f64 {
+    let text = get_text(url);
+    assert!(
+        text.contains("breakglass_sweeps_total"),
+        "no metrics served at {url}: {text}"
+    );
+    text.lines()
+        .filter(|l| l.starts_with("breakglass_aws_calls_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 /// The path a tests/env script prints (it installs or builds the tool first if needed).
 pub fn installed(script: &str) -> PathBuf {
     let out = std::process::Command::new("bash")

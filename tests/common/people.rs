@@ -112,9 +112,20 @@ pub async fn rbac(s: &Scenario, requesters: &[&str], commanders: &[&str]) {
         .expect("commander binding");
 }
 
+/// A ServiceAccount username named as an operator identity in the installed policy (tests
+/// impersonate it; no such ServiceAccount needs to exist).
+pub fn operator_sa(s: &Scenario) -> String {
+    format!("system:serviceaccount:{}:breakglass-operator", s.ns)
+}
+
 /// Installs the admission policy, bound to this test's namespace only (other tests running
-/// at the same time are not affected), and waits until the API server enforces it.
+/// at the same time are not affected), and waits until the API server enforces it. Its
+/// operator identities: [`operator_sa`], and the environment's admin, as whom the tests'
+/// controllers run.
 pub async fn install_policy(s: &Scenario, prefix: &str) {
+    let admin = breakglass::requester::whoami(&s.client)
+        .await
+        .expect("the admin's username");
     Api::<Namespace>::all(s.client.clone())
         .patch(
             &s.ns,
@@ -126,6 +137,7 @@ pub async fn install_policy(s: &Scenario, prefix: &str) {
     let options = Options {
         name: format!("{}-requester", s.ns),
         username_prefix: prefix.to_owned(),
+        operator_usernames: vec![operator_sa(s), admin],
         namespace_selector: Some(LabelSelector {
             match_labels: Some([(SCOPE_LABEL.to_owned(), s.ns.clone())].into()),
             ..LabelSelector::default()

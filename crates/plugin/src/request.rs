@@ -192,7 +192,7 @@ pub async fn restore(s: &Session, name: &str) -> Result<(), Error> {
         name,
         &PatchParams::default(),
         &Patch::Merge(
-            serde_json::json!({"metadata": {"annotations": {"breakglass.dev/restore": "now"}}}),
+            serde_json::json!({"metadata": {"annotations": {breakglass_api::pause::RESTORE: "now"}}}),
         ),
     )
     .await

@@ -151,7 +151,7 @@ pub(crate) async fn restore_targets(
 }
 
 /// Annotation on a grant: give back every target held for review now.
-pub(crate) const RESTORE_ANNOTATION: &str = "breakglass.dev/restore";
+pub(crate) use crate::pause::RESTORE as RESTORE_ANNOTATION;
 
 /// Whether held targets go back now: a person asked (`breakglass.dev/restore: now`), or the
 /// grant is being deleted (nothing would be left to give them back later).

@@ -38,6 +38,9 @@ pub use select::{Method, Selection, selections};
 pub const PAUSED_BY: &str = "breakglass.dev/paused-by";
 /// The [`Record`] of what the first holder changed, as JSON.
 pub const PAUSE_RECORD: &str = "breakglass.dev/pause-record";
+/// Annotation on a grant: `now` gives back every target it holds for review. The one
+/// `breakglass.dev/` key people write (the admission policy limits who).
+pub const RESTORE: &str = "breakglass.dev/restore";
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

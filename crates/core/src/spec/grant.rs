@@ -16,6 +16,9 @@ use crate::{
 #[schemars(extend("x-kubernetes-validations" = [Rule::new(
     "has(self.requestedBy) == has(oldSelf.requestedBy)",
     "requestedBy cannot be added or removed after creation",
+), Rule::new(
+    "!has(oldSelf.incident) || has(self.incident)",
+    "incident cannot be removed once set (it is the record)",
 )]))]
 pub struct BreakGlassGrantSpec {
     /// Name of the BreakGlassPolicy this grant is made under.
@@ -28,9 +31,9 @@ pub struct BreakGlassGrantSpec {
     #[schemars(extend("x-kubernetes-validations" = [immutable("user"), not_blank("user")]))]
     pub user: String,
 
-    /// Why access is needed; kept as the record.
+    /// Why access is needed; kept as the record, so immutable.
     #[schemars(length(max = 1024))]
-    #[schemars(extend("x-kubernetes-validations" = [not_blank("reason")]))]
+    #[schemars(extend("x-kubernetes-validations" = [not_blank("reason"), immutable("reason")]))]
     pub reason: String,
 
     /// How long access lasts (Go duration, ≤ 24h); the policy default when omitted, capped
@@ -40,8 +43,9 @@ pub struct BreakGlassGrantSpec {
     #[schemars(extend("x-kubernetes-validations" = [positive_go_duration(), at_most_a_day()]))]
     pub duration: Option<String>,
 
-    /// The incident this access is for.
+    /// The incident this access is for; may be added later, immutable once set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [immutable("incident")]))]
     pub incident: Option<Incident>,
 
     /// accountAssignment policies only: the accounts to assign on, a subset of the
