@@ -182,9 +182,10 @@ async fn an_impersonating_webhook_writes_as_its_account_and_only_where_it_may() 
     let sa = format!("system:serviceaccount:{elsewhere}:webhook");
     let h = Hook::with_args("webhook-sa", &["--webhook-impersonate", &sa]).await;
     webhook_rbac(&h.s, &elsewhere, "webhook", &h.s.ns).await;
-    // The requester admission policy too: requestedBy must be the creating user, and the
-    // alert's user someone the account may ask for.
-    install_policy(&h.s, "").await;
+    // The requester admission policy too, naming the account among the operator's
+    // identities as the chart does: requestedBy must be the creating user, and the alert's
+    // user someone the account may ask for.
+    install_policy_trusting(&h.s, "", &[&sa]).await;
 
     // RBAC reaches the authorizer within moments: until then the create is refused.
     let payload = alert_payload("firing", &h.alertname, "00000000000000ac");

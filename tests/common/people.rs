@@ -123,6 +123,12 @@ pub fn operator_sa(s: &Scenario) -> String {
 /// operator identities: [`operator_sa`], and the environment's admin, as whom the tests'
 /// controllers run.
 pub async fn install_policy(s: &Scenario, prefix: &str) {
+    install_policy_trusting(s, prefix, &[]).await;
+}
+
+/// Like `install_policy`, with `operators` among the operator's identities too (as the
+/// chart names the webhook's own ServiceAccount).
+pub async fn install_policy_trusting(s: &Scenario, prefix: &str, operators: &[&str]) {
     let admin = breakglass::requester::whoami(&s.client)
         .await
         .expect("the admin's username");
@@ -137,7 +143,10 @@ pub async fn install_policy(s: &Scenario, prefix: &str) {
     let options = Options {
         name: format!("{}-requester", s.ns),
         username_prefix: prefix.to_owned(),
-        operator_usernames: vec![operator_sa(s), admin],
+        operator_usernames: [operator_sa(s), admin]
+            .into_iter()
+            .chain(operators.iter().map(|o| o.to_string()))
+            .collect(),
         namespace_selector: Some(LabelSelector {
             match_labels: Some([(SCOPE_LABEL.to_owned(), s.ns.clone())].into()),
             ..LabelSelector::default()

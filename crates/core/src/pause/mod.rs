@@ -26,6 +26,7 @@ pub mod drift;
 pub mod orphan;
 pub mod owned;
 pub mod plan;
+mod record;
 pub mod select;
 
 pub use plan::{

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::Method;
-use super::plan::Record;
+use super::record::Record;
 use crate::{PauseMethod, PausedTarget};
 
 pub(super) const AUTOMATED: &str = "/spec/syncPolicy/automated";

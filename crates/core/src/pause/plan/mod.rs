@@ -4,7 +4,6 @@
 //! written back comes from the grant's own record, and from the object's record only when
 //! the grant has none and the record stays inside a field the method owns.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod object;
@@ -12,11 +11,12 @@ mod object;
 pub use object::{apply_ops, argo_parent, holders, manages};
 
 use self::object::{Ops, annotation_path, checked_record, joined};
+pub use super::record::Record;
 use super::{
     Method, PAUSE_RECORD, PAUSED_BY,
     owned::{ARGO_SKIP_RECONCILE, AUTOMATED, CROSSPLANE_PAUSED, Refusal},
 };
-use crate::{PauseMethod, PauseState, PausedTarget};
+use crate::PauseMethod;
 
 const ARGO_REFRESH: &str = "argocd.argoproj.io/refresh";
 const FLUX_REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
@@ -37,52 +37,6 @@ pub enum Error {
         /// Boxed: the error stays small on the common path.
         why: Box<Refusal>,
     },
-}
-
-/// What the first holder changed on the object; stored on it as [`PAUSE_RECORD`], and on
-/// the grant as its `pausedTargets[]` entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
-    pub method: PauseMethod,
-    /// JSON pointer of the one field the pause owns.
-    pub path: String,
-    /// What the field was set to while paused; absent when the pause removed it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paused: Option<Value>,
-    /// The field before the pause; absent when it was unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub original: Option<Value>,
-}
-
-impl Record {
-    /// The grant's own record of a pause it holds: only for an entry that reached the object
-    /// (`Paused`, `ChangedByOthers`) and records the field (entries written before `path`
-    /// was recorded have none, and restore from the annotations only).
-    pub fn of_entry(entry: &PausedTarget) -> Option<Record> {
-        if !matches!(
-            entry.state,
-            PauseState::Paused | PauseState::ChangedByOthers | PauseState::Held
-        ) {
-            return None;
-        }
-        let parse = |v: &Option<String>| -> Option<Option<Value>> {
-            match v {
-                None => Some(None),
-                Some(text) => serde_json::from_str(text).ok().map(Some),
-            }
-        };
-        Some(Record {
-            method: entry.method,
-            path: entry.path.clone()?,
-            paused: parse(&entry.paused)?,
-            original: parse(&entry.original)?,
-        })
-    }
-
-    /// Whether `obj`'s field still holds the value this pause set.
-    pub fn still_paused(&self, obj: &Value) -> bool {
-        obj.pointer(&self.path) == self.paused.as_ref()
-    }
 }
 
 /// Why there is nothing to pause.
