@@ -134,45 +134,38 @@ fn the_charts_admission_policy_is_the_binarys() {
         !ok && out.contains("--operator-username"),
         "without the operator's identity the policy would refuse its writes: {out}"
     );
-    let (ok, out) = helm(&[
-        "template",
-        "r",
-        CHART,
-        "--kube-version",
-        KUBE_VERSION,
-        "--set",
-        "admissionPolicy.operatorUsernames={x' || true || '}",
-    ]);
-    assert!(
-        !ok && out.contains("operatorUsernames"),
-        "an operator username that would break the CEL is refused: {out}"
-    );
-    let (ok, out) = helm(&[
-        "template",
-        "r",
-        CHART,
-        "--kube-version",
-        KUBE_VERSION,
-        "--set",
-        "serviceAccount.name=x' || true || '",
-    ]);
-    assert!(
-        !ok && out.contains("operator username"),
-        "a ServiceAccount name that would break the CEL is refused: {out}"
-    );
-    let (ok, out) = helm(&[
-        "template",
-        "r",
-        CHART,
-        "--kube-version",
-        KUBE_VERSION,
-        "--set",
-        "admissionPolicy.usernamePrefix=x' || true || '",
-    ]);
-    assert!(
-        !ok && out.contains("usernamePrefix"),
-        "a prefix that would break the CEL is refused: {out}"
-    );
+    // Anything that goes into the policy's CEL is refused when it could break out of it.
+    for (set, named, what) in [
+        (
+            "admissionPolicy.operatorUsernames={x' || true || '}",
+            "operatorUsernames",
+            "an operator username",
+        ),
+        (
+            "serviceAccount.name=x' || true || '",
+            "operator username",
+            "a ServiceAccount name",
+        ),
+        (
+            "admissionPolicy.usernamePrefix=x' || true || '",
+            "usernamePrefix",
+            "a prefix",
+        ),
+    ] {
+        let (ok, out) = helm(&[
+            "template",
+            "r",
+            CHART,
+            "--kube-version",
+            KUBE_VERSION,
+            "--set",
+            set,
+        ]);
+        assert!(
+            !ok && out.contains(named),
+            "{what} that would break the CEL is refused: {out}"
+        );
+    }
 }
 
 #[test]

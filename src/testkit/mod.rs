@@ -37,5 +37,5 @@ mod tests_pipeline_faults;
 mod tests_pipeline_group;
 mod tests_pipeline_races;
 mod tests_pipeline_sweep;
-mod tests_webhook_own;
+mod tests_webhook_create;
 mod tests_webhook_write;

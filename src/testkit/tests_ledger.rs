@@ -227,6 +227,21 @@ async fn a_failed_list_is_an_error_not_an_empty_ledger() {
     assert!(err.starts_with("listing ledger entry"), "{err}");
 }
 
+/// A migration of the `breakglass-system` ConfigMap ledger, running against the mock.
+fn migrating() -> (
+    super::ApiServer,
+    tokio::task::JoinHandle<Result<migrate::Migrated, String>>,
+) {
+    let (client, api) = client();
+    let ledger = Ledger::new(client.clone(), installation());
+    let pass = spawn(async move {
+        migrate::run(&client, "breakglass-system", &ledger)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    (api, pass)
+}
+
 fn config_map(name: &str, version: &str, data: Value) -> Value {
     json!({
         "apiVersion": "v1", "kind": "ConfigMap",
@@ -250,13 +265,7 @@ fn grant_recording_u1() -> Value {
 /// user, stays where it is and is reported.
 #[tokio::test]
 async fn the_config_map_ledger_moves_without_its_roles() {
-    let (client, mut api) = client();
-    let ledger = Ledger::new(client.clone(), installation());
-    let pass = spawn(async move {
-        migrate::run(&client, "breakglass-system", &ledger)
-            .await
-            .map_err(|e| e.to_string())
-    });
+    let (mut api, pass) = migrating();
     let old = legacy_ledger_name(&group(), "u-1");
     let data = |user: &str| {
         json!({"identityStoreId": "d-1", "groupId": "g-1", "userId": user, "user": "alice",
@@ -310,13 +319,7 @@ async fn the_config_map_ledger_moves_without_its_roles() {
 
 #[tokio::test]
 async fn without_the_right_to_read_config_maps_there_is_nothing_to_migrate() {
-    let (client, mut api) = client();
-    let ledger = Ledger::new(client.clone(), installation());
-    let pass = spawn(async move {
-        migrate::run(&client, "breakglass-system", &ledger)
-            .await
-            .map_err(|e| e.to_string())
-    });
+    let (mut api, pass) = migrating();
     api.expect("GET", CONFIG_MAPS).await.fail(403, "Forbidden");
     assert_eq!(finish(pass).await.map(|m| m.moved), Ok(0));
     api.idle();

@@ -18,11 +18,12 @@ use crate::{
 };
 
 /// The webhook's username in these tests: `spec.requestedBy` of its grants.
-const WEBHOOK: &str = "system:serviceaccount:breakglass:breakglass-webhook";
+pub(super) const WEBHOOK: &str = "system:serviceaccount:breakglass:breakglass-webhook";
 
-const GRANTS: &str = "/apis/breakglass.dev/v1alpha1/namespaces/incidents/breakglassgrants";
+pub(super) const GRANTS: &str =
+    "/apis/breakglass.dev/v1alpha1/namespaces/incidents/breakglassgrants";
 
-fn alert(fp: &str, state: AlertState) -> GrantAlert {
+pub(super) fn alert(fp: &str, state: AlertState) -> GrantAlert {
     GrantAlert {
         fingerprint: fp.into(),
         starts_at: "2026-11-21T10:00:00Z".into(),
@@ -30,29 +31,29 @@ fn alert(fp: &str, state: AlertState) -> GrantAlert {
     }
 }
 
-fn firing(fp: &str) -> GrantAlert {
+pub(super) fn firing(fp: &str) -> GrantAlert {
     alert(fp, AlertState::Firing)
 }
 
-fn resolved(fp: &str) -> GrantAlert {
+pub(super) fn resolved(fp: &str) -> GrantAlert {
     alert(fp, AlertState::Resolved)
 }
 
-fn cache() -> (Arc<Cache>, ApiServer) {
+pub(super) fn cache() -> (Arc<Cache>, ApiServer) {
     let (client, server) = client();
     (Cache::detached(client, Arc::new(Metrics::new())), server)
 }
 
-fn path(name: &str) -> String {
+pub(super) fn path(name: &str) -> String {
     format!("{GRANTS}/{name}")
 }
 
-fn value(g: &BreakGlassGrant) -> Value {
+pub(super) fn value(g: &BreakGlassGrant) -> Value {
     serde_json::to_value(g).expect("grant")
 }
 
 /// A grant `g` with `alerts` recorded, at `version`.
-fn with_alerts(name: &str, version: u64, alerts: &[GrantAlert]) -> BreakGlassGrant {
+pub(super) fn with_alerts(name: &str, version: u64, alerts: &[GrantAlert]) -> BreakGlassGrant {
     grant(
         "incidents",
         name,
@@ -61,7 +62,7 @@ fn with_alerts(name: &str, version: u64, alerts: &[GrantAlert]) -> BreakGlassGra
     )
 }
 
-fn fingerprints(body: &Value) -> Vec<(String, String)> {
+pub(super) fn fingerprints(body: &Value) -> Vec<(String, String)> {
     body.pointer("/status/alerts")
         .and_then(Value::as_array)
         .into_iter()
@@ -75,7 +76,10 @@ fn fingerprints(body: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn update(name: &str, upserts: Vec<GrantAlert>) -> Vec<(String, String, Vec<GrantAlert>)> {
+pub(super) fn update(
+    name: &str,
+    upserts: Vec<GrantAlert>,
+) -> Vec<(String, String, Vec<GrantAlert>)> {
     vec![("incidents".into(), name.into(), upserts)]
 }
 
@@ -325,115 +329,6 @@ async fn a_firing_after_its_resolution_does_not_reopen_it() {
             ..
         }]
     ));
-    api.idle();
-}
-
-#[tokio::test]
-async fn an_existing_grant_on_create_gets_the_alerts_recorded_on_it() {
-    let (cache, mut api) = cache();
-    let new = grant(
-        "incidents",
-        "g-1",
-        0,
-        json!({"metadata": {"resourceVersion": null}}),
-    );
-    let c = cache.clone();
-    let pass = spawn(async move {
-        let creates = vec![NewGrant {
-            grant: new,
-            alerts: vec![firing("a1")],
-        }];
-        Writer {
-            cache: &c,
-            requested_by: WEBHOOK,
-        }
-        .run(creates, vec![])
-        .await
-    });
-    // A retry, or another replica, made it first.
-    api.expect("POST", GRANTS).await.fail(409, "AlreadyExists");
-    let theirs = with_alerts("g-1", 3, &[firing("a0")]);
-    api.expect("GET", &path("g-1")).await.ok(&theirs);
-    let status = api.expect("PATCH", &path("g-1/status")).await;
-    assert_eq!(status.body["metadata"]["resourceVersion"], "3");
-    assert_eq!(fingerprints(&status.body).len(), 2);
-    let after = merged(&value(&theirs), &status.body);
-    status.ok(&after);
-    let written = finish(pass).await;
-    assert!(
-        matches!(
-            &written[..],
-            [Written::Updated {
-                resolved: false,
-                ..
-            }]
-        ),
-        "{written:?}"
-    );
-    api.idle();
-}
-
-#[tokio::test]
-async fn a_create_the_api_server_refuses_for_good_is_not_retried() {
-    for (code, reason) in [(404, "NotFound"), (422, "Invalid"), (403, "Forbidden")] {
-        let (cache, mut api) = cache();
-        let new = grant(
-            "incidents",
-            "g-1",
-            0,
-            json!({"metadata": {"resourceVersion": null}}),
-        );
-        let c = cache.clone();
-        let pass = spawn(async move {
-            let creates = vec![NewGrant {
-                grant: new,
-                alerts: vec![firing("a1")],
-            }];
-            Writer {
-                cache: &c,
-                requested_by: WEBHOOK,
-            }
-            .run(creates, vec![])
-            .await
-        });
-        api.expect("POST", GRANTS).await.fail(code, reason);
-        let written = finish(pass).await;
-        assert!(
-            matches!(&written[..], [Written::Refused { .. }]),
-            "{code}: {written:?}"
-        );
-        api.idle();
-    }
-}
-
-#[tokio::test]
-async fn a_create_failing_otherwise_asks_for_a_retry() {
-    let (cache, mut api) = cache();
-    let new = grant(
-        "incidents",
-        "g-1",
-        0,
-        json!({"metadata": {"resourceVersion": null}}),
-    );
-    let c = cache.clone();
-    let pass = spawn(async move {
-        let creates = vec![NewGrant {
-            grant: new,
-            alerts: vec![firing("a1")],
-        }];
-        Writer {
-            cache: &c,
-            requested_by: WEBHOOK,
-        }
-        .run(creates, vec![])
-        .await
-    });
-    api.expect("POST", GRANTS).await.fail(500, "InternalError");
-    let written = finish(pass).await;
-    assert!(
-        matches!(&written[..], [Written::Failed { .. }]),
-        "{written:?}"
-    );
     api.idle();
 }
 
