@@ -103,6 +103,8 @@ struct State {
     deadline: Option<Duration>,
     /// Permission-set inline policies, session durations, provisioning, group assignments.
     guard: guard::Guard,
+    /// Budgets every call waits its turn at and tells what it met, as the SDK's do.
+    budgets: Option<Arc<crate::Budgets>>,
 }
 
 /// Told of each call as it is logged, under the log's lock: calls are seen in log order.
@@ -146,6 +148,7 @@ impl Memory {
                 observer: None,
                 deadline: None,
                 guard: guard::Guard::default(),
+                budgets: None,
             }),
             release: tokio::sync::watch::Sender::new(0),
         }
@@ -280,6 +283,12 @@ impl Memory {
     /// `Timeout`; AssumeRole `timed_out`) instead of waiting for `release`.
     pub fn deadline(&self, deadline: Option<Duration>) {
         self.state().deadline = deadline;
+    }
+
+    /// Paces every call from now on by `budgets` (per account and API, as `Aws` does),
+    /// each told of the throttling its calls meet.
+    pub fn pace(&self, budgets: Arc<crate::Budgets>) {
+        self.state().budgets = Some(budgets);
     }
 
     pub fn clear_calls(&self) {
