@@ -76,6 +76,8 @@ struct State {
     next: u64,
     /// (store, user name) → user id.
     users: BTreeMap<(String, String), String>,
+    /// Ids of users deleted (`delete_user`): calls naming them answer ResourceNotFound.
+    deleted_users: BTreeSet<String>,
     /// (store, display name) → group id.
     groups: BTreeMap<(String, String), String>,
     /// membership id → (store, group id, user id).
@@ -133,6 +135,7 @@ impl Memory {
             state: Mutex::new(State {
                 next: 0,
                 users: BTreeMap::new(),
+                deleted_users: BTreeSet::new(),
                 groups: BTreeMap::new(),
                 memberships: BTreeMap::new(),
                 instances: BTreeMap::new(),
@@ -169,6 +172,15 @@ impl Memory {
         let id = s.id("u");
         s.users.insert(key, id.clone());
         id
+    }
+
+    /// Deletes the user (as an admin would by hand): a user of that name made again gets
+    /// a new id, and a membership created for the old one answers ResourceNotFound.
+    pub fn delete_user(&self, store: &str, name: &str) {
+        let mut s = self.state();
+        if let Some(id) = s.users.remove(&(store.to_owned(), name.to_owned())) {
+            s.deleted_users.insert(id);
+        }
     }
 
     /// A group in `store`: its id (the same one when it exists already).
