@@ -238,6 +238,7 @@ fn exported() -> BTreeSet<String> {
     m.reconcile_error("AwsError");
     m.aws_throttled("identitystore", "GetUserId");
     m.aws_call("identitystore", "GetUserId", "ok");
+    m.aws_budget("identitystore", "d-1", 18.0);
     m.drift("orphan", 1);
     m.pauses.orphaned("Application");
     m.pauses.refused("Application");

@@ -68,6 +68,12 @@ impl Controller {
             "60s".to_owned(),
             "--aws-rate".to_owned(),
             aws_rate(),
+            "--aws-rate-identitystore".to_owned(),
+            aws_rate(),
+            "--aws-rate-ssoadmin".to_owned(),
+            aws_rate(),
+            "--aws-rate-sts".to_owned(),
+            aws_rate(),
         ];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let log = format!("bench-{}", self.ns);

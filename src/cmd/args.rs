@@ -74,10 +74,20 @@ pub(super) struct ControllerArgs {
     /// This replica's identity in the Lease (default: the Pod name, else host name and PID).
     #[arg(long, env = "POD_NAME")]
     pub(super) lease_identity: Option<String>,
-    /// AWS calls per second, across all targets (STS included); bursts of up to one
-    /// second's worth. Identity Store allows about 20 per second per account.
-    #[arg(long, env = "BREAKGLASS_AWS_RATE", default_value_t = 10.0)]
-    pub(super) aws_rate: f64,
+    /// Overall cap: AWS calls per second across every account and API (STS included), on
+    /// top of the budgets below. Unset: none (each budget paces itself).
+    #[arg(long, env = "BREAKGLASS_AWS_RATE")]
+    pub(super) aws_rate: Option<f64>,
+    /// Identity Store calls per second per Identity Store (AWS allows 20 per account).
+    #[arg(long, env = "BREAKGLASS_AWS_RATE_IDENTITYSTORE", default_value_t = crate::aws::Rates::default().identity_store)]
+    pub(super) aws_rate_identitystore: f64,
+    /// SSO Admin calls per second per account (AWS allows 20 per account).
+    #[arg(long, env = "BREAKGLASS_AWS_RATE_SSOADMIN", default_value_t = crate::aws::Rates::default().sso_admin)]
+    pub(super) aws_rate_ssoadmin: f64,
+    /// STS AssumeRole calls per second, the operator's own account (AWS allows 600 per
+    /// account and Region, shared with everything else that account runs).
+    #[arg(long, env = "BREAKGLASS_AWS_RATE_STS", default_value_t = crate::aws::Rates::default().sts)]
+    pub(super) aws_rate_sts: f64,
     /// Deadline of one AWS call attempt (connecting included), e.g. `10s`; a call's three
     /// attempts and the pauses between them are bounded together. A call past it fails with
     /// reason `AwsTimeout` and is retried with the grant's backoff.
@@ -91,7 +101,7 @@ pub(super) struct ControllerArgs {
     #[arg(long, env = "BREAKGLASS_SWEEP_INTERVAL", default_value = "60s", value_parser = sweep_interval)]
     pub(super) sweep_interval: std::time::Duration,
     /// Grant reconciles run at once, at most. Bounds memory in a burst (each in-flight
-    /// reconcile holds its requests and answers); AWS is paced by `--aws-rate` anyway.
+    /// reconcile holds its requests and answers); AWS is paced by its budgets anyway.
     #[arg(long, env = "BREAKGLASS_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub(super) concurrency: u16,
     /// Namespace of the ledger (one ConfigMap per group member the operator added).
@@ -143,6 +153,21 @@ pub(super) fn own_namespace() -> Option<String> {
 }
 
 impl ControllerArgs {
+    /// The AWS budgets, or the flag whose value is not a positive rate.
+    pub(super) fn aws_rates(&self) -> Result<crate::aws::Rates, &'static str> {
+        let positive = |x: f64, flag| (x.is_finite() && x > 0.0).then_some(x).ok_or(flag);
+        Ok(crate::aws::Rates {
+            identity_store: positive(self.aws_rate_identitystore, "--aws-rate-identitystore")?,
+            sso_admin: positive(self.aws_rate_ssoadmin, "--aws-rate-ssoadmin")?,
+            sts: positive(self.aws_rate_sts, "--aws-rate-sts")?,
+            overall: self
+                .aws_rate
+                .map(|r| positive(r, "--aws-rate"))
+                .transpose()?,
+            ..Default::default()
+        })
+    }
+
     pub(super) fn lease(&self) -> Option<crate::leader::Config> {
         if !self.leader_elect {
             return None;

@@ -52,10 +52,13 @@ pub(super) fn run(args: ControllerArgs) -> ExitCode {
             }
         };
         let metrics = Arc::new(crate::telemetry::Metrics::new());
-        if !(args.aws_rate.is_finite() && args.aws_rate > 0.0) {
-            tracing::error!(rate = args.aws_rate, "--aws-rate must be a positive number of calls per second");
-            return ExitCode::FAILURE;
-        }
+        let rates = match args.aws_rates() {
+            Ok(r) => r,
+            Err(flag) => {
+                tracing::error!(flag, "must be a positive number of calls per second");
+                return ExitCode::FAILURE;
+            }
+        };
         // A reconcile makes a few AWS calls in a row: the stall limit must leave them room,
         // or a slow but answering AWS would fail /healthz.
         let stall_limit = args.sweep_interval * crate::controller::STALL_INTERVALS;
@@ -67,7 +70,7 @@ pub(super) fn run(args: ControllerArgs) -> ExitCode {
             crate::aws::Aws::from_env(args.aws_timeout)
                 .await
                 .with_observer(metrics.clone())
-                .with_rate(args.aws_rate),
+                .with_rates(rates),
         );
         let namespace = args.namespace;
         let ledger_namespace = args

@@ -44,6 +44,9 @@ pub struct Context {
     pub(crate) guarding: std::sync::atomic::AtomicBool,
     /// Identity Store group ids by (store, display name), looked up once per TTL.
     group_ids: super::group_ids::GroupIds,
+    /// Identity Store user ids by (store, user name): immutable, so kept until AWS says
+    /// the id is gone.
+    user_ids: super::user_ids::UserIds,
 }
 
 impl Context {
@@ -70,6 +73,7 @@ impl Context {
             kinds: Default::default(),
             guarding: Default::default(),
             group_ids: Default::default(),
+            user_ids: Default::default(),
         }
     }
 
@@ -80,6 +84,29 @@ impl Context {
     pub(crate) fn cache_group_id(&self, store: &str, name: &str, id: Option<&str>) {
         self.group_ids
             .set(store, name, id, tokio::time::Instant::now());
+    }
+
+    /// The user's id in `store`: remembered, or looked up (once) by `reader`.
+    pub(crate) async fn user_id(
+        &self,
+        reader: &crate::aws::Store<'_>,
+        store: &str,
+        user: &str,
+    ) -> Result<String, crate::aws::Error> {
+        if let Some(id) = self.user_ids.get(store, user) {
+            return Ok(id);
+        }
+        let id = reader.user_id(user).await?;
+        self.user_ids.set(store, user, &id);
+        Ok(id)
+    }
+
+    /// Forgets the user's id when AWS answered `err` (ResourceNotFound) to a call naming
+    /// it: the user was deleted, and may come back under the same name with a new id.
+    pub(crate) fn user_id_failed(&self, store: &str, user: &str, err: &crate::aws::Error) {
+        if err.code() == Some("ResourceNotFoundException") {
+            self.user_ids.forget(store, user);
+        }
     }
 
     /// Records an Event on `object`; best effort: a lost Event never fails a reconcile.

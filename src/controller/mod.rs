@@ -13,6 +13,7 @@ pub(crate) mod guard;
 mod journal;
 mod own_writes;
 mod sso_state;
+mod user_ids;
 
 use std::sync::Arc;
 

@@ -76,6 +76,7 @@ pub struct Metrics {
     reconcile_errors: Family<Labels, Counter>,
     aws_calls: Family<Labels, Counter>,
     aws_throttled: Family<Labels, Counter>,
+    aws_budget_rate: Family<Labels, Gauge<f64, AtomicU64>>,
     access_drift: Family<Labels, Counter>,
     sweeps: Family<Labels, Counter>,
     grant_latency: Histogram,
@@ -116,6 +117,10 @@ impl crate::aws::CallObserver for Metrics {
     fn throttled(&self, service: &str, operation: &str) {
         self.aws_throttled(service, operation);
     }
+
+    fn budget(&self, service: &str, account: &str, per_second: f64) {
+        self.aws_budget(service, account, per_second);
+    }
 }
 
 impl Metrics {
@@ -132,6 +137,7 @@ impl Metrics {
             reconcile_errors: Family::default(),
             aws_calls: Family::default(),
             aws_throttled: Family::default(),
+            aws_budget_rate: Family::default(),
             access_drift: Family::default(),
             sweeps: Family::default(),
             grant_latency: latency_histogram(),
@@ -197,6 +203,11 @@ impl Metrics {
             "aws_throttled",
             "AWS answers that throttled an attempt (retried by the SDK with backoff), by service and operation",
             m.aws_throttled.clone(),
+        );
+        registry.register(
+            "aws_budget_rate",
+            "Calls per second an AWS budget lets through now, by service and account (Identity Store id, account, or caller for STS): the configured rate, lower after throttling until it recovers",
+            m.aws_budget_rate.clone(),
         );
         registry.register(
             "access_drift",
@@ -341,6 +352,12 @@ impl Metrics {
         self.aws_throttled
             .get_or_create(&labels(&[("service", service), ("operation", operation)]))
             .inc();
+    }
+
+    pub fn aws_budget(&self, service: &str, account: &str, per_second: f64) {
+        self.aws_budget_rate
+            .get_or_create(&labels(&[("service", service), ("account", account)]))
+            .set(per_second);
     }
 
     pub fn aws_call(&self, service: &str, operation: &str, outcome: &str) {

@@ -23,6 +23,7 @@ pub(crate) fn installation() -> breakglass_core::sessions::Installation {
     breakglass_core::sessions::Installation::new("test1").expect("a valid installation id")
 }
 
+mod tests_budgets;
 mod tests_duration;
 mod tests_guard;
 mod tests_guard_group;

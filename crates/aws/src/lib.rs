@@ -24,7 +24,9 @@ mod sdk;
 pub use self::{
     center::{Actor, Call, IdentityCenter, Sso, Store},
     error::{Cause, Error},
-    limit::{Limiter, MAX_IN_FLIGHT},
+    limit::{
+        Api, Budgets, CALLER, MAX_IN_FLIGHT, MAX_IN_FLIGHT_PER_BUDGET, Rates, Turn, account_of,
+    },
     memory::Memory,
     sdk::{Aws, CallObserver, CallOutcome, call_deadline, timeouts},
 };

@@ -145,8 +145,8 @@ async fn resolve_all(
         .map_err(Failure::Aws)?;
     let user_id = match &status.user_id {
         Some(id) => id.clone(),
-        None => reader
-            .user_id(&grant.spec.user)
+        None => ctx
+            .user_id(&reader, &target.identity_store_id, &grant.spec.user)
             .await
             .map_err(Failure::Aws)?,
     };

@@ -246,6 +246,12 @@ async fn add_member(
                         // The group may have been replaced: look its id up again next time.
                         ctx.cache_group_id(&add.target.identity_store_id, name, None);
                     }
+                    ctx.user_id_failed(&add.target.identity_store_id, &pass.grant.spec.user, &e);
+                    if e.code() == Some("ResourceNotFoundException") {
+                        // No membership was made with the recorded id, and AWS no longer
+                        // knows it (a deleted user): resolve the user again next pass.
+                        journal.status_mut().user_id = None;
+                    }
                     return Err(pass.fail(journal, OP, e).await);
                 }
             }

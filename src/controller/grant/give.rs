@@ -133,7 +133,10 @@ async fn plan_group(
     let (user_id, group_id) = match recorded {
         Some(ids) => ids,
         None => {
-            let user_id = match reader.user_id(&grant.spec.user).await {
+            let user_id = match ctx
+                .user_id(&reader, &target.identity_store_id, &grant.spec.user)
+                .await
+            {
                 Ok(u) => u,
                 Err(e) => return Err(pass.fail(journal, OP, e).await.into()),
             };

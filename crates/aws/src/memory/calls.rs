@@ -2,11 +2,72 @@
 //! logged, then meets the fault planned for it if any, before it answers from the state.
 
 use super::{Logged, Memory, Op, State, faults};
-use crate::{Actor, Error};
+use crate::{Actor, Api, Budgets, Error, limit::account};
+
+impl Op {
+    /// The API whose budget the call spends.
+    pub fn api(self) -> Api {
+        match self {
+            Self::AssumeRole => Api::Sts,
+            Self::GetUserId
+            | Self::GetGroupId
+            | Self::GetGroupMembershipId
+            | Self::CreateGroupMembership
+            | Self::DeleteGroupMembership
+            | Self::ListGroupMemberships => Api::IdentityStore,
+            _ => Api::SsoAdmin,
+        }
+    }
+}
+
+/// Tells the call's budget what it met: throttled, or answered; no answer says nothing.
+fn feedback(budgets: Option<&Budgets>, op: Op, actor: Actor<'_>, met: &Result<(), Error>) {
+    let Some(budgets) = budgets else { return };
+    let throttled = match met {
+        Ok(()) => false,
+        Err(
+            Error::Timeout { .. }
+            | Error::AssumeRole {
+                timed_out: true, ..
+            },
+        ) => return,
+        Err(e) => e.is_throttling(),
+    };
+    budgets.answered(op.api(), &account(op.api(), actor), throttled);
+}
 
 impl Memory {
-    /// Logs the call (and the AssumeRole opening its session), then meets its fault.
+    /// Waits the call's turn at its budget (when paced), then enters it; tells the budget
+    /// what the call met.
     pub(super) async fn enter(&self, op: Op, actor: Actor<'_>, args: &[&str]) -> Result<(), Error> {
+        let budgets = self.state().budgets.clone();
+        let Some(budgets) = budgets else {
+            return self.enter_now(op, actor, args, None).await;
+        };
+        let (role_arn, session_name) = actor.target.session(actor.role);
+        let key = (role_arn.to_owned(), session_name.to_owned());
+        let opening = !self.state().sessions.contains(&key);
+        let sts = if opening || op == Op::AssumeRole {
+            Some(budgets.wait(Api::Sts, crate::CALLER).await)
+        } else {
+            None
+        };
+        let _turn = match op {
+            Op::AssumeRole => None,
+            _ => Some(budgets.wait(op.api(), &account(op.api(), actor)).await),
+        };
+        drop(sts);
+        self.enter_now(op, actor, args, Some(&budgets)).await
+    }
+
+    /// Logs the call (and the AssumeRole opening its session), then meets its fault.
+    async fn enter_now(
+        &self,
+        op: Op,
+        actor: Actor<'_>,
+        args: &[&str],
+        budgets: Option<&Budgets>,
+    ) -> Result<(), Error> {
         let (role_arn, session_name) = actor.target.session(actor.role);
         let key = (role_arn.to_owned(), session_name.to_owned());
         let logged = |op| Logged {
@@ -32,7 +93,9 @@ impl Memory {
             }
         };
         if let Some(fault) = opening {
-            self.meet(Op::AssumeRole, fault, actor).await?;
+            let met = self.meet(Op::AssumeRole, fault, actor).await;
+            feedback(budgets, Op::AssumeRole, actor, &met);
+            met?;
             self.state().sessions.insert(key.clone());
         }
         if op == Op::AssumeRole {
@@ -43,7 +106,9 @@ impl Memory {
             s.push(logged(op));
             self.pending(&mut s, op)
         };
-        self.meet(op, fault, actor).await
+        let met = self.meet(op, fault, actor).await;
+        feedback(budgets, op, actor, &met);
+        met
     }
 
     /// The fault planned for this call of `op`; a stall starts waiting for its release

@@ -160,6 +160,9 @@ impl IdentityCenter for Memory {
             self.enter(op, actor, &[group_id, user_id]).await?;
             let store = &actor.target.identity_store_id;
             let mut s = self.state();
+            if s.deleted_users.contains(user_id) {
+                return Err(faults::user_not_found(op, actor));
+            }
             if s.membership(store, group_id, user_id).is_some() {
                 return Err(faults::error(op, faults::Fault::Conflict, actor));
             }

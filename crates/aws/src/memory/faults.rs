@@ -182,6 +182,19 @@ pub(super) fn not_found(op: Op, actor: Actor<'_>) -> Error {
     call(op, actor.target, source.into())
 }
 
+/// The Identity Store's answer to a call naming a user id that does not exist (deleted).
+pub(super) fn user_not_found(op: Op, actor: Actor<'_>) -> Error {
+    use aws_sdk_identitystore::{Error as E, types::error as t};
+    let message = "USER not found.";
+    let source = E::ResourceNotFoundException(
+        t::ResourceNotFoundException::builder()
+            .message(message)
+            .meta(meta("ResourceNotFoundException", message))
+            .build(),
+    );
+    call(op, actor.target, source.into())
+}
+
 /// SSO Admin's answer to a request invalid as sent (an inline policy over its size limit).
 pub(super) fn invalid(op: Op, actor: Actor<'_>, message: &str) -> Error {
     use aws_sdk_ssoadmin::{Error as E, types::error as t};

@@ -76,6 +76,8 @@ struct State {
     next: u64,
     /// (store, user name) → user id.
     users: BTreeMap<(String, String), String>,
+    /// Ids of users deleted (`delete_user`): calls naming them answer ResourceNotFound.
+    deleted_users: BTreeSet<String>,
     /// (store, display name) → group id.
     groups: BTreeMap<(String, String), String>,
     /// membership id → (store, group id, user id).
@@ -103,6 +105,8 @@ struct State {
     deadline: Option<Duration>,
     /// Permission-set inline policies, session durations, provisioning, group assignments.
     guard: guard::Guard,
+    /// Budgets every call waits its turn at and tells what it met, as the SDK's do.
+    budgets: Option<Arc<crate::Budgets>>,
 }
 
 /// Told of each call as it is logged, under the log's lock: calls are seen in log order.
@@ -131,6 +135,7 @@ impl Memory {
             state: Mutex::new(State {
                 next: 0,
                 users: BTreeMap::new(),
+                deleted_users: BTreeSet::new(),
                 groups: BTreeMap::new(),
                 memberships: BTreeMap::new(),
                 instances: BTreeMap::new(),
@@ -146,6 +151,7 @@ impl Memory {
                 observer: None,
                 deadline: None,
                 guard: guard::Guard::default(),
+                budgets: None,
             }),
             release: tokio::sync::watch::Sender::new(0),
         }
@@ -166,6 +172,15 @@ impl Memory {
         let id = s.id("u");
         s.users.insert(key, id.clone());
         id
+    }
+
+    /// Deletes the user (as an admin would by hand): a user of that name made again gets
+    /// a new id, and a membership created for the old one answers ResourceNotFound.
+    pub fn delete_user(&self, store: &str, name: &str) {
+        let mut s = self.state();
+        if let Some(id) = s.users.remove(&(store.to_owned(), name.to_owned())) {
+            s.deleted_users.insert(id);
+        }
     }
 
     /// A group in `store`: its id (the same one when it exists already).
@@ -280,6 +295,12 @@ impl Memory {
     /// `Timeout`; AssumeRole `timed_out`) instead of waiting for `release`.
     pub fn deadline(&self, deadline: Option<Duration>) {
         self.state().deadline = deadline;
+    }
+
+    /// Paces every call from now on by `budgets` (per account and API, as `Aws` does),
+    /// each told of the throttling its calls meet.
+    pub fn pace(&self, budgets: Arc<crate::Budgets>) {
+        self.state().budgets = Some(budgets);
     }
 
     pub fn clear_calls(&self) {

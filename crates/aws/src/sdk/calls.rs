@@ -27,6 +27,8 @@ pub trait CallObserver: Send + Sync {
     fn call(&self, service: &str, operation: &str, outcome: CallOutcome);
     /// One attempt was throttled (the SDK may retry it).
     fn throttled(&self, service: &str, operation: &str);
+    /// A budget (`service`, `account`) was made or its rate changed (AIMD): calls/s now.
+    fn budget(&self, _service: &str, _account: &str, _per_second: f64) {}
 }
 
 /// How a call ended: what an alert needs, from the HTTP status class.

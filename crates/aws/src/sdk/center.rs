@@ -10,7 +10,7 @@ use std::{
 use futures::{FutureExt, future::BoxFuture};
 
 use super::{Aws, guard, session_key, sso, store};
-use crate::{ActAs, Actor, Assignment, Call, IdentityCenter, Progress};
+use crate::{ActAs, Actor, Api, Assignment, Call, IdentityCenter, Progress};
 
 impl IdentityCenter for Aws {
     fn session<'a>(&'a self, actor: Actor<'a>) -> Call<'a, ()> {
@@ -29,13 +29,27 @@ impl IdentityCenter for Aws {
     }
 
     fn user_id<'a>(&'a self, actor: Actor<'a>, user_name: &'a str) -> Call<'a, String> {
-        async move { store::user_id(&self.store(actor).await?, &self.limit, actor, user_name).await }
-            .boxed()
+        async move {
+            store::user_id(
+                &self.store(actor).await?,
+                &self.paced(Api::IdentityStore, actor),
+                actor,
+                user_name,
+            )
+            .await
+        }
+        .boxed()
     }
 
     fn group_id<'a>(&'a self, actor: Actor<'a>, display_name: &'a str) -> Call<'a, String> {
         async move {
-            store::group_id(&self.store(actor).await?, &self.limit, actor, display_name).await
+            store::group_id(
+                &self.store(actor).await?,
+                &self.paced(Api::IdentityStore, actor),
+                actor,
+                display_name,
+            )
+            .await
         }
         .boxed()
     }
@@ -48,7 +62,14 @@ impl IdentityCenter for Aws {
     ) -> Call<'a, Option<String>> {
         async move {
             let client = self.store(actor).await?;
-            store::membership_id(&client, &self.limit, actor, group_id, user_id).await
+            store::membership_id(
+                &client,
+                &self.paced(Api::IdentityStore, actor),
+                actor,
+                group_id,
+                user_id,
+            )
+            .await
         }
         .boxed()
     }
@@ -61,7 +82,14 @@ impl IdentityCenter for Aws {
     ) -> Call<'a, String> {
         async move {
             let client = self.store(actor).await?;
-            store::create_membership(&client, &self.limit, actor, group_id, user_id).await
+            store::create_membership(
+                &client,
+                &self.paced(Api::IdentityStore, actor),
+                actor,
+                group_id,
+                user_id,
+            )
+            .await
         }
         .boxed()
     }
@@ -69,7 +97,13 @@ impl IdentityCenter for Aws {
     fn delete_membership<'a>(&'a self, actor: Actor<'a>, membership_id: &'a str) -> Call<'a, bool> {
         async move {
             let client = self.store(actor).await?;
-            store::delete_membership(&client, &self.limit, actor, membership_id).await
+            store::delete_membership(
+                &client,
+                &self.paced(Api::IdentityStore, actor),
+                actor,
+                membership_id,
+            )
+            .await
         }
         .boxed()
     }
@@ -79,12 +113,28 @@ impl IdentityCenter for Aws {
         actor: Actor<'a>,
         group_id: &'a str,
     ) -> Call<'a, BTreeMap<String, String>> {
-        async move { store::members(&self.store(actor).await?, &self.limit, actor, group_id).await }
-            .boxed()
+        async move {
+            store::members(
+                &self.store(actor).await?,
+                &self.paced(Api::IdentityStore, actor),
+                actor,
+                group_id,
+            )
+            .await
+        }
+        .boxed()
     }
 
     fn instances<'a>(&'a self, actor: Actor<'a>) -> Call<'a, Vec<(String, String)>> {
-        async move { sso::instances(&self.sso(actor).await?, &self.limit, actor).await }.boxed()
+        async move {
+            sso::instances(
+                &self.sso(actor).await?,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+            )
+            .await
+        }
+        .boxed()
     }
 
     fn permission_set_arn<'a>(
@@ -95,7 +145,14 @@ impl IdentityCenter for Aws {
     ) -> Call<'a, String> {
         async move {
             let client = self.sso(actor).await?;
-            sso::permission_set_arn(&client, &self.limit, actor, instance_arn, name).await
+            sso::permission_set_arn(
+                &client,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+                instance_arn,
+                name,
+            )
+            .await
         }
         .boxed()
     }
@@ -108,7 +165,14 @@ impl IdentityCenter for Aws {
     ) -> Call<'a, Progress> {
         async move {
             let client = self.sso(actor).await?;
-            sso::create(&client, &self.limit, actor, assignment, user_id).await
+            sso::create(
+                &client,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+                assignment,
+                user_id,
+            )
+            .await
         }
         .boxed()
     }
@@ -121,7 +185,14 @@ impl IdentityCenter for Aws {
     ) -> Call<'a, Progress> {
         async move {
             let client = self.sso(actor).await?;
-            sso::delete(&client, &self.limit, actor, assignment, user_id).await
+            sso::delete(
+                &client,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+                assignment,
+                user_id,
+            )
+            .await
         }
         .boxed()
     }
@@ -134,7 +205,14 @@ impl IdentityCenter for Aws {
     ) -> Call<'a, Progress> {
         async move {
             let client = self.sso(actor).await?;
-            sso::creation(&client, &self.limit, actor, instance_arn, request_id).await
+            sso::creation(
+                &client,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+                instance_arn,
+                request_id,
+            )
+            .await
         }
         .boxed()
     }
@@ -147,7 +225,14 @@ impl IdentityCenter for Aws {
     ) -> Call<'a, Progress> {
         async move {
             let client = self.sso(actor).await?;
-            sso::deletion(&client, &self.limit, actor, instance_arn, request_id).await
+            sso::deletion(
+                &client,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+                instance_arn,
+                request_id,
+            )
+            .await
         }
         .boxed()
     }
@@ -157,8 +242,16 @@ impl IdentityCenter for Aws {
         actor: Actor<'a>,
         assignment: &'a Assignment,
     ) -> Call<'a, BTreeSet<String>> {
-        async move { sso::users(&self.sso(actor).await?, &self.limit, actor, assignment).await }
-            .boxed()
+        async move {
+            sso::users(
+                &self.sso(actor).await?,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+                assignment,
+            )
+            .await
+        }
+        .boxed()
     }
 
     fn session_duration<'a>(
@@ -171,7 +264,7 @@ impl IdentityCenter for Aws {
             let client = self.sso(actor).await?;
             guard::session_duration(
                 &client,
-                &self.limit,
+                &self.paced(Api::SsoAdmin, actor),
                 actor,
                 instance_arn,
                 permission_set_arn,
@@ -191,7 +284,7 @@ impl IdentityCenter for Aws {
             let client = self.sso(actor).await?;
             guard::inline_policy(
                 &client,
-                &self.limit,
+                &self.paced(Api::SsoAdmin, actor),
                 actor,
                 instance_arn,
                 permission_set_arn,
@@ -211,7 +304,15 @@ impl IdentityCenter for Aws {
         async move {
             let client = self.sso(actor).await?;
             let (i, p) = (instance_arn, permission_set_arn);
-            guard::put_inline_policy(&client, &self.limit, actor, i, p, document).await
+            guard::put_inline_policy(
+                &client,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+                i,
+                p,
+                document,
+            )
+            .await
         }
         .boxed()
     }
@@ -225,7 +326,8 @@ impl IdentityCenter for Aws {
         async move {
             let client = self.sso(actor).await?;
             let (i, p) = (instance_arn, permission_set_arn);
-            guard::delete_inline_policy(&client, &self.limit, actor, i, p).await
+            guard::delete_inline_policy(&client, &self.paced(Api::SsoAdmin, actor), actor, i, p)
+                .await
         }
         .boxed()
     }
@@ -240,7 +342,7 @@ impl IdentityCenter for Aws {
             let client = self.sso(actor).await?;
             guard::provision(
                 &client,
-                &self.limit,
+                &self.paced(Api::SsoAdmin, actor),
                 actor,
                 instance_arn,
                 permission_set_arn,
@@ -258,7 +360,14 @@ impl IdentityCenter for Aws {
     ) -> Call<'a, Progress> {
         async move {
             let client = self.sso(actor).await?;
-            guard::provisioning_status(&client, &self.limit, actor, instance_arn, request_id).await
+            guard::provisioning_status(
+                &client,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+                instance_arn,
+                request_id,
+            )
+            .await
         }
         .boxed()
     }
@@ -271,7 +380,14 @@ impl IdentityCenter for Aws {
     ) -> Call<'a, BTreeSet<String>> {
         async move {
             let client = self.sso(actor).await?;
-            guard::group_permission_sets(&client, &self.limit, actor, instance_arn, group_id).await
+            guard::group_permission_sets(
+                &client,
+                &self.paced(Api::SsoAdmin, actor),
+                actor,
+                instance_arn,
+                group_id,
+            )
+            .await
         }
         .boxed()
     }

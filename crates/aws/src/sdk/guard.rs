@@ -11,13 +11,16 @@ use aws_sdk_ssoadmin::{
     types::{PrincipalType, ProvisionTargetType},
 };
 
-use super::sso::{failed, progress_of};
-use crate::{Actor, DEFAULT_SESSION_DURATION, Error, Limiter, Progress};
+use super::{
+    Paced,
+    sso::{failed, progress_of},
+};
+use crate::{Actor, DEFAULT_SESSION_DURATION, Error, Progress};
 
 /// DescribePermissionSet's SessionDuration.
 pub(super) async fn session_duration(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     permission_set_arn: &str,
@@ -42,7 +45,7 @@ pub(super) async fn session_duration(
 /// The inline policy document: empty when there is none.
 pub(super) async fn inline_policy(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     permission_set_arn: &str,
@@ -60,7 +63,7 @@ pub(super) async fn inline_policy(
 
 pub(super) async fn put_inline_policy(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     permission_set_arn: &str,
@@ -81,7 +84,7 @@ pub(super) async fn put_inline_policy(
 /// Deletes the inline policy; AWS's ResourceNotFoundException means it is already gone.
 pub(super) async fn delete_inline_policy(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     permission_set_arn: &str,
@@ -108,7 +111,7 @@ pub(super) async fn delete_inline_policy(
 /// Provisions the permission set to every account it is provisioned to.
 pub(super) async fn provision(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     permission_set_arn: &str,
@@ -136,7 +139,7 @@ pub(super) async fn provision(
 /// Where the provisioning with `request_id` stands.
 pub(super) async fn provisioning_status(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     request_id: &str,
@@ -163,7 +166,7 @@ pub(super) async fn provisioning_status(
 /// The distinct permission sets the GROUP principal is assigned, on any account.
 pub(super) async fn group_permission_sets(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     group_id: &str,

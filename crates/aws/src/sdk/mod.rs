@@ -1,11 +1,12 @@
 //! The SDK implementation: STS AssumeRole into a policy's roles, then Identity Store
 //! (`store`) and SSO Admin (`sso`, `guard`) calls behind the trait (`center`), every call
-//! paced by one client-side rate limit (`Limiter`) and counted through a `CallObserver`
-//! (`calls`). Credentials stay in memory and are never logged.
+//! paced by its account's budget for its API (`Budgets`, fed back what AWS answered:
+//! `budget`) and counted through a `CallObserver` (`calls`). Credentials stay in memory and are never logged.
 //!
 //! Only credentials are cached (a few hundred bytes each, at most `MAX_SESSIONS`); a client
 //! is built around them per call.
 
+mod budget;
 mod calls;
 mod center;
 mod guard;
@@ -24,7 +25,8 @@ use std::{
 use aws_config::{BehaviorVersion, SdkConfig, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_smithy_runtime_api::client::{interceptors::SharedInterceptor, result::SdkError};
 
-use crate::{ActAs, Actor, Cause, Error, Limiter, Role};
+use self::budget::{Feedback, Paced};
+use crate::{ActAs, Actor, Api, Budgets, CALLER, Cause, Error, Rates, Role};
 
 /// Attempts per call (the SDK's standard retry mode retries throttling, 5xx and timeouts).
 const ATTEMPTS: u32 = 3;
@@ -58,7 +60,8 @@ pub struct Aws {
     sts: aws_sdk_sts::Client,
     sessions: Arc<Sessions>,
     interceptor: Option<SharedInterceptor>,
-    limit: Arc<Limiter>,
+    observer: Option<Arc<dyn CallObserver>>,
+    budgets: Arc<Budgets>,
 }
 
 fn session_key(target: &ActAs, role: Role) -> SessionKey {
@@ -134,21 +137,49 @@ impl Aws {
             sts,
             sessions: Arc::new(Sessions::new(MAX_SESSIONS)),
             interceptor: None,
-            limit: Arc::new(Limiter::new(10.0)),
+            observer: None,
+            budgets: Arc::new(Budgets::new(Rates::default())),
         }
     }
 
-    /// Paces every AWS call (STS included) at `per_second` across all targets.
-    pub fn with_rate(self, per_second: f64) -> Self {
+    /// Paces every AWS call by its account's budget for its API at `rates`.
+    pub fn with_rates(self, rates: Rates) -> Self {
+        let budgets = Budgets::new(rates);
+        if let Some(observer) = &self.observer {
+            budgets.observe(observer.clone());
+        }
         Self {
-            limit: Arc::new(Limiter::new(per_second)),
+            budgets: Arc::new(budgets),
             ..self
         }
     }
 
+    /// The budgets calls spend (their rates now).
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    /// The budget of the actor's calls of `api`.
+    fn paced(&self, api: Api, actor: Actor<'_>) -> Paced<'_> {
+        Paced {
+            budgets: &self.budgets,
+            api,
+            account: crate::limit::account(api, actor),
+        }
+    }
+
+    fn feedback(&self, api: Api, actor: Actor<'_>) -> SharedInterceptor {
+        SharedInterceptor::new(Feedback {
+            budgets: self.budgets.clone(),
+            api,
+            account: crate::limit::account(api, actor),
+        })
+    }
+
     /// Reports every AWS call (STS, Identity Store, SSO Admin) by operation and outcome.
     pub fn with_observer(self, observer: Arc<dyn CallObserver>) -> Self {
-        let interceptor = SharedInterceptor::new(calls::Observed(observer));
+        self.budgets.observe(observer.clone());
+        let interceptor = SharedInterceptor::new(calls::Observed(observer.clone()));
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(&self.base)
                 .interceptor(interceptor.clone())
@@ -157,6 +188,7 @@ impl Aws {
         Self {
             sts,
             interceptor: Some(interceptor),
+            observer: Some(observer),
             ..self
         }
     }
@@ -166,8 +198,9 @@ impl Aws {
         let credentials = self
             .credentials(&session_key(actor.target, actor.role))
             .await?;
-        let mut config =
-            aws_sdk_ssoadmin::config::Builder::from(&self.base).credentials_provider(credentials);
+        let mut config = aws_sdk_ssoadmin::config::Builder::from(&self.base)
+            .credentials_provider(credentials)
+            .interceptor(self.feedback(Api::SsoAdmin, actor));
         if let Some(interceptor) = &self.interceptor {
             config = config.interceptor(interceptor.clone());
         }
@@ -183,7 +216,8 @@ impl Aws {
             .credentials(&session_key(actor.target, actor.role))
             .await?;
         let mut config = aws_sdk_identitystore::config::Builder::from(&self.base)
-            .credentials_provider(credentials);
+            .credentials_provider(credentials)
+            .interceptor(self.feedback(Api::IdentityStore, actor));
         if let Some(interceptor) = &self.interceptor {
             config = config.interceptor(interceptor.clone());
         }
@@ -204,7 +238,7 @@ impl Aws {
 
     async fn assume(&self, key: &SessionKey) -> Result<Cached, Error> {
         let now = SystemTime::now();
-        let _turn = self.limit.wait().await;
+        let _turn = self.budgets.wait(Api::Sts, CALLER).await;
         let out = self
             .sts
             .assume_role()
@@ -213,13 +247,23 @@ impl Aws {
             .set_external_id(key.external_id.clone())
             .duration_seconds(SESSION_SECONDS)
             .send()
-            .await
-            .map_err(|e| Error::AssumeRole {
-                role_arn: key.role_arn.clone(),
-                session_name: key.session_name.clone(),
-                timed_out: timed_out(&e),
-                source: aws_sdk_sts::Error::from(e).into(),
-            })?;
+            .await;
+        // The final answer only: STS's client is shared, so no per-budget interceptor.
+        if let Err(e) = &out
+            && let Some(status) = e.raw_response().map(|r| r.status().as_u16())
+        {
+            let code = e.as_service_error().and_then(|e| e.meta().code());
+            let throttled = status == 429 || code.is_some_and(crate::error::is_throttling_code);
+            self.budgets.answered(Api::Sts, CALLER, throttled);
+        } else if out.is_ok() {
+            self.budgets.answered(Api::Sts, CALLER, false);
+        }
+        let out = out.map_err(|e| Error::AssumeRole {
+            role_arn: key.role_arn.clone(),
+            session_name: key.session_name.clone(),
+            timed_out: timed_out(&e),
+            source: aws_sdk_sts::Error::from(e).into(),
+        })?;
         let creds = out.credentials.ok_or_else(|| Error::NoCredentials {
             role_arn: key.role_arn.clone(),
             session_name: key.session_name.clone(),

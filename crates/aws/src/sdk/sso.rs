@@ -11,8 +11,8 @@ use aws_sdk_ssoadmin::{
     types::{AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType},
 };
 
-use super::call_failed;
-use crate::{Actor, Assignment, Error, Limiter, Progress};
+use super::{Paced, call_failed};
+use crate::{Actor, Assignment, Error, Progress};
 
 /// A failed call, its SDK error kept as an SSO Admin error.
 pub(super) fn failed<E>(operation: &'static str, actor: Actor<'_>, err: SdkError<E>) -> Error
@@ -25,7 +25,7 @@ where
 /// Instances visible to the role: (instance ARN, its Identity Store id).
 pub(super) async fn instances(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
 ) -> Result<Vec<(String, String)>, Error> {
     let mut out = vec![];
@@ -53,7 +53,7 @@ pub(super) async fn instances(
 /// The ARN of the permission set named `name` on `instance_arn`.
 pub(super) async fn permission_set_arn(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     name: &str,
@@ -98,7 +98,7 @@ pub(super) async fn permission_set_arn(
 /// Asks AWS to assign the permission set to the user on the account.
 pub(super) async fn create(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     a: &Assignment,
     user_id: &str,
@@ -124,7 +124,7 @@ pub(super) async fn create(
 /// Asks AWS to remove the user's assignment; one already gone counts as removed.
 pub(super) async fn delete(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     a: &Assignment,
     user_id: &str,
@@ -158,7 +158,7 @@ pub(super) async fn delete(
 /// Where the create with `request_id` stands.
 pub(super) async fn creation(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     request_id: &str,
@@ -180,7 +180,7 @@ pub(super) async fn creation(
 /// Where the delete with `request_id` stands.
 pub(super) async fn deletion(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     instance_arn: &str,
     request_id: &str,
@@ -202,7 +202,7 @@ pub(super) async fn deletion(
 /// Users (Identity Store ids) assigned the permission set on the account (paged).
 pub(super) async fn users(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     a: &Assignment,
 ) -> Result<BTreeSet<String>, Error> {

@@ -10,8 +10,8 @@ use aws_sdk_identitystore::{
 };
 use aws_smithy_types::Document;
 
-use super::call_failed;
-use crate::{Actor, Cause, Error, Limiter};
+use super::{Paced, call_failed};
+use crate::{Actor, Cause, Error};
 
 fn unique(
     operation: &'static str,
@@ -49,7 +49,7 @@ where
 
 pub(super) async fn user_id(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     user_name: &str,
 ) -> Result<String, Error> {
@@ -74,7 +74,7 @@ pub(super) async fn user_id(
 
 pub(super) async fn group_id(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     display_name: &str,
 ) -> Result<String, Error> {
@@ -99,7 +99,7 @@ pub(super) async fn group_id(
 
 pub(super) async fn membership_id(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     group_id: &str,
     user_id: &str,
@@ -121,7 +121,7 @@ pub(super) async fn membership_id(
 
 pub(super) async fn create_membership(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     group_id: &str,
     user_id: &str,
@@ -140,7 +140,7 @@ pub(super) async fn create_membership(
 
 pub(super) async fn members(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     group_id: &str,
 ) -> Result<BTreeMap<String, String>, Error> {
@@ -171,7 +171,7 @@ pub(super) async fn members(
 
 pub(super) async fn delete_membership(
     client: &Client,
-    limit: &Limiter,
+    limit: &Paced<'_>,
     actor: Actor<'_>,
     membership_id: &str,
 ) -> Result<bool, Error> {
