@@ -44,7 +44,14 @@ pub struct Context {
     pub(crate) guarding: std::sync::atomic::AtomicBool,
     /// Identity Store group ids by (store, display name), looked up once per TTL.
     group_ids: super::group_ids::GroupIds,
+    /// Which paused kinds are watched and in sync: their grants need no periodic read.
+    pub(crate) pause_watches: super::pause_watch::Health,
+    /// How often a grant whose targets are all watched reads them anyway (a safety net).
+    pub(crate) pause_recheck: std::time::Duration,
 }
+
+/// The safety re-check of watched pause targets unless `--pause-recheck-interval` says.
+pub const PAUSE_RECHECK_DEFAULT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Context {
     pub fn new(
@@ -70,6 +77,8 @@ impl Context {
             kinds: Default::default(),
             guarding: Default::default(),
             group_ids: Default::default(),
+            pause_watches: Default::default(),
+            pause_recheck: PAUSE_RECHECK_DEFAULT,
         }
     }
 

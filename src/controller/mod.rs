@@ -12,6 +12,7 @@ mod group_ids;
 pub(crate) mod guard;
 mod journal;
 mod own_writes;
+mod pause_watch;
 mod sso_state;
 
 use std::sync::Arc;
@@ -54,6 +55,8 @@ pub struct Settings {
     pub installation: breakglass_core::sessions::Installation,
     /// How long one AWS call may take at most, retries included.
     pub aws_call_deadline: std::time::Duration,
+    /// How often a grant reads its pause targets although their watch says nothing changed.
+    pub pause_recheck: std::time::Duration,
 }
 
 /// Runs the controller until the process is told to stop. Dropping the future stops all
@@ -77,7 +80,9 @@ pub async fn run(
     if let Err(e) = ledger::migrate::run(&client, &settings.ledger_namespace, &ledger).await {
         tracing::warn!(error = %e, namespace = %settings.ledger_namespace, "could not migrate the ConfigMap ledger; trying again at the next start");
     }
-    let ctx = Arc::new(Context::new(client, aws, metrics.clone(), ledger));
+    let mut ctx = Context::new(client, aws, metrics.clone(), ledger);
+    ctx.pause_recheck = settings.pause_recheck;
+    let ctx = Arc::new(ctx);
     // The grant watch, shared by the lifecycle and the sweep's trigger: a grant deleted while
     // it may hold access (finalizer stripped) has its group swept at once.
     let (store, writer) = reflector::store();
@@ -98,9 +103,12 @@ pub async fn run(
         changed.poke();
     })
     .applied_objects();
-    let controller = Controller::for_stream(grant_events, store.clone()).with_config(
-        kube::runtime::controller::Config::default().concurrency(settings.concurrency),
-    );
+    // A change to a paused target reconciles the grants it concerns.
+    let (target_changed, changed_targets) = futures::channel::mpsc::unbounded();
+    let pause_watches = pause_watch::run(ctx.clone(), store.clone(), target_changed);
+    let controller = Controller::for_stream(grant_events, store.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+        .reconcile_on(changed_targets);
     let sweep = sweep::run(
         ctx.clone(),
         store.clone(),
@@ -146,6 +154,7 @@ pub async fn run(
         _ = futures::future::join(grant_lifecycle, policy_status) => {}
         () = sweep => {}
         () = sessions => {}
+        () = pause_watches => {}
     }
 }
 

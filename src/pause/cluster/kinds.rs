@@ -19,7 +19,7 @@ const KIND_TTL: Duration = Duration::from_secs(60);
 /// How long a kind that is not served is remembered: a CRD installed meanwhile is seen soon.
 const MISSING_KIND_TTL: Duration = Duration::from_secs(10);
 
-pub(super) type Kind = Option<(ApiResource, Scope)>;
+pub(crate) type Kind = Option<(ApiResource, Scope)>;
 
 /// Discovery answers by `(apiVersion, kind)`, shared by every grant's checks.
 #[derive(Default)]
@@ -30,7 +30,7 @@ pub struct Kinds {
 impl Kinds {
     /// The API resource for a kind, `Ok(None)` when the kind is not served (CRD not
     /// installed).
-    pub(super) async fn resource(
+    pub(crate) async fn resource(
         &self,
         client: &Client,
         api_version: &str,
