@@ -90,6 +90,8 @@ pub async fn run(
     let gone = trigger.clone();
     let guard_trigger = guard::Trigger::default();
     let changed = guard_trigger.clone();
+    let grants_changed = Arc::new(tokio::sync::Notify::new());
+    let grant_changed = grants_changed.clone();
     let grant_events = crate::faults::lagged(
         watcher(grants, watcher::Config::default())
             .default_backoff()
@@ -101,11 +103,13 @@ pub async fn run(
             gone.grant_gone(g);
         }
         changed.poke();
+        grant_changed.notify_one();
     })
     .applied_objects();
     // A change to a paused target reconciles the grants it concerns.
     let (target_changed, changed_targets) = futures::channel::mpsc::unbounded();
-    let pause_watches = pause_watch::run(ctx.clone(), store.clone(), target_changed);
+    let pause_watches =
+        pause_watch::run(ctx.clone(), store.clone(), grants_changed, target_changed);
     let controller = Controller::for_stream(grant_events, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
         .reconcile_on(changed_targets);

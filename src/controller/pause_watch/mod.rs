@@ -32,7 +32,7 @@ use self::{route::Seen, set::WatchSet};
 use super::context::Context;
 use crate::{
     api::{BreakGlassGrant, BreakGlassPolicy, TargetRef},
-    pause::{selections, watch::watched_kinds},
+    pause::selections,
 };
 
 /// How often a kind that is not served (CRD not installed) is looked up again.
@@ -62,9 +62,18 @@ impl Health {
 /// A grant to reconcile because a target changed.
 pub(crate) type Trigger = UnboundedSender<ObjectRef<BreakGlassGrant>>;
 
-/// Follows the policies and keeps one watch per kind they pause, until dropped (every
-/// kind's watch stops with it).
-pub(crate) async fn run(ctx: Arc<Context>, grants: Store<BreakGlassGrant>, trigger: Trigger) {
+/// How long grant changes are gathered before the kinds to watch are worked out again.
+const GATHER: Duration = Duration::from_secs(1);
+
+/// Follows the policies (and which of them the grants use) and keeps one watch per kind
+/// they pause, until dropped (every kind's watch stops with it). `grants_changed` is
+/// notified at each grant event.
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    grants: Store<BreakGlassGrant>,
+    grants_changed: Arc<tokio::sync::Notify>,
+    trigger: Trigger,
+) {
     let (policies, writer) = reflector::store();
     let mut events = watcher(
         Api::<BreakGlassPolicy>::all(ctx.client.clone()),
@@ -74,17 +83,21 @@ pub(crate) async fn run(ctx: Arc<Context>, grants: Store<BreakGlassGrant>, trigg
     .reflect(writer)
     .boxed();
     let mut watches = WatchSet::default();
-    while let Some(event) = events.next().await {
-        match event {
-            Err(e) => {
-                warn!(error = %e, "policy watch failed (for the pause target watches)");
-                continue;
-            }
-            // Decide on whole lists only: a partial one would stop watches still needed.
-            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
-            Ok(_) => {}
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                None => return,
+                Some(Err(e)) => {
+                    warn!(error = %e, "policy watch failed (for the pause target watches)");
+                    continue;
+                }
+                // Decide on whole lists only: a partial one would stop watches still needed.
+                Some(Ok(watcher::Event::Init | watcher::Event::InitApply(_))) => continue,
+                Some(Ok(_)) => {}
+            },
+            () = grants_changed.notified() => tokio::time::sleep(GATHER).await,
         }
-        let wanted = watched_kinds(policies.state().iter().map(|p| &p.spec.0));
+        let wanted = route::wanted(&policies.state(), &grants.state());
         let (started, stopped) = watches.follow(&wanted, |kind| {
             let watch = watch_kind(
                 ctx.clone(),

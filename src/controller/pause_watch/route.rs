@@ -3,21 +3,25 @@
 //! concerns. Pure.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     hash::{DefaultHasher, Hash, Hasher},
     sync::Arc,
 };
 
 use kube::{
-    Resource,
+    Resource, ResourceExt,
     api::{DynamicObject, ObjectMeta, PartialObjectMeta},
     core::{Selector, SelectorExt},
     runtime::{reflector::ObjectRef, watcher},
 };
 
 use crate::{
-    api::{BreakGlassGrant, GrantPhase, TargetRef, label_selector_to_k8s},
-    pause::{PAUSED_BY, Selection, executor as pausing, plan::holders_of},
+    api::{BreakGlassGrant, BreakGlassPolicy, GrantPhase, TargetRef, label_selector_to_k8s},
+    pause::{
+        PAUSED_BY, Selection, executor as pausing,
+        plan::holders_of,
+        watch::{WatchedKind, watched_kinds},
+    },
 };
 
 type Key = (Option<String>, String);
@@ -38,6 +42,8 @@ pub(crate) struct Seen {
     digests: HashMap<Key, u64>,
     /// During a (re)list: what it has listed so far.
     relisting: Option<HashMap<Key, u64>>,
+    /// Whether a whole list was seen: only then does a relist tell what changed.
+    listed: bool,
 }
 
 /// What a paused field's change shows in metadata: the generation (spec, and status for
@@ -92,7 +98,7 @@ impl Seen {
                 match self.digests.get(&k) {
                     Some(before) if *before == d => vec![],
                     // New since the last list: only a relist can tell.
-                    None if self.digests.is_empty() => vec![],
+                    None if !self.listed => vec![],
                     _ => vec![changed(o.meta())],
                 }
             }
@@ -110,6 +116,7 @@ impl Seen {
                     })
                     .collect();
                 self.digests = listed;
+                self.listed = true;
                 gone
             }
             watcher::Event::Apply(o) => {
@@ -141,6 +148,36 @@ pub(crate) fn selects(
             || sel.selector.as_ref().is_some_and(|s| {
                 Selector::try_from(label_selector_to_k8s(s)).is_ok_and(|s| s.matches(labels))
             }))
+}
+
+/// Whether a grant may still act on its targets: new, waiting, Active, or holding targets
+/// for review.
+fn open(grant: &BreakGlassGrant) -> bool {
+    let status = grant.status.as_ref();
+    matches!(
+        status.and_then(|s| s.phase),
+        None | Some(GrantPhase::Active | GrantPhase::Pending)
+    ) || status.is_some_and(|s| pausing::held(&s.paused_targets))
+}
+
+/// The kinds to watch: those paused by the policies of the grants this controller handles
+/// that may still act (policies are cluster-wide; another installation's kinds, which this
+/// one may have no RBAC for, are not watched).
+pub(crate) fn wanted(
+    policies: &[Arc<BreakGlassPolicy>],
+    grants: &[Arc<BreakGlassGrant>],
+) -> BTreeSet<WatchedKind> {
+    let used: BTreeSet<&str> = grants
+        .iter()
+        .filter(|g| open(g))
+        .map(|g| g.spec.policy.as_str())
+        .collect();
+    watched_kinds(
+        policies
+            .iter()
+            .filter(|p| used.contains(p.name_any().as_str()))
+            .map(|p| &p.spec.0),
+    )
 }
 
 /// The grants a change to `target` concerns: those its `paused-by` names, those whose

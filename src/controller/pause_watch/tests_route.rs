@@ -65,6 +65,19 @@ fn only_real_changes_count_and_a_relist_reports_what_was_missed() {
     assert!(seen.observe(Apply(meta("d", 1, &[]))).is_empty());
 }
 
+#[test]
+fn a_relist_reports_objects_created_while_the_kind_had_none() {
+    use watcher::Event::*;
+    let mut seen = Seen::default();
+    assert!(seen.observe(Init).is_empty());
+    assert!(seen.observe(InitDone).is_empty());
+    assert!(seen.observe(Init).is_empty());
+    assert_eq!(
+        names(&seen.observe(InitApply(meta("new", 1, &[])))),
+        ["new"]
+    );
+}
+
 fn target(name: &str) -> TargetRef {
     TargetRef {
         api_version: "argoproj.io/v1alpha1".into(),
@@ -208,4 +221,57 @@ fn a_change_reconciles_the_grants_it_concerns_and_no_other() {
         .is_empty(),
         "an object no grant holds or selects reconciles nothing"
     );
+}
+
+fn policy(name: &str, pause: serde_json::Value) -> Arc<BreakGlassPolicy> {
+    let mut p: BreakGlassPolicy =
+        serde_yaml::from_str(include_str!("../../../tests/fixtures/policy.yaml")).expect("fixture");
+    p.metadata.name = Some(name.into());
+    p.spec.0.pause = serde_json::from_value(pause).expect("pause entries");
+    Arc::new(p)
+}
+
+#[test]
+fn only_kinds_the_open_grants_policies_pause_are_watched() {
+    let policies = [
+        policy(
+            "argo",
+            serde_json::json!([{"argoCD": {"namespace": "argocd", "names": ["a"]}}]),
+        ),
+        policy(
+            "flux",
+            serde_json::json!([{"flux": {"kind": "Kustomization", "names": ["k"]}}]),
+        ),
+        // Another installation's policy, for a kind this one may have no RBAC for.
+        policy(
+            "secrets",
+            serde_json::json!([{"annotation": {"apiVersion": "v1", "kind": "Secret", "names": ["s"], "namespace": "x", "key": "k", "value": "v"}}]),
+        ),
+    ];
+    let grants = [
+        grant("active", "argo", GrantPhase::Active, None),
+        grant(
+            "ended",
+            "flux",
+            GrantPhase::Ended,
+            Some(("payments", PauseState::Restored)),
+        ),
+    ];
+    let application = WatchedKind::new("argoproj.io/v1alpha1", "Application");
+    assert_eq!(wanted(&policies, &grants), [application.clone()].into());
+    let held = grant(
+        "held",
+        "flux",
+        GrantPhase::Ended,
+        Some(("payments", PauseState::Held)),
+    );
+    assert_eq!(
+        wanted(&policies, &[grants[0].clone(), held]),
+        [
+            application,
+            WatchedKind::new("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
+        ]
+        .into()
+    );
+    assert!(wanted(&policies, &[]).is_empty(), "no grant, no watch");
 }
