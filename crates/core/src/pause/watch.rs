@@ -124,7 +124,10 @@ mod tests {
                 Some(PauseProblem::KindNotInstalled),
             ),
         ] {
-            assert!(needs_poll(&[unsettled.clone()], all), "{unsettled:?}");
+            assert!(
+                needs_poll(std::slice::from_ref(&unsettled), all),
+                "{unsettled:?}"
+            );
         }
         assert!(!needs_poll(&[], none), "nothing paused, nothing to poll");
     }
