@@ -100,6 +100,12 @@ pub(super) struct ControllerArgs {
     /// `60s`, `5m`.
     #[arg(long, env = "BREAKGLASS_SWEEP_INTERVAL", default_value = "60s", value_parser = sweep_interval)]
     pub(super) sweep_interval: std::time::Duration,
+    /// How often an Active grant reads its pause targets when their kinds are watched and
+    /// nothing changed, e.g. `1h`: a safety net only, since a change to a paused object
+    /// reconciles its grants at once. A target that failed, or whose kind is not watched
+    /// (no `watch` RBAC, CRD missing), is still read every 30 s.
+    #[arg(long, env = "BREAKGLASS_PAUSE_RECHECK_INTERVAL", default_value = "1h", value_parser = sweep_interval)]
+    pub(super) pause_recheck_interval: std::time::Duration,
     /// Grant reconciles run at once, at most. Bounds memory in a burst (each in-flight
     /// reconcile holds its requests and answers); AWS is paced by its budgets anyway.
     #[arg(long, env = "BREAKGLASS_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]

@@ -145,6 +145,7 @@ pub(super) fn run(args: ControllerArgs) -> ExitCode {
                 concurrency: args.concurrency,
                 installation: installation.clone(),
                 aws_call_deadline: call,
+                pause_recheck: args.pause_recheck_interval,
             };
             // Boxed: the controller is a deep future, kept off this one's layout.
             Box::pin(crate::controller::run(

@@ -47,7 +47,14 @@ pub struct Context {
     /// Identity Store user ids by (store, user name): immutable, so kept until AWS says
     /// the id is gone.
     user_ids: super::user_ids::UserIds,
+    /// Which paused kinds are watched and in sync: their grants need no periodic read.
+    pub(crate) pause_watches: super::pause_watch::Health,
+    /// How often a grant whose targets are all watched reads them anyway (a safety net).
+    pub(crate) pause_recheck: std::time::Duration,
 }
+
+/// The safety re-check of watched pause targets unless `--pause-recheck-interval` says.
+pub const PAUSE_RECHECK_DEFAULT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl Context {
     pub fn new(
@@ -74,6 +81,8 @@ impl Context {
             guarding: Default::default(),
             group_ids: Default::default(),
             user_ids: Default::default(),
+            pause_watches: Default::default(),
+            pause_recheck: PAUSE_RECHECK_DEFAULT,
         }
     }
 

@@ -12,6 +12,7 @@ mod group_ids;
 pub(crate) mod guard;
 mod journal;
 mod own_writes;
+mod pause_watch;
 mod sso_state;
 mod user_ids;
 
@@ -55,6 +56,8 @@ pub struct Settings {
     pub installation: breakglass_core::sessions::Installation,
     /// How long one AWS call may take at most, retries included.
     pub aws_call_deadline: std::time::Duration,
+    /// How often a grant reads its pause targets although their watch says nothing changed.
+    pub pause_recheck: std::time::Duration,
 }
 
 /// Runs the controller until the process is told to stop. Dropping the future stops all
@@ -78,7 +81,9 @@ pub async fn run(
     if let Err(e) = ledger::migrate::run(&client, &settings.ledger_namespace, &ledger).await {
         tracing::warn!(error = %e, namespace = %settings.ledger_namespace, "could not migrate the ConfigMap ledger; trying again at the next start");
     }
-    let ctx = Arc::new(Context::new(client, aws, metrics.clone(), ledger));
+    let mut ctx = Context::new(client, aws, metrics.clone(), ledger);
+    ctx.pause_recheck = settings.pause_recheck;
+    let ctx = Arc::new(ctx);
     // The grant watch, shared by the lifecycle and the sweep's trigger: a grant deleted while
     // it may hold access (finalizer stripped) has its group swept at once.
     let (store, writer) = reflector::store();
@@ -86,6 +91,8 @@ pub async fn run(
     let gone = trigger.clone();
     let guard_trigger = guard::Trigger::default();
     let changed = guard_trigger.clone();
+    let grants_changed = Arc::new(tokio::sync::Notify::new());
+    let grant_changed = grants_changed.clone();
     let grant_events = crate::faults::lagged(
         watcher(grants, watcher::Config::default())
             .default_backoff()
@@ -97,11 +104,16 @@ pub async fn run(
             gone.grant_gone(g);
         }
         changed.poke();
+        grant_changed.notify_one();
     })
     .applied_objects();
-    let controller = Controller::for_stream(grant_events, store.clone()).with_config(
-        kube::runtime::controller::Config::default().concurrency(settings.concurrency),
-    );
+    // A change to a paused target reconciles the grants it concerns.
+    let (target_changed, changed_targets) = futures::channel::mpsc::unbounded();
+    let pause_watches =
+        pause_watch::run(ctx.clone(), store.clone(), grants_changed, target_changed);
+    let controller = Controller::for_stream(grant_events, store.clone())
+        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+        .reconcile_on(changed_targets);
     let sweep = sweep::run(
         ctx.clone(),
         store.clone(),
@@ -147,6 +159,7 @@ pub async fn run(
         _ = futures::future::join(grant_lifecycle, policy_status) => {}
         () = sweep => {}
         () = sessions => {}
+        () = pause_watches => {}
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod executor;
 
+pub use breakglass_core::pause::watch;
 pub use breakglass_core::pause::{
     Method, PAUSE_RECORD, PAUSED_BY, PausePlan, RESTORE, Record, RestorePlan, Selection,
     SkipReason, Source, apply_ops, drift, join_recorded, orphan, owned, plan, plan_pause,

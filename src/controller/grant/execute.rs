@@ -22,12 +22,13 @@ use crate::{
         error::Error,
         journal::Journal,
     },
-    pause::executor as pausing,
+    pause::{executor as pausing, watch::needs_poll},
     plan,
 };
 
-/// How often an Active grant's pauses are looked at again: a person re-enabling automation,
-/// lost annotations or a target that failed show within this.
+/// How often an Active grant's pauses are looked at again while a watch cannot tell it
+/// what changed (a target that failed, a kind not watched or not in sync); otherwise the
+/// watch reconciles it at each change, and `Context::pause_recheck` is only a safety net.
 const PAUSE_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often targets held for review are looked at again (their status may have turned in
@@ -40,7 +41,14 @@ pub(crate) async fn execute(
     plan: Plan,
 ) -> Result<Action, Error> {
     apply(pass, journal, plan.effects).await?;
-    Ok(after(plan.after, journal.status()))
+    let watched = |kind: &_| pass.ctx.pause_watches.in_sync(kind);
+    let polled = needs_poll(&journal.status().paused_targets, watched);
+    let recheck = if polled {
+        PAUSE_RECHECK
+    } else {
+        pass.ctx.pause_recheck
+    };
+    Ok(after(plan.after, journal.status(), recheck))
 }
 
 /// Applies effects in order; the first failure ends the pass.
@@ -150,15 +158,24 @@ pub(crate) async fn apply(
 
 /// When to look again. From the clock, not `now`: AWS calls took time, and expiry must not
 /// wait for them.
-pub(crate) fn after(after: After, status: &BreakGlassGrantStatus) -> Action {
+/// `pause_recheck`: within how long a grant that pauses something reads its targets again.
+pub(crate) fn after(
+    after: After,
+    status: &BreakGlassGrantStatus,
+    pause_recheck: std::time::Duration,
+) -> Action {
     match after {
-        After::Expiry { expires_at, pauses } => {
-            let next = plan::requeue_after(expires_at, Timestamp::now());
-            Action::requeue(if pauses {
-                next.min(PAUSE_RECHECK)
-            } else {
-                next
-            })
+        // Its resync exists for pauses: a grant whose pauses are watched skips it.
+        After::Expiry {
+            expires_at,
+            pauses: true,
+        } => Action::requeue(plan::requeue_within(
+            expires_at,
+            Timestamp::now(),
+            pause_recheck,
+        )),
+        After::Expiry { expires_at, .. } => {
+            Action::requeue(plan::requeue_after(expires_at, Timestamp::now()))
         }
         After::In(delay) => Action::requeue(delay),
         After::Change => Action::await_change(),

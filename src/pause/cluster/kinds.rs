@@ -1,4 +1,5 @@
-//! Discovery answers by kind, cached: every Active grant re-checks its targets every 30 s.
+//! Discovery answers by kind, cached: grants look at their targets at each change and at
+//! every re-check, and each kind watch resolves its kind.
 
 use std::{
     collections::HashMap,
@@ -14,12 +15,12 @@ use kube::{
 
 use super::problem::{Problem, timed};
 
-/// How long a served kind is remembered: every grant re-checks its targets every 30 s.
+/// How long a served kind is remembered: many grants look at targets of the same kinds.
 const KIND_TTL: Duration = Duration::from_secs(60);
 /// How long a kind that is not served is remembered: a CRD installed meanwhile is seen soon.
 const MISSING_KIND_TTL: Duration = Duration::from_secs(10);
 
-pub(super) type Kind = Option<(ApiResource, Scope)>;
+pub(crate) type Kind = Option<(ApiResource, Scope)>;
 
 /// Discovery answers by `(apiVersion, kind)`, shared by every grant's checks.
 #[derive(Default)]
@@ -30,7 +31,7 @@ pub struct Kinds {
 impl Kinds {
     /// The API resource for a kind, `Ok(None)` when the kind is not served (CRD not
     /// installed).
-    pub(super) async fn resource(
+    pub(crate) async fn resource(
         &self,
         client: &Client,
         api_version: &str,

@@ -28,6 +28,7 @@ pub mod owned;
 pub mod plan;
 mod record;
 pub mod select;
+pub mod watch;
 
 pub use plan::{
     PausePlan, Record, RestorePlan, SkipReason, Source, apply_ops, join_recorded, plan_pause,

@@ -168,9 +168,15 @@ pub fn plan(
 /// its pauses are re-checked (access itself is the sweep's: one AWS list per group).
 pub fn requeue_after(expires_at: Timestamp, now: Timestamp) -> Duration {
     const RESYNC: Duration = Duration::from_secs(300);
+    requeue_within(expires_at, now, RESYNC)
+}
+
+/// When to look at an active grant again: at expiry, and within `within` (a grant whose
+/// pause targets are watched needs no look before its safety re-check).
+pub fn requeue_within(expires_at: Timestamp, now: Timestamp, within: Duration) -> Duration {
     let until = expires_at.duration_since(now);
     let until = Duration::try_from(until).unwrap_or(Duration::ZERO);
-    until.min(RESYNC) + Duration::from_millis(50)
+    until.min(within) + Duration::from_millis(50)
 }
 
 mod change;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 mod object;
 
-pub use object::{apply_ops, argo_parent, holders, manages};
+pub use object::{apply_ops, argo_parent, holders, holders_of, manages};
 
 use self::object::{Ops, annotation_path, checked_record, joined};
 pub use super::record::Record;

@@ -29,14 +29,18 @@ fn display_name(obj: &Value) -> String {
 /// Grants recorded as holding the pause of `obj`.
 pub fn holders(obj: &Value) -> Vec<String> {
     annotation(obj, PAUSED_BY)
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(holders_of)
         .unwrap_or_default()
+}
+
+/// The grants a `paused-by` annotation's value names.
+pub fn holders_of(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 pub(super) fn record(obj: &Value) -> Result<Record, Error> {
