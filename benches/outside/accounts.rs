@@ -18,7 +18,8 @@ use crate::{
     common::{self, ControllerProcess, faults::FaultProxy, object, policies_raw, unique_name},
     controller::aws_rate,
     probe::{self, Metrics},
-    report::Accounts,
+    report::{Accounts, Latencies},
+    series::kept,
     stats::latency,
     steps::*,
     watch::Watch,
@@ -45,7 +46,8 @@ const SLOW: [&str; 12] = [
     "DescribePermissionSetProvisioningStatus",
 ];
 
-pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
+/// The figures, and every grant's latencies by the report's key for the phase (for plots).
+pub async fn run(cfg: &Config, world: &World) -> Result<(Accounts, Latencies), Error> {
     let m = cfg.account_grants;
     let ns = common::namespace(&world.client, "bench-accounts").await;
     let permission_set = world.aws.create_permission_set("BenchReadOnly").await;
@@ -157,7 +159,12 @@ pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
     let _ = policies_raw(&world.client)
         .delete(&policy, &Default::default())
         .await;
-    Ok(Accounts {
+    let raw = Latencies::from([
+        ("accounts.apply_to_active".to_owned(), kept(&apply)),
+        ("accounts.resolve_to_ended".to_owned(), kept(&end)),
+        ("accounts.resolve_to_sessions_cut".to_owned(), kept(&cut)),
+    ]);
+    let accounts = Accounts {
         grants: m,
         accounts_per_grant: ACCOUNTS.len(),
         proxy_delay_ms: DELAY_MS,
@@ -176,7 +183,8 @@ pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
         calls_per_grant: per(&calls, m),
         lifecycle_per_grant: (probe::total(&calls) / m.max(1) as f64 * 100.0).round() / 100.0,
         assignments_left: left,
-    })
+    };
+    Ok((accounts, raw))
 }
 
 /// The controller's `/metrics` once it answers.

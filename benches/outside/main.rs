@@ -9,10 +9,14 @@ mod accounts;
 mod common;
 mod controller;
 mod phases;
+mod pictures;
+mod plots;
 mod probe;
 mod report;
+mod series;
 mod stats;
 mod steps;
+mod timeline;
 mod watch;
 mod world;
 
@@ -36,6 +40,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Probe(#[from] probe::Error),
+    #[error(transparent)]
+    Plot(#[from] plots::Error),
     #[error("{phase}: {what}")]
     Unexpected { phase: &'static str, what: String },
     #[error("writing {path}: {source}")]
@@ -113,9 +119,14 @@ fn main() -> ExitCode {
             print!("{}", report.table());
             let dir = common::repo_path("target/bench");
             let name = if full { "latest.json" } else { "smoke.json" };
-            match write(&dir, name, &report) {
-                Ok(path) => {
+            // The smoke run's pictures apart: they must not replace a full run's.
+            let pictures = if full { dir.clone() } else { dir.join("smoke") };
+            let written = write(&dir, name, &report)
+                .and_then(|path| Ok((path, pictures::write(&pictures, &report)?)));
+            match written {
+                Ok((path, svgs)) => {
                     println!("  written to {}", path.display());
+                    println!("  {} pictures in {}", svgs.len(), pictures.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -19,8 +19,10 @@ use crate::{
     controller::Controller,
     probe::{self, Metrics, Recorder},
     report::*,
+    series::kept,
     stats::latency,
     steps::*,
+    timeline::Sampler,
     watch::Watch,
     world::World,
 };
@@ -50,13 +52,16 @@ pub async fn run(cfg: &Config) -> Result<Report, Error> {
     let watch = Watch::start(api.clone()).await;
     let mut ctl = Controller::new(&world.ns)?;
     ctl.start().await?;
-    let result = measure(cfg, &world, &watch, &mut ctl, &moto).await;
+    let sampler = Sampler::start(ctl.admin, ctl.current_pid());
+    let result = measure(cfg, &world, &watch, &mut ctl, &moto, &sampler).await;
+    let timeline = sampler.finish().await;
     if let Err(e) = &result {
         progress(&format!("failed ({e}); cleaning up"));
     }
     cleanup(&world, &api, &mut ctl).await;
     let mut report = result?;
     report.started_at = started_at;
+    report.samples.timeline = timeline;
     Ok(report)
 }
 
@@ -117,11 +122,13 @@ async fn measure(
     watch: &Watch,
     ctl: &mut Controller,
     moto: &Recorder,
+    at: &Sampler,
 ) -> Result<Report, Error> {
     let n = cfg.n;
     let api: Api<BreakGlassGrant> = Api::namespaced(world.client.clone(), &world.ns);
     let mut all: Vec<String> = vec![];
 
+    at.mark("apply");
     progress(&format!("apply → Active: a burst of {n} grants"));
     let w = Window::open(ctl, moto).await?;
     let sent = burst(world, "b", 0..n, None, cfg.concurrency).await?;
@@ -130,6 +137,7 @@ async fn measure(
     let (grant_calls, moto_grant, _) = w.close(ctl, moto).await?;
     all.extend(sent.into_iter().map(|(name, _)| name));
 
+    at.mark("steady");
     progress(&format!(
         "steady state: {:?} with {n} Active grants",
         cfg.steady
@@ -139,6 +147,7 @@ async fn measure(
     let (steady_calls, moto_steady, steady_s) = w.close(ctl, moto).await?;
     let (rss_active, mut peak) = ctl.memory()?;
 
+    at.mark("expiry");
     progress(&format!(
         "expiry: {} grants of {}",
         cfg.expiring, cfg.expiry_duration
@@ -172,6 +181,7 @@ async fn measure(
         })
         .collect();
 
+    at.mark("alerts");
     progress(&format!("alert POST → Active: {} alerts", cfg.alert_posts));
     let mut sent = vec![];
     for (i, user) in world.alert_users.iter().take(cfg.alert_posts).enumerate() {
@@ -196,6 +206,7 @@ async fn measure(
 
     // A storm: many alerts about few people; each person gets one grant.
     let storm_users = world.alert_users.len().min(10);
+    at.mark("webhook");
     progress(&format!(
         "webhook: one payload of {} alerts for {storm_users} users, then again",
         cfg.payload
@@ -247,6 +258,7 @@ async fn measure(
     all.extend(made);
 
     let active = names_where(watch, &all, |g| g.active.is_some() && g.ended.is_none());
+    at.mark("restart");
     progress(&format!("restart with {} Active grants", active.len()));
     moto.start().await?;
     ctl.kill();
@@ -294,6 +306,7 @@ async fn measure(
 
     // The burst's grants first: one per user, so each ending revokes (no shared access).
     let burst_grants: Vec<String> = (0..n).map(|i| format!("b-{i}")).collect();
+    at.mark("resolve");
     progress(&format!("resolve → Ended: the {n} burst grants"));
     let w = Window::open(ctl, moto).await?;
     let sent = resolve(&api, &burst_grants, cfg.concurrency).await?;
@@ -315,12 +328,19 @@ async fn measure(
             what,
         })?;
 
+    at.mark("accounts");
     progress(&format!(
         "account assignments: {} grants on 2 accounts, SSO calls +{} ms",
         cfg.account_grants,
         crate::accounts::DELAY_MS
     ));
-    let accounts = crate::accounts::run(cfg, world).await?;
+    let (accounts, mut latencies_s) = crate::accounts::run(cfg, world).await?;
+    latencies_s.extend([
+        ("apply_to_active".to_owned(), kept(&apply)),
+        ("resolve_to_ended".to_owned(), kept(&ended)),
+        ("expiry_lag".to_owned(), kept(&lags)),
+        ("alert_to_active".to_owned(), kept(&alert)),
+    ]);
 
     let grant_per_grant = per(&grant_calls, n);
     let revoke_per_grant = per(&revoke_calls, n);
@@ -401,5 +421,9 @@ async fn measure(
             api_requests_retried: retried(),
         },
         accounts,
+        samples: Samples {
+            latencies_s,
+            timeline: Default::default(),
+        },
     })
 }
