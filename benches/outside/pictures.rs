@@ -3,18 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Error, plots, report::Report, series};
+use crate::{Error, plots, report::Samples, series};
 
-/// "accounts.resolve_to_sessions_cut" → "accounts: resolve → sessions cut".
+/// "accounts.resolve_to_sessions_cut" → "accounts: resolve → sessions cut", phases capitalised
+/// as the grant's status names them.
 fn title(key: &str) -> String {
     key.replace('.', ": ")
         .replace("_to_", " → ")
         .replace('_', " ")
+        .replace("→ active", "→ Active")
+        .replace("→ ended", "→ Ended")
 }
 
-/// Writes every picture into `dir`; the paths written.
-pub fn write(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, Error> {
-    let samples = &report.samples;
+/// Writes every picture of a run of `n` grants into `dir`; the paths written.
+pub fn write(dir: &Path, n: usize, samples: &Samples) -> Result<Vec<PathBuf>, Error> {
     let timeline = &samples.timeline;
     let mut pictures = vec![];
     for (key, latencies) in &samples.latencies_s {
@@ -24,14 +26,14 @@ pub fn write(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, Error> {
         }
     }
     let calls = plots::over_time(
-        &format!("AWS calls per second by API family (N={})", report.n),
+        &format!("AWS calls per second by API family (N={})", n),
         "calls/s (controller's metrics)",
         &series::rates(&timeline.ticks),
         &timeline.marks,
     )?;
     pictures.push(("aws-calls.svg".into(), calls));
     let rss = plots::over_time(
-        &format!("controller memory (N={})", report.n),
+        &format!("controller memory (N={})", n),
         "RSS, MiB",
         &[("VmRSS".to_owned(), series::rss(&timeline.ticks))].into(),
         &timeline.marks,

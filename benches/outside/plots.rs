@@ -143,8 +143,11 @@ pub fn over_time(
     let x_end = all()
         .map(|p| p.0)
         .chain(marks.iter().map(|m| m.t_s))
-        .fold(1.0, f64::max);
-    let y_top = all().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.15;
+        .fold(1.0, f64::max)
+        // Room for the last phase's label.
+        * 1.08;
+    // The top third is left to the phase labels and the legend.
+    let y_top = all().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.5;
     svg(title, |root| {
         let e = err(title);
         let mut chart = ChartBuilder::on(root)
@@ -188,7 +191,7 @@ pub fn over_time(
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::UpperMiddle)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()

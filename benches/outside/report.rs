@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{series::Timeline, stats::Latency};
 
@@ -32,7 +32,7 @@ pub struct Report {
     pub samples: Samples,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Samples {
     pub latencies_s: Latencies,
     pub timeline: Timeline,

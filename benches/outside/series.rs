@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Samples taken from outside the controller at a fixed interval over the whole run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timeline {
     pub interval_s: f64,
     pub ticks: Vec<Tick>,
@@ -15,7 +15,7 @@ pub struct Timeline {
     pub marks: Vec<Mark>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tick {
     /// Seconds since the run started, when the sample was taken.
     pub t_s: f64,
@@ -27,7 +27,7 @@ pub struct Tick {
     pub aws_calls: Option<BTreeMap<String, f64>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mark {
     pub t_s: f64,
     pub phase: String,
