@@ -5,6 +5,7 @@
 //! `cargo test` at a tiny N to prove it still works; it asserts no timings.
 
 mod accounts;
+mod cleanup;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod controller;
