@@ -22,6 +22,7 @@ use crate::{
     series::kept,
     stats::latency,
     steps::*,
+    timeline::Sampler,
     watch::Watch,
     world::{World, user},
 };
@@ -47,7 +48,11 @@ const SLOW: [&str; 12] = [
 ];
 
 /// The figures, and every grant's latencies by the report's key for the phase (for plots).
-pub async fn run(cfg: &Config, world: &World) -> Result<(Accounts, Latencies), Error> {
+pub async fn run(
+    cfg: &Config,
+    world: &World,
+    at: &Sampler,
+) -> Result<(Accounts, Latencies), Error> {
     let m = cfg.account_grants;
     let ns = common::namespace(&world.client, "bench-accounts").await;
     let permission_set = world.aws.create_permission_set("BenchReadOnly").await;
@@ -85,7 +90,7 @@ pub async fn run(cfg: &Config, world: &World) -> Result<(Accounts, Latencies), E
     let proxy = FaultProxy::start(&format!("bench-{ns}"), json!(rules)).await;
     let admin = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let (admin_arg, rate) = (admin.to_string(), aws_rate());
-    let _controller = ControllerProcess::start_logged(
+    let controller = ControllerProcess::start_logged(
         &ns,
         &format!("bench-{ns}"),
         &[("AWS_ENDPOINT_URL", &proxy.url), ("RUST_LOG", "info")],
@@ -98,6 +103,8 @@ pub async fn run(cfg: &Config, world: &World) -> Result<(Accounts, Latencies), E
             "60s",
         ],
     );
+    // The SSO Admin calls are this controller's: the timeline follows it.
+    at.follow(admin, controller.pid());
     let api: Api<BreakGlassGrant> = Api::namespaced(world.client.clone(), &ns);
     let watch = Watch::start(api.clone()).await;
     let ready = || async { Metrics::scrape(admin).await };

@@ -280,7 +280,7 @@ async fn measure(
         cfg.account_grants,
         crate::accounts::DELAY_MS
     ));
-    let (accounts, mut latencies_s) = crate::accounts::run(cfg, world).await?;
+    let (accounts, mut latencies_s) = crate::accounts::run(cfg, world, at).await?;
     latencies_s.extend([
         ("apply_to_active".to_owned(), kept(&apply)),
         ("resolve_to_ended".to_owned(), kept(&ended)),

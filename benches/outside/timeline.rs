@@ -20,8 +20,12 @@ use crate::{
 
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
+/// The process sampled: its admin address and its pid (0 while none runs).
+type Target = (SocketAddr, Arc<AtomicU32>);
+
 pub struct Sampler {
     started: Instant,
+    target: Arc<Mutex<Target>>,
     marks: Arc<Mutex<Vec<Mark>>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Vec<Tick>>,
@@ -31,6 +35,8 @@ impl Sampler {
     /// Samples the controller at `admin` whose pid `pid` holds (0 while none runs).
     pub fn start(admin: SocketAddr, pid: Arc<AtomicU32>) -> Self {
         let started = Instant::now();
+        let target = Arc::new(Mutex::new((admin, pid)));
+        let following = target.clone();
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut ticks = vec![];
@@ -42,7 +48,10 @@ impl Sampler {
                     _ = &mut stopped => break,
                     _ = every.tick() => {}
                 }
-                let pid = pid.load(Ordering::Relaxed);
+                let Ok((admin, pid)) = following.lock().map(|t| (t.0, t.1.load(Ordering::Relaxed)))
+                else {
+                    break;
+                };
                 let (rss_mib, aws_calls) = if pid == 0 {
                     (None, None)
                 } else {
@@ -62,9 +71,17 @@ impl Sampler {
         });
         Self {
             started,
+            target,
             marks: Arc::default(),
             stop,
             task,
+        }
+    }
+
+    /// Samples another controller from now on (a phase that runs its own).
+    pub fn follow(&self, admin: SocketAddr, pid: u32) {
+        if let Ok(mut t) = self.target.lock() {
+            *t = (admin, Arc::new(AtomicU32::new(pid)));
         }
     }
 
