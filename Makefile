@@ -10,7 +10,7 @@ SEED ?=
 PREFIX ?= $(HOME)/.local
 # Test targets (tests/*.rs) that need no server (no kube-apiserver, moto or mitmproxy): the
 # fast tier runs them with the unit and in-process tests. A new server-less target goes here.
-FAST_TESTS := crds_in_sync webhook_fuzz argocd_health examples
+FAST_TESTS := crds_in_sync webhook_fuzz argocd_health examples bench_plots
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'

@@ -18,9 +18,11 @@ use crate::{
     common::{self, ControllerProcess, faults::FaultProxy, object, policies_raw, unique_name},
     controller::aws_rate,
     probe::{self, Metrics},
-    report::Accounts,
+    report::{Accounts, Latencies},
+    series::kept,
     stats::latency,
     steps::*,
+    timeline::Sampler,
     watch::Watch,
     world::{World, user},
 };
@@ -45,7 +47,12 @@ const SLOW: [&str; 12] = [
     "DescribePermissionSetProvisioningStatus",
 ];
 
-pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
+/// The figures, and every grant's latencies by the report's key for the phase (for plots).
+pub async fn run(
+    cfg: &Config,
+    world: &World,
+    at: &Sampler,
+) -> Result<(Accounts, Latencies), Error> {
     let m = cfg.account_grants;
     let ns = common::namespace(&world.client, "bench-accounts").await;
     let permission_set = world.aws.create_permission_set("BenchReadOnly").await;
@@ -83,7 +90,7 @@ pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
     let proxy = FaultProxy::start(&format!("bench-{ns}"), json!(rules)).await;
     let admin = std::net::SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let (admin_arg, rate) = (admin.to_string(), aws_rate());
-    let _controller = ControllerProcess::start_logged(
+    let controller = ControllerProcess::start_logged(
         &ns,
         &format!("bench-{ns}"),
         &[("AWS_ENDPOINT_URL", &proxy.url), ("RUST_LOG", "info")],
@@ -102,6 +109,8 @@ pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
             "60s",
         ],
     );
+    // The SSO Admin calls are this controller's: the timeline follows it.
+    at.follow(admin, controller.pid());
     let api: Api<BreakGlassGrant> = Api::namespaced(world.client.clone(), &ns);
     let watch = Watch::start(api.clone()).await;
     let ready = || async { Metrics::scrape(admin).await };
@@ -163,7 +172,12 @@ pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
     let _ = policies_raw(&world.client)
         .delete(&policy, &Default::default())
         .await;
-    Ok(Accounts {
+    let raw = Latencies::from([
+        ("accounts.apply_to_active".to_owned(), kept(&apply)),
+        ("accounts.resolve_to_ended".to_owned(), kept(&end)),
+        ("accounts.resolve_to_sessions_cut".to_owned(), kept(&cut)),
+    ]);
+    let accounts = Accounts {
         grants: m,
         accounts_per_grant: ACCOUNTS.len(),
         proxy_delay_ms: DELAY_MS,
@@ -182,7 +196,8 @@ pub async fn run(cfg: &Config, world: &World) -> Result<Accounts, Error> {
         calls_per_grant: per(&calls, m),
         lifecycle_per_grant: (probe::total(&calls) / m.max(1) as f64 * 100.0).round() / 100.0,
         assignments_left: left,
-    })
+    };
+    Ok((accounts, raw))
 }
 
 /// The controller's `/metrics` once it answers.

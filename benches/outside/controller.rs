@@ -3,6 +3,10 @@
 
 use std::{
     net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -22,6 +26,8 @@ pub struct Controller {
     webhook: SocketAddr,
     token: String,
     token_file: std::path::PathBuf,
+    /// The running process's pid (0: none), for the sampler that reads it from outside.
+    current: Arc<AtomicU32>,
 }
 
 /// `BENCH_AWS_RATE`: calls per second the controller allows itself. Default 1000: moto has
@@ -50,6 +56,7 @@ impl Controller {
             webhook: port(1),
             token,
             token_file,
+            current: Arc::default(),
         })
     }
 
@@ -83,6 +90,7 @@ impl Controller {
             &[("RUST_LOG", "info")],
             &args,
         ));
+        self.current.store(self.pid(), Ordering::Relaxed);
         loop {
             if let Ok(r) = probe::http("GET", self.admin, "/readyz", &[], b"").await
                 && r.status == 200
@@ -106,11 +114,17 @@ impl Controller {
             .unwrap_or_default()
     }
 
+    /// The pid of whichever process runs now, also after a restart.
+    pub fn current_pid(&self) -> Arc<AtomicU32> {
+        self.current.clone()
+    }
+
     pub fn memory(&self) -> Result<(f64, f64), Error> {
         Ok(probe::memory(self.pid())?)
     }
 
     pub fn kill(&mut self) {
+        self.current.store(0, Ordering::Relaxed);
         if let Some(p) = self.process.take() {
             p.kill();
         }

@@ -5,14 +5,19 @@
 //! `cargo test` at a tiny N to prove it still works; it asserts no timings.
 
 mod accounts;
+mod cleanup;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod controller;
 mod phases;
+mod pictures;
+mod plots;
 mod probe;
 mod report;
+mod series;
 mod stats;
 mod steps;
+mod timeline;
 mod watch;
 mod world;
 
@@ -36,6 +41,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Probe(#[from] probe::Error),
+    #[error(transparent)]
+    Plot(#[from] plots::Error),
     #[error("{phase}: {what}")]
     Unexpected { phase: &'static str, what: String },
     #[error("writing {path}: {source}")]
@@ -98,6 +105,19 @@ impl Config {
 }
 
 fn main() -> ExitCode {
+    // `BENCH_REDRAW=target/bench/latest.json`: draw a finished run's pictures again, beside it.
+    if let Ok(path) = std::env::var("BENCH_REDRAW") {
+        return match redraw(std::path::Path::new(&path)) {
+            Ok(n) => {
+                println!("  {n} pictures redrawn beside {path}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("[bench] redrawing {path}: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // `cargo bench` passes --bench; `cargo test` runs this target without it.
     let full = std::env::args().any(|a| a == "--bench");
     let config = Config::from_env(full);
@@ -113,9 +133,15 @@ fn main() -> ExitCode {
             print!("{}", report.table());
             let dir = common::repo_path("target/bench");
             let name = if full { "latest.json" } else { "smoke.json" };
-            match write(&dir, name, &report) {
-                Ok(path) => {
+            // The smoke run's pictures apart: they must not replace a full run's.
+            let pictures = if full { dir.clone() } else { dir.join("smoke") };
+            let written = write(&dir, name, &report).and_then(|path| {
+                Ok((path, pictures::write(&pictures, report.n, &report.samples)?))
+            });
+            match written {
+                Ok((path, svgs)) => {
                     println!("  written to {}", path.display());
+                    println!("  {} pictures in {}", svgs.len(), pictures.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -141,4 +167,22 @@ fn write(dir: &std::path::Path, name: &str, report: &report::Report) -> Result<P
     let text = serde_json::to_string_pretty(report).map_err(|e| err(std::io::Error::other(e)))?;
     std::fs::write(&path, text + "\n").map_err(err)?;
     Ok(path)
+}
+
+/// What a report must hold to be drawn again.
+#[derive(serde::Deserialize)]
+struct Drawn {
+    n: usize,
+    samples: report::Samples,
+}
+
+fn redraw(path: &std::path::Path) -> Result<usize, Error> {
+    let err = |e: String| Error::Unexpected {
+        phase: "redraw",
+        what: e,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let run: Drawn = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    Ok(pictures::write(dir, run.n, &run.samples)?.len())
 }

@@ -7,20 +7,19 @@ use std::{
 };
 
 use breakglass::api::BreakGlassGrant;
-use futures::{StreamExt, stream};
-use kube::{
-    Api,
-    api::{DeleteParams, ListParams, Patch, PatchParams},
-};
-use serde_json::json;
+use kube::{Api, api::ListParams};
 
 use crate::{
-    Config, Error, common,
+    Config, Error,
+    cleanup::cleanup,
+    common,
     controller::Controller,
     probe::{self, Metrics, Recorder},
     report::*,
+    series::kept,
     stats::latency,
     steps::*,
+    timeline::Sampler,
     watch::Watch,
     world::World,
 };
@@ -50,65 +49,17 @@ pub async fn run(cfg: &Config) -> Result<Report, Error> {
     let watch = Watch::start(api.clone()).await;
     let mut ctl = Controller::new(&world.ns)?;
     ctl.start().await?;
-    let result = measure(cfg, &world, &watch, &mut ctl, &moto).await;
+    let sampler = Sampler::start(ctl.admin, ctl.current_pid());
+    let result = measure(cfg, &world, &watch, &mut ctl, &moto, &sampler).await;
+    let timeline = sampler.finish().await;
     if let Err(e) = &result {
         progress(&format!("failed ({e}); cleaning up"));
     }
     cleanup(&world, &api, &mut ctl).await;
     let mut report = result?;
     report.started_at = started_at;
+    report.samples.timeline = timeline;
     Ok(report)
-}
-
-async fn cleanup(world: &World, api: &Api<BreakGlassGrant>, ctl: &mut Controller) {
-    if ctl.pid() == 0 {
-        let _ = ctl.start().await;
-    }
-    let names = || async {
-        api.list_metadata(&ListParams::default())
-            .await
-            .map(|l| {
-                l.items
-                    .into_iter()
-                    .filter_map(|g| g.metadata.name)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-    };
-    // One by one: a collection delete of thousands can time out on the API server.
-    let each = |names: Vec<String>, patch: Option<Patch<serde_json::Value>>| async move {
-        stream::iter(names)
-            .for_each_concurrent(32, |name| {
-                let patch = patch.clone();
-                async move {
-                    if let Some(p) = &patch {
-                        let _ = api.patch(&name, &PatchParams::default(), p).await;
-                    }
-                    let _ = api.delete(&name, &DeleteParams::default()).await;
-                }
-            })
-            .await
-    };
-    each(names().await, None).await;
-    let deadline = Instant::now() + budget(world.users());
-    loop {
-        let left = names().await;
-        if left.is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            progress(&format!(
-                "{} grants still have finalizers; removing them by hand",
-                left.len()
-            ));
-            let strip = Patch::Merge(json!({"metadata": {"finalizers": null}}));
-            each(left, Some(strip)).await;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    ctl.kill();
-    world.remove_policies().await;
 }
 
 async fn measure(
@@ -117,11 +68,13 @@ async fn measure(
     watch: &Watch,
     ctl: &mut Controller,
     moto: &Recorder,
+    at: &Sampler,
 ) -> Result<Report, Error> {
     let n = cfg.n;
     let api: Api<BreakGlassGrant> = Api::namespaced(world.client.clone(), &world.ns);
     let mut all: Vec<String> = vec![];
 
+    at.mark("apply");
     progress(&format!("apply → Active: a burst of {n} grants"));
     let w = Window::open(ctl, moto).await?;
     let sent = burst(world, "b", 0..n, None, cfg.concurrency).await?;
@@ -130,6 +83,7 @@ async fn measure(
     let (grant_calls, moto_grant, _) = w.close(ctl, moto).await?;
     all.extend(sent.into_iter().map(|(name, _)| name));
 
+    at.mark("steady");
     progress(&format!(
         "steady state: {:?} with {n} Active grants",
         cfg.steady
@@ -139,6 +93,7 @@ async fn measure(
     let (steady_calls, moto_steady, steady_s) = w.close(ctl, moto).await?;
     let (rss_active, mut peak) = ctl.memory()?;
 
+    at.mark("expiry");
     progress(&format!(
         "expiry: {} grants of {}",
         cfg.expiring, cfg.expiry_duration
@@ -172,6 +127,7 @@ async fn measure(
         })
         .collect();
 
+    at.mark("alerts");
     progress(&format!("alert POST → Active: {} alerts", cfg.alert_posts));
     let mut sent = vec![];
     for (i, user) in world.alert_users.iter().take(cfg.alert_posts).enumerate() {
@@ -196,6 +152,7 @@ async fn measure(
 
     // A storm: many alerts about few people; each person gets one grant.
     let storm_users = world.alert_users.len().min(10);
+    at.mark("webhook");
     progress(&format!(
         "webhook: one payload of {} alerts for {storm_users} users, then again",
         cfg.payload
@@ -247,6 +204,7 @@ async fn measure(
     all.extend(made);
 
     let active = names_where(watch, &all, |g| g.active.is_some() && g.ended.is_none());
+    at.mark("restart");
     progress(&format!("restart with {} Active grants", active.len()));
     moto.start().await?;
     ctl.kill();
@@ -294,6 +252,7 @@ async fn measure(
 
     // The burst's grants first: one per user, so each ending revokes (no shared access).
     let burst_grants: Vec<String> = (0..n).map(|i| format!("b-{i}")).collect();
+    at.mark("resolve");
     progress(&format!("resolve → Ended: the {n} burst grants"));
     let w = Window::open(ctl, moto).await?;
     let sent = resolve(&api, &burst_grants, cfg.concurrency).await?;
@@ -315,12 +274,19 @@ async fn measure(
             what,
         })?;
 
+    at.mark("accounts");
     progress(&format!(
         "account assignments: {} grants on 2 accounts, SSO calls +{} ms",
         cfg.account_grants,
         crate::accounts::DELAY_MS
     ));
-    let accounts = crate::accounts::run(cfg, world).await?;
+    let (accounts, mut latencies_s) = crate::accounts::run(cfg, world, at).await?;
+    latencies_s.extend([
+        ("apply_to_active".to_owned(), kept(&apply)),
+        ("resolve_to_ended".to_owned(), kept(&ended)),
+        ("expiry_lag".to_owned(), kept(&lags)),
+        ("alert_to_active".to_owned(), kept(&alert)),
+    ]);
 
     let grant_per_grant = per(&grant_calls, n);
     let revoke_per_grant = per(&revoke_calls, n);
@@ -401,5 +367,9 @@ async fn measure(
             api_requests_retried: retried(),
         },
         accounts,
+        samples: Samples {
+            latencies_s,
+            timeline: Default::default(),
+        },
     })
 }

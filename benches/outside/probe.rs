@@ -195,6 +195,11 @@ impl Metrics {
         self.by_label("breakglass_aws_calls_total", Some("operation"))
     }
 
+    /// AWS calls made so far, by service (`identitystore`, `sso`, `sts`: the API families).
+    pub fn aws_calls_by_service(&self) -> BTreeMap<String, f64> {
+        self.by_label("breakglass_aws_calls_total", Some("service"))
+    }
+
     pub fn reconciles(&self) -> f64 {
         self.by_label("breakglass_reconciles_total", None)
             .values()

@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::stats::Latency;
+use crate::{series::Timeline, stats::Latency};
 
 pub type Calls = BTreeMap<String, f64>;
+/// Every grant's latency in seconds (ms resolution, sorted), by the report's key for the phase.
+pub type Latencies = BTreeMap<String, Vec<f64>>;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -26,6 +28,14 @@ pub struct Report {
     pub memory: Memory,
     pub correctness: Correctness,
     pub accounts: Accounts,
+    /// The raw samples the pictures (target/bench/*.svg) are drawn from.
+    pub samples: Samples,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Samples {
+    pub latencies_s: Latencies,
+    pub timeline: Timeline,
 }
 
 /// Account-assignment grants through the fault proxy (every SSO Admin call delayed).
