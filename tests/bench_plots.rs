@@ -175,3 +175,40 @@ fn the_timeline_is_kept_in_the_report_with_its_gaps() {
             "ticks": [{"t_s": 1.0, "pid": 0, "rss_mib": null, "aws_calls": null}]})
     );
 }
+
+#[test]
+fn peaks_are_the_highest_rate_within_the_span_of_a_phase() {
+    let ticks = [
+        tick(0.0, 1, None, &[("identitystore", 0.0)]),
+        tick(1.0, 1, None, &[("identitystore", 50.0)]),
+        tick(2.0, 2, None, &[("identitystore", 3.0)]),
+        tick(3.0, 2, None, &[("identitystore", 21.0)]),
+        tick(4.0, 2, None, &[("identitystore", 38.0), ("sts", 5.0)]),
+    ];
+    let timeline = series::Timeline {
+        interval_s: 1.0,
+        ticks: ticks.to_vec(),
+        marks: vec![
+            Mark {
+                t_s: 0.0,
+                phase: "apply".into(),
+            },
+            Mark {
+                t_s: 1.5,
+                phase: "budgets".into(),
+            },
+        ],
+    };
+    let (from, to) = series::span(&timeline, "budgets").expect("marked");
+    assert_eq!(
+        (from, to),
+        (1.5, 4.0),
+        "to the run's end when no phase follows"
+    );
+    let peaks = series::peaks(&timeline.ticks, from, to);
+    // The 50/s before the mark is another phase's; a new process counts from zero.
+    assert_eq!(peaks.get("identitystore"), Some(&18.0));
+    assert_eq!(peaks.get("sts"), Some(&5.0));
+    assert_eq!(series::span(&timeline, "apply"), Some((0.0, 1.5)));
+    assert_eq!(series::span(&timeline, "nothing"), None);
+}

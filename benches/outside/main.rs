@@ -5,6 +5,8 @@
 //! `cargo test` at a tiny N to prove it still works; it asserts no timings.
 
 mod accounts;
+mod arrivals;
+mod budgets;
 mod cleanup;
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -17,6 +19,7 @@ mod report;
 mod series;
 mod stats;
 mod steps;
+mod table;
 mod timeline;
 mod watch;
 mod world;
@@ -69,6 +72,11 @@ pub struct Config {
     pub concurrency: usize,
     /// Account-assignment grants (two accounts each), through the fault proxy.
     pub account_grants: usize,
+    /// The burst at the default flags (`budgets`), on one Identity Store.
+    pub budget_grants: usize,
+    /// Grants arriving one by one while N are Active, and how many a second.
+    pub arrival_grants: usize,
+    pub arrivals_per_s: f64,
 }
 
 fn env_number(key: &str) -> Option<u64> {
@@ -100,6 +108,12 @@ impl Config {
             alert_users: n.min(256).max(alert_posts),
             concurrency: 64,
             account_grants: (n / 10).clamp(5, 100).min(n),
+            budget_grants: n.min(300),
+            // A minute at 5/s: under the Identity Store budget (18/s) with room for revokes.
+            arrival_grants: env_number("BENCH_ARRIVAL_SECONDS").unwrap_or(if full { 60 } else { 2 })
+                as usize
+                * 5,
+            arrivals_per_s: 5.0,
         }
     }
 }

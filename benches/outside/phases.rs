@@ -30,10 +30,14 @@ pub async fn run(cfg: &Config) -> Result<Report, Error> {
     let started_at = k8s_openapi::jiff::Timestamp::now().to_string();
     progress(&format!(
         "seeding {} users and {} alert users in moto",
-        cfg.n + cfg.expiring + 1,
+        cfg.n + cfg.expiring + 1 + cfg.arrival_grants,
         cfg.alert_users
     ));
-    let world = World::seed(cfg.n + cfg.expiring + 1, cfg.alert_users).await;
+    let world = World::seed(
+        cfg.n + cfg.expiring + 1 + cfg.arrival_grants,
+        cfg.alert_users,
+    )
+    .await;
     let endpoint = common::setting("AWS_ENDPOINT_URL");
     let moto = Recorder {
         moto: endpoint
@@ -58,6 +62,10 @@ pub async fn run(cfg: &Config) -> Result<Report, Error> {
     cleanup(&world, &api, &mut ctl).await;
     let mut report = result?;
     report.started_at = started_at;
+    if let Some((from, _)) = crate::series::span(&timeline, "budgets") {
+        let to = timeline.ticks.last().map_or(from, |t| t.t_s);
+        report.budgets.peak_calls_per_s = crate::series::peaks(&timeline.ticks, from, to);
+    }
     report.samples.timeline = timeline;
     Ok(report)
 }
@@ -89,9 +97,21 @@ async fn measure(
         cfg.steady
     ));
     let w = Window::open(ctl, moto).await?;
+    let requests = api_server(&world.client).await?;
     tokio::time::sleep(cfg.steady).await;
+    let api_server_steady = requests.close(&world.client).await?;
     let (steady_calls, moto_steady, steady_s) = w.close(ctl, moto).await?;
     let (rss_active, mut peak) = ctl.memory()?;
+
+    at.mark("arrivals");
+    let first = n + cfg.expiring + 1;
+    progress(&format!(
+        "arrivals: {} grants at {}/s with {n} Active",
+        cfg.arrival_grants, cfg.arrivals_per_s
+    ));
+    let (arrivals, arrival_lat, names) =
+        crate::arrivals::run(cfg, world, watch, first..first + cfg.arrival_grants, n).await?;
+    all.extend(names);
 
     at.mark("expiry");
     progress(&format!(
@@ -281,7 +301,10 @@ async fn measure(
         crate::accounts::DELAY_MS
     ));
     let (accounts, mut latencies_s) = crate::accounts::run(cfg, world, at).await?;
+    let (budgets, budget_lat) = crate::budgets::run(cfg, world, at).await?;
+    latencies_s.extend(budget_lat);
     latencies_s.extend([
+        ("arrivals_apply_to_active".to_owned(), kept(&arrival_lat)),
         ("apply_to_active".to_owned(), kept(&apply)),
         ("resolve_to_ended".to_owned(), kept(&ended)),
         ("expiry_lag".to_owned(), kept(&lags)),
@@ -367,6 +390,9 @@ async fn measure(
             api_requests_retried: retried(),
         },
         accounts,
+        budgets,
+        arrivals,
+        api_server_steady,
         samples: Samples {
             latencies_s,
             timeline: Default::default(),

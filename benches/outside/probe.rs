@@ -159,6 +159,16 @@ impl Metrics {
 
     /// Sum of a family's samples, by the value of `label` (all samples when `label` is None).
     fn by_label(&self, family: &str, label: Option<&str>) -> BTreeMap<String, f64> {
+        self.fold(family, label, |a, b| a + b)
+    }
+
+    /// A family's samples by the value of `label`, combined by `combine`.
+    fn fold(
+        &self,
+        family: &str,
+        label: Option<&str>,
+        combine: fn(f64, f64) -> f64,
+    ) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
         for line in self.0.lines() {
             let Some(rest) = line.strip_prefix(family) else {
@@ -185,7 +195,9 @@ impl Metrics {
                     .map(|v| v.trim_end_matches('"').to_owned())
                     .unwrap_or_default(),
             };
-            *out.entry(key).or_default() += value;
+            out.entry(key)
+                .and_modify(|v| *v = combine(*v, value))
+                .or_insert(value);
         }
         out
     }
@@ -198,6 +210,19 @@ impl Metrics {
     /// AWS calls made so far, by service (`identitystore`, `sso`, `sts`: the API families).
     pub fn aws_calls_by_service(&self) -> BTreeMap<String, f64> {
         self.by_label("breakglass_aws_calls_total", Some("service"))
+    }
+
+    /// Each API family's budget rate now (calls/s), the lowest over its accounts.
+    pub fn budget_rates(&self) -> BTreeMap<String, f64> {
+        self.fold("breakglass_aws_budget_rate", Some("service"), f64::min)
+    }
+
+    /// Throttling answers AWS gave so far.
+    pub fn throttled(&self) -> f64 {
+        self.by_label("breakglass_aws_throttled_total", None)
+            .values()
+            .sum::<f64>()
+            + 0.0
     }
 
     pub fn reconciles(&self) -> f64 {
@@ -303,4 +328,51 @@ fn operation(entry: &serde_json::Value) -> String {
         .find_map(|kv| kv.strip_prefix("Action="))
         .unwrap_or("unknown")
         .to_owned()
+}
+
+/// Requests the API server has answered so far, by `verb group/resource`, from its own
+/// `apiserver_request_total`. Watches are left out: the server counts one when it ends, not
+/// what it streams.
+pub async fn api_server_requests(client: &kube::Client) -> Result<BTreeMap<String, f64>, Error> {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .map_err(|e| Error::Metrics(e.to_string()))?;
+    let text = client
+        .request_text(request)
+        .await
+        .map_err(|e| Error::Metrics(format!("the API server's /metrics: {e}")))?;
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"'))
+                .unwrap_or_default()
+        };
+        if label("verb") == "WATCH" {
+            continue;
+        }
+        let (group, resource) = (label("group"), label("resource"));
+        let key = match group {
+            "" => format!("{} {resource}", label("verb")),
+            g => format!("{} {g}/{resource}", label("verb")),
+        };
+        *out.entry(key).or_default() += value;
+    }
+    if out.is_empty() {
+        return Err(Error::Metrics(
+            "the API server's /metrics has no apiserver_request_total".into(),
+        ));
+    }
+    Ok(out)
 }

@@ -28,6 +28,11 @@ pub struct Report {
     pub memory: Memory,
     pub correctness: Correctness,
     pub accounts: Accounts,
+    pub budgets: Budgets,
+    pub arrivals: Arrivals,
+    /// The API server's requests during the steady window (every burst grant Active and
+    /// pausing its policy's Application, nothing changing).
+    pub api_server_steady: ApiServerIdle,
     /// The raw samples the pictures (target/bench/*.svg) are drawn from.
     pub samples: Samples,
 }
@@ -53,6 +58,64 @@ pub struct Accounts {
     pub lifecycle_per_grant: f64,
     /// USER assignments AWS still lists once every grant has ended (must be 0).
     pub assignments_left: usize,
+}
+
+/// A burst at the controller's default flags on one Identity Store, twice: users the
+/// process never saw (`cold`), then the same users again (`warm`).
+#[derive(Debug, Serialize)]
+pub struct Budgets {
+    pub grants: usize,
+    pub cold: BurstRound,
+    pub warm: BurstRound,
+    pub cold_apply_to_active: Option<Latency>,
+    pub warm_apply_to_active: Option<Latency>,
+    /// Throttling answers the controller counted (moto never throttles: the peak below is
+    /// what shows the budget held).
+    pub throttled: f64,
+    /// Highest calls/s over any one-second sample of the timeline while the phase ran, by
+    /// API family (one Identity Store and one caller here: per family is per budget).
+    pub peak_calls_per_s: Calls,
+}
+
+/// One burst of grants and its revocation, against the floor the budget sets.
+#[derive(Debug, Serialize)]
+pub struct BurstRound {
+    /// The Identity Store budget's rate, from the controller's `breakglass_aws_budget_rate`.
+    pub identity_store_rate: f64,
+    /// First create sent → last grant Active.
+    pub grant_s: f64,
+    /// One CreateGroupMembership per grant ÷ the rate: what no design can beat.
+    pub grant_floor_writes_s: f64,
+    pub grant_ratio_to_writes_floor: f64,
+    /// Every Identity Store call the burst made ÷ the rate (lookups of unknown users too).
+    pub grant_floor_calls_s: f64,
+    pub grant_ratio_to_calls_floor: f64,
+    /// First resolve sent → last grant Ended.
+    pub revoke_s: f64,
+    pub revoke_floor_writes_s: f64,
+    pub revoke_ratio_to_writes_floor: f64,
+    pub identity_store_per_lifecycle: f64,
+    pub identity_store_writes_per_lifecycle: f64,
+    pub grant_per_grant: Calls,
+    pub revoke_per_grant: Calls,
+}
+
+/// Grants arriving at a steady rate while N are Active.
+#[derive(Debug, Serialize)]
+pub struct Arrivals {
+    pub per_s: f64,
+    pub grants: usize,
+    pub active_before: usize,
+    pub apply_to_active: Phase,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApiServerIdle {
+    pub window_s: f64,
+    /// Every request the API server answered in the window (watches excluded), per second.
+    pub requests_per_s: f64,
+    /// By `verb group/resource`, per second.
+    pub by_resource_per_s: Calls,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,191 +203,4 @@ pub struct Correctness {
     /// Creates and patches the API server failed transiently (5xx, 429, dropped
     /// connection) and the bench sent again; their latency counts from the first send.
     pub api_requests_retried: usize,
-}
-
-fn lat(l: &Option<Latency>) -> String {
-    match l {
-        Some(l) => format!(
-            "p50 {:.3}s  p90 {:.3}s  p99 {:.3}s  max {:.3}s  (n={})",
-            l.p50_s, l.p90_s, l.p99_s, l.max_s, l.count
-        ),
-        None => "no samples".into(),
-    }
-}
-
-fn calls(c: &Calls) -> String {
-    if c.is_empty() {
-        return "none".into();
-    }
-    c.iter()
-        .map(|(op, n)| format!("{op} {}", (n * 100.0).round() / 100.0))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-impl Report {
-    pub fn table(&self) -> String {
-        let a = &self.aws;
-        let rows: Vec<(&str, String, &str)> = vec![
-            (
-                "apply → Active",
-                lat(&self.apply_to_active.latency),
-                "p99 ≤ 0.5 s",
-            ),
-            (
-                "  burst total",
-                format!("{:.2}s", self.apply_to_active.total_s),
-                "",
-            ),
-            (
-                "resolve → Ended",
-                lat(&self.resolve_to_ended.latency),
-                "p99 ≤ 0.5 s",
-            ),
-            (
-                "expiresAt → Ended",
-                lat(&self.expiry_lag.latency),
-                "p99 ≤ 0.5 s",
-            ),
-            (
-                "alert POST → Active",
-                lat(&self.alert_to_active.latency),
-                "p99 ≤ 1 s",
-            ),
-            (
-                "webhook, large payload",
-                format!(
-                    "{:.0} alerts/s ({} alerts for {} users, {} grants created)",
-                    self.webhook.payload_alerts_per_s,
-                    self.webhook.payload_alerts,
-                    self.webhook.payload_users,
-                    self.webhook.payload_created
-                ),
-                "one grant per user",
-            ),
-            (
-                "webhook, repeat",
-                format!(
-                    "{:.0} alerts/s ({} created)",
-                    self.webhook.repeat_alerts_per_s, self.webhook.repeat_created
-                ),
-                "≥ 2000/s, 0 created",
-            ),
-            ("AWS calls per grant (grant)", calls(&a.grant_per_grant), ""),
-            (
-                "AWS calls per grant (revoke)",
-                calls(&a.revoke_per_grant),
-                "",
-            ),
-            (
-                "AWS calls per lifecycle",
-                format!("{:.2}", a.lifecycle_per_grant),
-                "≤ 4",
-            ),
-            (
-                "AWS calls/min, steady",
-                format!(
-                    "{:.1} over {:.0}s: {}",
-                    a.steady_per_minute,
-                    a.steady_window_s,
-                    calls(&a.steady_per_minute_by_operation)
-                ),
-                "by targets, not grants",
-            ),
-            (
-                "AWS calls, restart window",
-                format!(
-                    "{} in {:.0}s ({:.2} per Active grant): {}",
-                    a.restart_first_window_total,
-                    a.restart_window_s,
-                    a.restart_per_active_grant,
-                    calls(&a.restart_first_window)
-                ),
-                "none per grant",
-            ),
-            (
-                "accounts: apply → Active",
-                format!(
-                    "{}  ({} accounts each, SSO calls +{} ms)",
-                    lat(&self.accounts.apply_to_active.latency),
-                    self.accounts.accounts_per_grant,
-                    self.accounts.proxy_delay_ms
-                ),
-                "",
-            ),
-            (
-                "accounts: resolve → Ended",
-                lat(&self.accounts.resolve_to_ended.latency),
-                "",
-            ),
-            (
-                "accounts: resolve → sessions cut",
-                format!(
-                    "{}  (total {:.1}s)",
-                    lat(&self.accounts.resolve_to_sessions_cut.latency),
-                    self.accounts.resolve_to_sessions_cut.total_s
-                ),
-                "",
-            ),
-            (
-                "accounts: AWS calls per lifecycle",
-                format!(
-                    "{:.2}: {}",
-                    self.accounts.lifecycle_per_grant,
-                    calls(&self.accounts.calls_per_grant)
-                ),
-                "",
-            ),
-            (
-                "accounts: assignments left after end",
-                self.accounts.assignments_left.to_string(),
-                "0",
-            ),
-            (
-                "restart → ready / first reconcile",
-                format!(
-                    "{:.2}s / {:.2}s ({} Active)",
-                    self.restart.ready_s,
-                    self.restart.first_reconcile_s,
-                    self.restart.active_grants
-                ),
-                "",
-            ),
-            (
-                "restart → waiting grant Active",
-                format!("{:.2}s", self.restart.pending_grant_active_s),
-                "",
-            ),
-            (
-                "RSS active / restarted / ended / peak",
-                format!(
-                    "{:.0} / {:.0} / {:.0} / {:.0} MiB",
-                    self.memory.rss_active_mib,
-                    self.memory.rss_after_restart_mib,
-                    self.memory.rss_after_end_mib,
-                    self.memory.rss_peak_mib
-                ),
-                "≤ 64 MiB at 10,000",
-            ),
-            (
-                "members left after end",
-                self.correctness.members_left_after_end.to_string(),
-                "0",
-            ),
-            (
-                "API requests retried (transient)",
-                self.correctness.api_requests_retried.to_string(),
-                "",
-            ),
-        ];
-        let mut out = format!("breakglass bench, N={} ({})\n", self.n, self.mode);
-        for (k, v, t) in rows {
-            out.push_str(&format!("  {k:<38} {v}"));
-            if !t.is_empty() {
-                out.push_str(&format!("   [target {t}]"));
-            }
-            out.push('\n');
-        }
-        out
-    }
 }

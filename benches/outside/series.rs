@@ -102,3 +102,28 @@ pub fn cdf(sorted: &[f64]) -> Series {
         .map(|(i, v)| (*v, (i + 1) as f64 / n))
         .collect()
 }
+
+/// The highest calls/s by service over the samples taken in `(from_s, to_s]`.
+pub fn peaks(ticks: &[Tick], from_s: f64, to_s: f64) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for (service, series) in rates(ticks) {
+        let peak = series
+            .iter()
+            .filter(|(t, _)| *t > from_s && *t <= to_s)
+            .map(|(_, r)| (r * 10.0).round() / 10.0)
+            .fold(0.0, f64::max);
+        out.insert(service, peak);
+    }
+    out
+}
+
+/// When phase `phase` began and when the next phase did (the run's end when none did).
+pub fn span(timeline: &Timeline, phase: &str) -> Option<(f64, f64)> {
+    let i = timeline.marks.iter().position(|m| m.phase == phase)?;
+    let end = timeline
+        .marks
+        .get(i + 1)
+        .map(|m| m.t_s)
+        .or_else(|| timeline.ticks.last().map(|t| t.t_s))?;
+    Some((timeline.marks[i].t_s, end))
+}

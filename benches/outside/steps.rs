@@ -15,7 +15,7 @@ use crate::{
     Error, common,
     controller::Controller,
     probe::{self, Metrics, Recorder},
-    report::{Calls, Machine},
+    report::{ApiServerIdle, Calls, Machine},
     watch::{GrantSeen, Seen, Watch},
     world::World,
 };
@@ -315,4 +315,32 @@ pub async fn resolve(
         .buffer_unordered(concurrency)
         .try_collect()
         .await
+}
+
+/// The API server's request counters at the start of a window.
+pub struct Requests {
+    opened: Instant,
+    before: Calls,
+}
+
+pub async fn api_server(client: &kube::Client) -> Result<Requests, Error> {
+    Ok(Requests {
+        opened: Instant::now(),
+        before: probe::api_server_requests(client).await?,
+    })
+}
+
+impl Requests {
+    /// Requests per second since the window opened, in all and by resource.
+    pub async fn close(self, client: &kube::Client) -> Result<ApiServerIdle, Error> {
+        let after = probe::api_server_requests(client).await?;
+        let window = self.opened.elapsed().as_secs_f64();
+        let rate = |n: f64| (n / window * 1000.0).round() / 1000.0;
+        let delta = probe::delta(&self.before, &after);
+        Ok(ApiServerIdle {
+            window_s: secs(self.opened.elapsed()),
+            requests_per_s: rate(probe::total(&delta)),
+            by_resource_per_s: delta.iter().map(|(k, n)| (k.clone(), rate(*n))).collect(),
+        })
+    }
 }

@@ -5,7 +5,11 @@ use futures::{StreamExt, stream};
 use kube::{Client, api::PostParams};
 use serde_json::{Value, json};
 
-use crate::common::{self, AwsFixture, grants_raw, object, policies_raw, unique_name};
+use crate::common::{
+    self, AwsFixture, grants_raw, object,
+    objects::{APPLICATION, application, create},
+    policies_raw, unique_name,
+};
 
 /// Most names one policy's `eligibleUsers` may hold.
 const PER_POLICY: usize = 256;
@@ -109,8 +113,23 @@ impl World {
             },
             "access": {"groupMembership": {"groupName": group}},
         });
-        if let Some(rules) = alerts {
-            spec["alerts"] = rules;
+        match alerts {
+            Some(rules) => spec["alerts"] = rules,
+            // Each ordinary policy pauses its own auto-syncing Argo CD Application, as a
+            // team's policy would: the steady window then shows what pausing grants cost
+            // the API server while nothing changes.
+            None => {
+                let app = format!("app-{suffix}");
+                create(
+                    &self.client,
+                    &self.ns,
+                    APPLICATION,
+                    &app,
+                    application(Some(json!({"prune": true}))),
+                )
+                .await;
+                spec["pause"] = json!([{"argoCD": {"namespace": self.ns, "names": [app]}}]);
+            }
         }
         policies_raw(&self.client)
             .create(

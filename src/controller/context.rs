@@ -51,6 +51,10 @@ pub struct Context {
     pub(crate) pause_watches: super::pause_watch::Health,
     /// How often a grant whose targets are all watched reads them anyway (a safety net).
     pub(crate) pause_recheck: std::time::Duration,
+    /// One pausing or restoring grant per policy at a time: its grants share their targets,
+    /// and concurrent patches of one object conflict and back off (a burst of endings on
+    /// one Application took tens of seconds).
+    pub(crate) pause_locks: super::locks::Locks,
 }
 
 /// The safety re-check of watched pause targets unless `--pause-recheck-interval` says.
@@ -83,6 +87,7 @@ impl Context {
             user_ids: Default::default(),
             pause_watches: Default::default(),
             pause_recheck: PAUSE_RECHECK_DEFAULT,
+            pause_locks: Default::default(),
         }
     }
 

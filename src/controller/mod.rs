@@ -11,6 +11,7 @@ mod grant;
 mod group_ids;
 pub(crate) mod guard;
 mod journal;
+mod locks;
 mod own_writes;
 mod pause_watch;
 mod sso_state;

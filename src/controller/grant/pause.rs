@@ -31,6 +31,7 @@ pub(crate) async fn pause_targets(
         return Ok(());
     }
     let ctx = pass.ctx;
+    let _policy_turn = ctx.pause_locks.lock(&pass.grant.spec.policy).await;
     let before = journal.status().paused_targets.clone();
     let mut work = pausing::survey(
         &ctx.client,
@@ -94,6 +95,7 @@ pub(crate) async fn restore_targets(
     if journal.status().paused_targets.is_empty() {
         return Ok(());
     }
+    let _policy_turn = pass.ctx.pause_locks.lock(&pass.grant.spec.policy).await;
     let me = &pass.key.to_string();
     let grants = list_grants(pass, None).await?;
     // A grant holding a target for review still holds it: another grant ending does not

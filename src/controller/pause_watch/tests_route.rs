@@ -48,8 +48,25 @@ fn only_real_changes_count_and_a_relist_reports_what_was_missed() {
     );
     let edited = seen.observe(Apply(meta("a", 2, &[])));
     assert_eq!(names(&edited), ["a"], "the spec changed");
-    let joined = seen.observe(Apply(meta("a", 2, &[(PAUSED_BY, "ns/g1, ns/g2")])));
-    assert_eq!(joined[0].paused_by, ["ns/g1", "ns/g2"]);
+    assert!(
+        seen.observe(Apply(meta("a", 2, &[(PAUSED_BY, "ns/g1, ns/g2")])))
+            .is_empty(),
+        "one more grant joining the pause wakes none of its holders"
+    );
+    let skipped = seen.observe(Apply(meta(
+        "a",
+        2,
+        &[
+            (PAUSED_BY, "ns/g1, ns/g2"),
+            ("argocd.argoproj.io/skip-reconcile", "true"),
+        ],
+    )));
+    assert_eq!(
+        names(&skipped),
+        ["a"],
+        "an annotation a method pauses with counts"
+    );
+    assert_eq!(skipped[0].paused_by, ["ns/g1", "ns/g2"]);
     assert_eq!(
         names(&seen.observe(Apply(meta("c", 1, &[])))),
         ["c"],

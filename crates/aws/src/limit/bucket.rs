@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 /// throttled together: one halving, not one per call).
 pub const WINDOW: Duration = Duration::from_secs(1);
 
+/// Calls a bucket lets through at once after a calm spell. One: AWS counts its quotas per
+/// second, and a bucket that saved a second's worth would let twice its rate through in
+/// the second a burst begins (36 calls against a quota of 20); spaced evenly, any second
+/// sees at most the rate plus one.
+pub const BURST: f64 = 1.0;
+
 #[derive(Debug, Clone)]
 pub struct Bucket {
     /// The configured rate: what the bucket recovers to.
@@ -27,7 +33,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// A full bucket at `per_second` (a second's worth of burst), never slowed below `floor`.
+    /// A bucket at `per_second` holding one call, never slowed below `floor`.
     pub fn new(per_second: f64, floor: f64, now: Instant) -> Self {
         let ceiling = positive(per_second, 1.0);
         let floor = positive(floor, 1.0).min(ceiling);
@@ -35,7 +41,7 @@ impl Bucket {
             ceiling,
             floor,
             rate: ceiling,
-            tokens: ceiling.max(1.0),
+            tokens: BURST,
             last: now,
             halved: None,
             calm_since: now,
@@ -49,11 +55,10 @@ impl Bucket {
     }
 
     /// How long the next call must wait, its token taken: calls are served in the order
-    /// they reserved, one second's worth of burst at most.
+    /// they reserved, evenly spaced.
     pub fn reserve(&mut self, now: Instant) -> Duration {
-        let burst = self.rate.max(1.0);
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(burst);
+        self.tokens = (self.tokens + elapsed * self.rate).min(BURST);
         self.last = self.last.max(now);
         self.tokens -= 1.0;
         if self.tokens >= 0.0 {
@@ -115,15 +120,35 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_passes_then_calls_are_spaced_at_the_rate() {
+    fn calls_are_spaced_at_the_rate_with_no_saved_burst() {
         let t = Instant::now();
         let mut b = Bucket::new(10.0, 1.0, t);
-        for _ in 0..10 {
-            assert_eq!(b.reserve(t), Duration::ZERO, "the first second's worth");
-        }
+        assert_eq!(b.reserve(t), Duration::ZERO, "one call at once");
         let waits: Vec<u128> = (0..3).map(|_| ms(b.reserve(t))).collect();
         assert_eq!(waits, [100, 200, 300], "then one call per 100 ms, in order");
-        assert_eq!(b.reserve(t + Duration::from_secs(10)), Duration::ZERO);
+        // A calm minute saves no more than one call.
+        let later = t + Duration::from_secs(60);
+        assert_eq!(b.reserve(later), Duration::ZERO);
+        assert_eq!(ms(b.reserve(later)), 100);
+    }
+
+    #[test]
+    fn no_second_sees_more_than_the_rate_plus_one() {
+        let t = Instant::now();
+        let mut b = Bucket::new(18.0, 1.0, t);
+        // 100 calls queued at once: when each may go.
+        let starts: Vec<Duration> = (0..100).map(|_| b.reserve(t)).collect();
+        for s in 0..5 {
+            let from = Duration::from_secs(s) / 2;
+            let in_window = starts
+                .iter()
+                .filter(|d| **d >= from && **d < from + Duration::from_secs(1))
+                .count();
+            assert!(
+                in_window <= 19,
+                "{in_window} calls in the second from {from:?}"
+            );
+        }
     }
 
     #[test]
