@@ -4,15 +4,13 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+pub(crate) use crate::faults::failpoint;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::{
     Client,
     runtime::events::{Event, EventType, Recorder, Reporter},
 };
-use tokio::sync::Mutex;
-
-pub(crate) use crate::faults::failpoint;
 
 use super::{ledger::Ledger, own_writes::OwnWrites};
 use crate::{api::GrantKey, aws::IdentityCenter, telemetry::Metrics};
@@ -37,7 +35,7 @@ pub struct Context {
     /// Consecutive failures per grant, for capped exponential backoff.
     pub(crate) failures: std::sync::Mutex<HashMap<GrantKey, u32>>,
     /// Serializes grant/revoke for one user, so overlapping grants cannot undo each other.
-    user_locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    user_locks: super::locks::KeyedLocks,
     /// What this process wrote or confirmed per grant: the journal's, which keeps it.
     pub(crate) own_writes: OwnWrites,
     /// The session guard runs beside the pipeline (deleted grants wait for its cut).
@@ -54,7 +52,7 @@ pub struct Context {
     /// One pausing or restoring grant per policy at a time: its grants share their targets,
     /// and concurrent patches of one object conflict and back off (a burst of endings on
     /// one Application took tens of seconds).
-    pub(crate) pause_locks: super::locks::Locks,
+    pub(crate) pause_locks: super::locks::KeyedLocks,
 }
 
 /// The safety re-check of watched pause targets unless `--pause-recheck-interval` says.
@@ -144,13 +142,9 @@ impl Context {
         }
     }
 
-    pub(crate) async fn user_lock(&self, key: &str) -> Arc<Mutex<()>> {
-        self.user_locks
-            .lock()
-            .await
-            .entry(key.to_owned())
-            .or_default()
-            .clone()
+    /// Held while one user's membership is given or taken.
+    pub(crate) async fn user_lock(&self, key: &str) -> super::locks::KeyGuard<'_> {
+        self.user_locks.lock(key).await
     }
 }
 

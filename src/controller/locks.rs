@@ -1,39 +1,62 @@
-//! Async locks by key, made on first use and forgotten once nobody holds or waits for them,
-//! so the map holds only keys in use.
+//! One async mutex per key (a user, a policy), made on first use and dropped when its last
+//! holder lets go: at 10,000 grants the map holds the keys in use right now, not every user
+//! the process ever saw.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, Weak},
-};
+use std::{collections::HashMap, sync::Arc};
 
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Default)]
-pub struct Locks(Mutex<HashMap<String, Weak<AsyncMutex<()>>>>);
+pub(crate) struct KeyedLocks {
+    locks: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
 
-impl Locks {
-    /// Waits for `key`'s lock; held until the guard is dropped.
-    pub async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
-        let lock = {
-            // Nothing panics while the map is held: a poisoned lock holds consistent state.
-            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            map.retain(|_, w| w.strong_count() > 0);
-            match map.get(key).and_then(Weak::upgrade) {
-                Some(lock) => lock,
-                None => {
-                    let lock = Arc::new(AsyncMutex::new(()));
-                    map.insert(key.to_owned(), Arc::downgrade(&lock));
-                    lock
-                }
-            }
-        };
-        lock.lock_owned().await
+/// Holds `key`'s lock; dropping it releases the lock and forgets the key when no one else
+/// holds or waits for it.
+pub(crate) struct KeyGuard<'a> {
+    locks: &'a KeyedLocks,
+    key: String,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl KeyedLocks {
+    pub(crate) async fn lock(&self, key: &str) -> KeyGuard<'_> {
+        // Clones are made only under the map's lock, so the count read in `drop` is exact.
+        let mutex = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        KeyGuard {
+            locks: self,
+            key: key.to_owned(),
+            guard: Some(mutex.lock_owned().await),
+        }
     }
 
-    /// Keys held or waited for now.
-    pub fn len(&self) -> usize {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.values().filter(|w| w.strong_count() > 0).count()
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.locks.lock().map(|m| m.len()).unwrap_or_default()
+    }
+}
+
+impl Drop for KeyGuard<'_> {
+    fn drop(&mut self) {
+        let Some(guard) = self.guard.take() else {
+            return;
+        };
+        let mut map = self
+            .locks
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map's and this guard's: nobody waits, so the next caller may make a new one.
+        if Arc::strong_count(OwnedMutexGuard::mutex(&guard)) == 2 {
+            map.remove(&self.key);
+        }
+        drop(guard);
     }
 }
 
@@ -42,24 +65,36 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn one_holder_per_key_and_nothing_kept_once_released() {
-        let locks = Locks::default();
-        let a = locks.lock("policy-a").await;
-        let b = locks.lock("policy-b").await;
-        assert!(
-            tokio::time::timeout(std::time::Duration::from_millis(50), locks.lock("policy-a"))
-                .await
-                .is_err(),
-            "a second holder of the same key waits"
-        );
-        assert_eq!(locks.len(), 2);
-        drop((a, b));
-        assert_eq!(locks.len(), 0, "released keys are forgotten");
-        let _again = locks.lock("policy-a").await;
-        assert_eq!(
-            locks.0.lock().unwrap().len(),
-            1,
-            "the map holds only keys in use"
-        );
+    async fn keys_are_forgotten_once_released() {
+        let locks = KeyedLocks::default();
+        for i in 0..1000 {
+            let _g = locks.lock(&format!("user{i}")).await;
+            assert_eq!(locks.len(), 1);
+        }
+        assert_eq!(locks.len(), 0, "no lock outlives its holders");
+    }
+
+    #[tokio::test]
+    async fn one_key_is_held_by_one_caller_at_a_time_and_kept_while_awaited() {
+        let locks = Arc::new(KeyedLocks::default());
+        let first = locks.lock("alice").await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let waiter = {
+            let locks = locks.clone();
+            tokio::spawn(async move {
+                let _g = locks.lock("alice").await;
+                tx.send(()).ok();
+            })
+        };
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(rx.try_recv().is_err(), "the second caller waits");
+        let _other = locks.lock("bob").await;
+        drop(first);
+        // Released with a waiter: the key stays, so the waiter gets the same mutex.
+        waiter.await.expect("waiter");
+        assert!(rx.try_recv().is_ok());
+        drop(_other);
+        assert_eq!(locks.len(), 0);
     }
 }

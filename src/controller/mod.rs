@@ -164,13 +164,18 @@ pub async fn run(
     }
 }
 
-/// What the cache keeps of a grant: nothing reads managedFields or a client-side apply's
-/// copy of the object, and at 10,000 grants they are most of the cache's memory.
+/// What the cache keeps of a grant: nothing here reads managedFields, a client-side
+/// apply's copy of the object, or the webhook's `status.alerts` (up to 5,000 per grant; the
+/// journal's status writes leave them out, and the webhook has its own cache), and at
+/// 10,000 grants they would be most of the cache's memory.
 fn slim(grant: &mut BreakGlassGrant) {
     grant.managed_fields_mut().clear();
     grant
         .annotations_mut()
         .remove("kubectl.kubernetes.io/last-applied-configuration");
+    if let Some(status) = grant.status.as_mut() {
+        status.alerts = Vec::new();
+    }
 }
 
 /// Work that makes no progress for this many sweep intervals fails the leader's `/healthz`.
@@ -278,4 +283,47 @@ pub(crate) fn error_policy(grant: Arc<BreakGlassGrant>, err: &Error, ctx: Arc<Co
     ctx.metrics.reconcile_error(err.reason());
     warn!(grant = %id, attempt, retry_in = ?delay, error = %err, "reconcile failed; retrying");
     Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cached_grant_keeps_no_field_nothing_reads() {
+        let mut grant: BreakGlassGrant = serde_json::from_value(serde_json::json!({
+            "apiVersion": "breakglass.dev/v1alpha1",
+            "kind": "BreakGlassGrant",
+            "metadata": {
+                "name": "g", "namespace": "ns",
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                    "breakglass.dev/restore": "now",
+                },
+                "managedFields": [{"manager": "kubectl", "operation": "Update"}],
+            },
+            "spec": {"policy": "p", "user": "u", "reason": "r"},
+            "status": {
+                "phase": "Active",
+                "alerts": [{"fingerprint": "f", "startsAt": "2026-01-01T00:00:00Z", "state": "Firing"}],
+            },
+        }))
+        .expect("grant");
+        slim(&mut grant);
+        assert!(grant.metadata.managed_fields.is_none_or(|m| m.is_empty()));
+        let status = grant.status.expect("status kept");
+        assert!(
+            status.alerts.is_empty(),
+            "the webhook's alerts are not cached"
+        );
+        assert_eq!(status.phase, Some(crate::api::GrantPhase::Active));
+        assert_eq!(
+            grant
+                .metadata
+                .annotations
+                .map(|a| a.into_keys().collect::<Vec<_>>()),
+            Some(vec!["breakglass.dev/restore".to_owned()]),
+            "the annotations the pipeline reads stay"
+        );
+    }
 }

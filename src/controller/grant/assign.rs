@@ -82,8 +82,7 @@ pub(super) async fn give_accounts(
     // One user's grants change AWS one at a time, each looking before it creates (another
     // grant may have assigned the account already, or the user holds it as standing
     // access: a duplicate must never be made).
-    let lock = ctx.user_lock(&user_id).await;
-    let guard = lock.lock().await;
+    let guard = ctx.user_lock(&user_id).await;
     let mut held_back = false;
     let mut from = 0;
     while let Some((index, step)) = accounts::next_assign(

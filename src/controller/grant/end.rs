@@ -44,8 +44,7 @@ pub(crate) async fn end(pass: &Pass<'_>, reason: EndReason, revoke: bool) -> Res
         else {
             return Err(no_record());
         };
-        let lock = ctx.user_lock(&user_id).await;
-        let _guard = lock.lock().await;
+        let _guard = ctx.user_lock(&user_id).await;
         let same_user = list_user_grants(pass).await?;
         match revoke_accounts(pass, &mut journal, &target, &same_user).await? {
             Revoked::Done(removed) if removed.is_empty() => {}
@@ -68,8 +67,7 @@ pub(crate) async fn end(pass: &Pass<'_>, reason: EndReason, revoke: bool) -> Res
         };
         // Who else holds the membership is read, and the member removed, under the user's
         // lock: an overlapping grant cannot add or count on it meanwhile.
-        let lock = ctx.user_lock(&user_id).await;
-        let _guard = lock.lock().await;
+        let _guard = ctx.user_lock(&user_id).await;
         let same_user = list_user_grants(pass).await?;
         let holders = holders(grant, &same_user, &user_id, now, |s| {
             s.access

@@ -218,8 +218,7 @@ async fn add_member(
         grant: pass.me.clone(),
         source,
     };
-    let lock = ctx.user_lock(&add.user_id).await;
-    let guard = lock.lock().await;
+    let guard = ctx.user_lock(&add.user_id).await;
     let added = async {
         let writer = ctx.aws.store(&add.target, Role::Write).await?;
         if let Some(existing) = writer.membership_id(&add.group_id, &add.user_id).await? {
