@@ -42,25 +42,33 @@ pub async fn run(cfg: &Config, world: &World, at: &Sampler) -> Result<(Budgets, 
     let users: Vec<String> = (0..k).map(|i| user("u", i)).collect();
     let group = format!("bench-budgets-{ns}");
     world.aws.create_group(&group).await;
-    let policy = unique_name("bench-budgets", &ns);
-    let spec = json!({
-        "eligibleUsers": users,
-        "grantNamespaces": [ns],
-        "duration": {"default": "1h", "max": "8h"},
-        "aws": {
-            "region": "us-east-1",
-            "identityStoreId": world.aws.identity_store_id,
-            "roleArn": world.aws.role_arn,
-        },
-        "access": {"groupMembership": {"groupName": group}},
-    });
-    policies_raw(&world.client)
-        .create(
-            &PostParams::default(),
-            &object("BreakGlassPolicy", &policy, None, spec),
-        )
-        .await
-        .map_err(err)?;
+    // A policy names at most 256 users: two policies on the one Identity Store and group,
+    // which share its budget.
+    let mut policies = vec![];
+    let mut policy_of = vec![];
+    for (j, chunk) in users.chunks(users.len().div_ceil(2).max(1)).enumerate() {
+        let name = unique_name(&format!("bench-budgets-{j}"), &ns);
+        let spec = json!({
+            "eligibleUsers": chunk,
+            "grantNamespaces": [ns],
+            "duration": {"default": "1h", "max": "8h"},
+            "aws": {
+                "region": "us-east-1",
+                "identityStoreId": world.aws.identity_store_id,
+                "roleArn": world.aws.role_arn,
+            },
+            "access": {"groupMembership": {"groupName": group}},
+        });
+        policies_raw(&world.client)
+            .create(
+                &PostParams::default(),
+                &object("BreakGlassPolicy", &name, None, spec),
+            )
+            .await
+            .map_err(err)?;
+        policy_of.extend(chunk.iter().map(|_| name.clone()));
+        policies.push(name);
+    }
     let admin = SocketAddr::from(([127, 0, 0, 1], common::free_port()));
     let admin_arg = admin.to_string();
     // No rate flag: the defaults are what this phase measures.
@@ -77,13 +85,14 @@ pub async fn run(cfg: &Config, world: &World, at: &Sampler) -> Result<(Budgets, 
 
     let grants = common::grants_raw(&world.client, &ns);
     let round = |prefix: &'static str| {
-        let (grants, policy, ns, users, watch, api) = (&grants, &policy, &ns, &users, &watch, &api);
+        let (grants, policy_of, ns, users, watch, api) =
+            (&grants, &policy_of, &ns, &users, &watch, &api);
         async move {
             let before = Metrics::scrape(admin).await?;
             let sent: Vec<(String, Instant)> = stream::iter(users.iter().enumerate())
                 .map(|(i, u)| async move {
                     let name = format!("{prefix}-{i}");
-                    let spec = json!({"policy": policy, "user": u, "requestedBy": world.me, "reason": "bench"});
+                    let spec = json!({"policy": policy_of[i], "user": u, "requestedBy": world.me, "reason": "bench"});
                     let t = Instant::now();
                     grants
                         .create(
@@ -147,9 +156,11 @@ pub async fn run(cfg: &Config, world: &World, at: &Sampler) -> Result<(Budgets, 
             let _ = api.delete(&name, &Default::default()).await;
         }
     }
-    let _ = policies_raw(&world.client)
-        .delete(&policy, &Default::default())
-        .await;
+    for policy in &policies {
+        let _ = policies_raw(&world.client)
+            .delete(policy, &Default::default())
+            .await;
+    }
     drop(controller);
     let raw = Latencies::from([
         ("budgets.cold_apply_to_active".to_owned(), kept(&cold_apply)),
