@@ -3,10 +3,7 @@
 //! (mitmproxy in front of moto) adding `DELAY_MS` to every SSO Admin call, since moto
 //! answers at once what AWS takes time to do.
 
-use std::time::Instant;
-
 use breakglass::api::BreakGlassGrant;
-use futures::{StreamExt, TryStreamExt, stream};
 use kube::{
     Api,
     api::{ListParams, PostParams},
@@ -113,33 +110,14 @@ pub async fn run(
     at.follow(admin, controller.pid());
     let api: Api<BreakGlassGrant> = Api::namespaced(world.client.clone(), &ns);
     let watch = Watch::start(api.clone()).await;
-    let ready = || async { Metrics::scrape(admin).await };
-    let before = wait_ready(ready).await?.aws_calls();
+    let before = wait_metrics(admin).await?.aws_calls();
 
-    let grants = common::grants_raw(&world.client, &ns);
-    let sent: Vec<(String, Instant)> = stream::iter(users.iter().enumerate())
-        .map(|(i, u)| {
-            let (grants, policy, ns) = (&grants, &policy, &ns);
-            async move {
-                let name = format!("acct-{i}");
-                let spec = json!({"policy": policy, "user": u, "requestedBy": world.me, "reason": "bench"});
-                let t = Instant::now();
-                grants
-                    .create(
-                        &PostParams::default(),
-                        &object("BreakGlassGrant", &name, Some(ns), spec),
-                    )
-                    .await
-                    .map(|_| (name, t))
-                    .map_err(|source| Error::Kube {
-                        phase: "accounts",
-                        source,
-                    })
-            }
-        })
-        .buffer_unordered(cfg.concurrency)
-        .try_collect()
-        .await?;
+    let items: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (format!("acct-{i}"), policy.clone(), u.clone()))
+        .collect();
+    let sent = create_grants(world, &ns, &items, cfg.concurrency, "accounts").await?;
     let (apply, apply_total) = until_active(&watch, "accounts apply", &sent).await?;
     let names: Vec<String> = sent.iter().map(|(n, _)| n.clone()).collect();
     let resolved = resolve(&api, &names, cfg.concurrency).await?;
@@ -198,20 +176,4 @@ pub async fn run(
         assignments_left: left,
     };
     Ok((accounts, raw))
-}
-
-/// The controller's `/metrics` once it answers.
-async fn wait_ready<F, Fut>(scrape: F) -> Result<Metrics, Error>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<Metrics, probe::Error>>,
-{
-    let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match scrape().await {
-            Ok(m) => return Ok(m),
-            Err(e) if Instant::now() > deadline => return Err(e.into()),
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-        }
-    }
 }

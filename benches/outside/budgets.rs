@@ -5,10 +5,9 @@
 //! the second incident of the day would. Its own controller and namespace, so no other
 //! phase's flags or grants mix in.
 
-use std::{net::SocketAddr, time::Instant};
+use std::net::SocketAddr;
 
 use breakglass::api::BreakGlassGrant;
-use futures::{StreamExt, TryStreamExt, stream};
 use kube::{
     Api,
     api::{ListParams, PostParams},
@@ -81,34 +80,19 @@ pub async fn run(cfg: &Config, world: &World, at: &Sampler) -> Result<(Budgets, 
     at.follow(admin, controller.pid());
     let api: Api<BreakGlassGrant> = Api::namespaced(world.client.clone(), &ns);
     let watch = Watch::start(api.clone()).await;
-    wait_scrape(admin).await?;
+    wait_metrics(admin).await?;
 
-    let grants = common::grants_raw(&world.client, &ns);
     let round = |prefix: &'static str| {
-        let (grants, policy_of, ns, users, watch, api) =
-            (&grants, &policy_of, &ns, &users, &watch, &api);
+        let (policy_of, ns, users, watch, api) = (&policy_of, &ns, &users, &watch, &api);
         async move {
             let before = Metrics::scrape(admin).await?;
-            let sent: Vec<(String, Instant)> = stream::iter(users.iter().enumerate())
-                .map(|(i, u)| async move {
-                    let name = format!("{prefix}-{i}");
-                    let spec = json!({"policy": policy_of[i], "user": u, "requestedBy": world.me, "reason": "bench"});
-                    let t = Instant::now();
-                    grants
-                        .create(
-                            &PostParams::default(),
-                            &object("BreakGlassGrant", &name, Some(ns), spec),
-                        )
-                        .await
-                        .map(|_| (name, t))
-                        .map_err(|source| Error::Kube {
-                            phase: "budgets",
-                            source,
-                        })
-                })
-                .buffer_unordered(cfg.concurrency)
-                .try_collect()
-                .await?;
+            let items: Vec<_> = users
+                .iter()
+                .zip(policy_of.iter())
+                .enumerate()
+                .map(|(i, (u, p))| (format!("{prefix}-{i}"), p.clone(), u.clone()))
+                .collect();
+            let sent = create_grants(world, ns, &items, cfg.concurrency, "budgets").await?;
             let (apply, apply_total) = until_active(watch, "budgets apply", &sent).await?;
             let granted = Metrics::scrape(admin).await?;
             let grant_calls = probe::delta(&before.aws_calls(), &granted.aws_calls());
@@ -215,17 +199,6 @@ impl BurstRound {
             ),
             grant_per_grant: per(&grant, k),
             revoke_per_grant: per(&revoke, k),
-        }
-    }
-}
-
-async fn wait_scrape(admin: SocketAddr) -> Result<Metrics, Error> {
-    let deadline = Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match Metrics::scrape(admin).await {
-            Ok(m) => return Ok(m),
-            Err(e) if Instant::now() > deadline => return Err(e.into()),
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
         }
     }
 }

@@ -347,3 +347,45 @@ impl Requests {
         })
     }
 }
+
+/// Creates grant `name` for `user` under `policy` in `ns`, `concurrency` at a time; each
+/// with the time it was sent.
+pub async fn create_grants(
+    world: &World,
+    ns: &str,
+    grants: &[(String, String, String)],
+    concurrency: usize,
+    phase: &'static str,
+) -> Result<Vec<(String, Instant)>, Error> {
+    let api = common::grants_raw(&world.client, ns);
+    stream::iter(grants)
+        .map(|(name, policy, user)| {
+            let api = &api;
+            async move {
+                let spec = json!({"policy": policy, "user": user, "requestedBy": world.me, "reason": "bench"});
+                let t = Instant::now();
+                api.create(
+                    &kube::api::PostParams::default(),
+                    &common::object("BreakGlassGrant", name, Some(ns), spec),
+                )
+                .await
+                .map(|_| (name.clone(), t))
+                .map_err(|source| Error::Kube { phase, source })
+            }
+        })
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await
+}
+
+/// A controller's `/metrics` once it answers (within 30 s).
+pub async fn wait_metrics(admin: std::net::SocketAddr) -> Result<Metrics, Error> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match Metrics::scrape(admin).await {
+            Ok(m) => return Ok(m),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
