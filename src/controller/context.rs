@@ -46,7 +46,7 @@ pub struct Context {
     /// the id is gone.
     user_ids: super::user_ids::UserIds,
     /// Which paused kinds are watched and in sync: their grants need no periodic read.
-    pub(crate) pause_watches: super::pause_watch::Health,
+    pub(crate) pause_watches: super::pause_watch::health::Health,
     /// How often a grant whose targets are all watched reads them anyway (a safety net).
     pub(crate) pause_recheck: std::time::Duration,
     /// One pausing or restoring grant per policy at a time: its grants share their targets,

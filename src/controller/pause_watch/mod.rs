@@ -5,14 +5,11 @@
 //! needs no periodic read of them (only the slow `--pause-recheck-interval`). API cost
 //! follows changes, not grants.
 
+pub(crate) mod health;
 mod route;
 mod set;
 
-use std::{
-    collections::BTreeSet,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use futures::{StreamExt, channel::mpsc::UnboundedSender};
 use kube::{
@@ -37,27 +34,6 @@ use crate::{
 
 /// How often a kind that is not served (CRD not installed) is looked up again.
 const KIND_RETRY: Duration = Duration::from_secs(10);
-
-/// Which kinds' watches are in sync right now, read by each grant's re-check decision: a
-/// kind not in sync (not listed yet, failing, not installed) is polled as before.
-#[derive(Default)]
-pub(crate) struct Health(Mutex<BTreeSet<WatchedKind>>);
-
-impl Health {
-    pub(crate) fn in_sync(&self, kind: &WatchedKind) -> bool {
-        self.0.lock().is_ok_and(|s| s.contains(kind))
-    }
-
-    fn set(&self, kind: &WatchedKind, in_sync: bool) {
-        if let Ok(mut s) = self.0.lock() {
-            if in_sync {
-                s.insert(kind.clone());
-            } else {
-                s.remove(kind);
-            }
-        }
-    }
-}
 
 /// A grant to reconcile because a target changed.
 pub(crate) type Trigger = UnboundedSender<ObjectRef<BreakGlassGrant>>;
