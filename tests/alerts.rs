@@ -236,9 +236,9 @@ fn exported() -> BTreeSet<String> {
     m.grant_resolved("alertmanager");
     m.reconciled();
     m.reconcile_error("AwsError");
-    m.aws_throttled("identitystore", "GetUserId");
-    m.aws_call("identitystore", "GetUserId", "ok");
-    m.aws_budget("identitystore", "d-1", 18.0);
+    m.aws.throttled("identitystore", "GetUserId");
+    m.aws.call("identitystore", "GetUserId", "ok");
+    m.aws.budget("identitystore", "d-1", 18.0);
     m.drift("orphan", 1);
     m.pauses.orphaned("Application");
     m.pauses.refused("Application");

@@ -22,6 +22,7 @@ use prometheus_client::{
 };
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
+mod aws;
 mod cached;
 mod guard;
 mod ledger;
@@ -29,6 +30,7 @@ mod names;
 mod pause;
 mod tally;
 mod watchdog;
+pub use aws::AwsMetrics;
 pub use guard::GuardMetrics;
 pub use ledger::LedgerMetrics;
 pub use pause::PauseMetrics;
@@ -74,9 +76,6 @@ pub struct Metrics {
     grants_resolved: Family<Labels, Counter>,
     reconciles: Counter,
     reconcile_errors: Family<Labels, Counter>,
-    aws_calls: Family<Labels, Counter>,
-    aws_throttled: Family<Labels, Counter>,
-    aws_budget_rate: Family<Labels, Gauge<f64, AtomicU64>>,
     access_drift: Family<Labels, Counter>,
     sweeps: Family<Labels, Counter>,
     grant_latency: Histogram,
@@ -95,6 +94,8 @@ pub struct Metrics {
     pub guard: GuardMetrics,
     /// The ledger's.
     pub ledger: LedgerMetrics,
+    /// AWS calls, throttling and budgets.
+    pub aws: AwsMetrics,
     /// Pausing's.
     pub pauses: PauseMetrics,
     /// The leader's grant cache; the gauges are computed from it at scrape time, so they
@@ -108,18 +109,18 @@ impl Default for Metrics {
     }
 }
 
-/// Every AWS call, counted by `service:operation` and outcome; throttled attempts apart.
+/// Every AWS call, throttled attempt and budget rate (`aws`).
 impl crate::aws::CallObserver for Metrics {
     fn call(&self, service: &str, operation: &str, outcome: crate::aws::CallOutcome) {
-        self.aws_call(service, operation, outcome.as_str());
+        self.aws.call(service, operation, outcome.as_str());
     }
 
     fn throttled(&self, service: &str, operation: &str) {
-        self.aws_throttled(service, operation);
+        self.aws.throttled(service, operation);
     }
 
     fn budget(&self, service: &str, account: &str, per_second: f64) {
-        self.aws_budget(service, account, per_second);
+        self.aws.budget(service, account, per_second);
     }
 }
 
@@ -135,9 +136,6 @@ impl Metrics {
             grants_resolved: Family::default(),
             reconciles: Counter::default(),
             reconcile_errors: Family::default(),
-            aws_calls: Family::default(),
-            aws_throttled: Family::default(),
-            aws_budget_rate: Family::default(),
             access_drift: Family::default(),
             sweeps: Family::default(),
             grant_latency: latency_histogram(),
@@ -154,6 +152,7 @@ impl Metrics {
             watchdog: Watchdog::new(reconcile_last_progress.clone()),
             guard: GuardMetrics::new(&mut registry),
             ledger: LedgerMetrics::new(&mut registry),
+            aws: AwsMetrics::new(&mut registry),
             pauses: PauseMetrics::new(&mut registry),
             grants: RwLock::new(None),
             registry: Registry::default(),
@@ -193,21 +192,6 @@ impl Metrics {
             "reconcile_errors",
             "Failed grant reconciles by reason",
             m.reconcile_errors.clone(),
-        );
-        registry.register(
-            "aws_calls",
-            "AWS API calls by service, operation and outcome",
-            m.aws_calls.clone(),
-        );
-        registry.register(
-            "aws_throttled",
-            "AWS answers that throttled an attempt (retried by the SDK with backoff), by service and operation",
-            m.aws_throttled.clone(),
-        );
-        registry.register(
-            "aws_budget_rate",
-            "Calls per second an AWS budget lets through now, by service and account (Identity Store id, account, or caller for STS): the configured rate, lower after throttling until it recovers",
-            m.aws_budget_rate.clone(),
         );
         registry.register(
             "access_drift",
@@ -348,28 +332,6 @@ impl Metrics {
             .inc();
     }
 
-    pub fn aws_throttled(&self, service: &str, operation: &str) {
-        self.aws_throttled
-            .get_or_create(&labels(&[("service", service), ("operation", operation)]))
-            .inc();
-    }
-
-    pub fn aws_budget(&self, service: &str, account: &str, per_second: f64) {
-        self.aws_budget_rate
-            .get_or_create(&labels(&[("service", service), ("account", account)]))
-            .set(per_second);
-    }
-
-    pub fn aws_call(&self, service: &str, operation: &str, outcome: &str) {
-        self.aws_calls
-            .get_or_create(&labels(&[
-                ("service", service),
-                ("operation", operation),
-                ("outcome", outcome),
-            ]))
-            .inc();
-    }
-
     pub fn drift(&self, kind: &str, n: usize) {
         self.access_drift
             .get_or_create(&labels(&[("kind", kind)]))
@@ -424,7 +386,7 @@ mod tests {
     #[test]
     fn exposition_names_every_family() {
         let m = Metrics::new();
-        m.aws_call("identitystore", "GetUserId", "ok");
+        m.aws.call("identitystore", "GetUserId", "ok");
         m.reconcile_error("aws");
         m.revoked_after("Expired", 0.2);
         m.granted_after(0.1);
