@@ -24,7 +24,7 @@ test-fast: ## Every test that needs no server: unit, in-process (src/testkit) an
 demo: ## Local environment + controller: walk a grant from Active to Ended, AWS side shown
 	bash tests/demo.sh
 
-bench: ## Outside-in benchmark, release build, N grants (N=1000; N=10000 works): target/bench/latest.json
+bench: ## Outside-in benchmark, release build, N grants (N=1000; N=10000 takes hours): target/bench/latest.json
 	N=$(N) bash tests/bench.sh
 
 chaos: ## Fault campaign, release build, ROUNDS rounds (SEED=n replays one): target/chaos/latest.json
