@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a local control plane (etcd + kube-apiserver, real binaries built from the pinned
-# Kubernetes release) and the AWS emulator (moto server), all on 127.0.0.1, and writes
-# target/env/env.sh. Idempotent: a running environment is reused.
+# Kubernetes release), the AWS emulator (moto server) and Flux's source-controller and
+# kustomize-controller, all on 127.0.0.1, and writes target/env/env.sh. Idempotent: a
+# running environment is reused.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -26,9 +27,22 @@ install_automation_crds() { # the real CRDs of what policies pause; server-side:
     -f "$dir" >/dev/null
 }
 
-if [ -f "$env_dir/env.sh" ] && alive etcd && alive kube-apiserver && alive moto && alive faults; then
+# Flux's source-controller and kustomize-controller, built from their modules, with their
+# CRDs: the real reconciler the pause tests run against. Plain processes, no kubelet: the
+# artifact server listens on 127.0.0.1 and both use the environment's admin kubeconfig.
+install_flux_crds() {
+  KUBECONFIG=$env_dir/kubeconfig "$bin/kubectl" apply --server-side --force-conflicts \
+    --field-manager breakglass-env -f "$flux/crds" >/dev/null
+  KUBECONFIG=$env_dir/kubeconfig "$bin/kubectl" wait --for condition=Established --timeout 60s \
+    -f "$flux/crds" >/dev/null
+}
+
+if [ -f "$env_dir/env.sh" ] && alive etcd && alive kube-apiserver && alive moto && alive faults \
+  && alive source-controller && alive kustomize-controller; then
   bin=$("$here/build-control-plane.sh")
   install_automation_crds
+  flux=$("$here/flux.sh")
+  install_flux_crds
   "$here/alertmanager.sh" >/dev/null
   "$here/mitmproxy.sh" >/dev/null
   log "already running; source $env_dir/env.sh"
@@ -41,6 +55,7 @@ fi
 
 started=$(date +%s)
 bin=$("$here/build-control-plane.sh")
+flux=$("$here/flux.sh")
 # The fault proxy tests put in front of moto (installed now, so parallel tests never race).
 "$here/mitmproxy.sh" >/dev/null
 
@@ -179,6 +194,18 @@ export BREAKGLASS_FAULT_PROXY_URL=http://127.0.0.1:$faults_port
 export BREAKGLASS_FAULT_RULES=$env_dir/faults.json
 ENVSH
 install_automation_crds
+install_flux_crds
+read -r artifact_port sc_metrics sc_health kc_metrics kc_health <<<"$(free_ports 5)"
+mkdir -p "$env_dir/flux-artifacts"
+KUBECONFIG=$env_dir/kubeconfig start source-controller "$flux/bin/source-controller" \
+  --storage-path "$env_dir/flux-artifacts" --storage-addr "127.0.0.1:$artifact_port" \
+  --storage-adv-addr "127.0.0.1:$artifact_port" --metrics-addr "127.0.0.1:$sc_metrics" \
+  --health-addr "127.0.0.1:$sc_health" --enable-leader-election=false --log-level info
+KUBECONFIG=$env_dir/kubeconfig start kustomize-controller "$flux/bin/kustomize-controller" \
+  --metrics-addr "127.0.0.1:$kc_metrics" --health-addr "127.0.0.1:$kc_health" \
+  --enable-leader-election=false --log-level info
+wait_for source-controller 60 curl -sf "http://127.0.0.1:$sc_health/readyz"
+wait_for kustomize-controller 60 curl -sf "http://127.0.0.1:$kc_health/readyz"
 "$here/alertmanager.sh" >/dev/null # started by the webhook tests themselves
-log "ready in $(( $(date +%s) - started ))s: Kubernetes $KUBERNETES_VERSION on https://127.0.0.1:$api_port, moto $MOTO_VERSION on http://127.0.0.1:$moto_port"
+log "ready in $(( $(date +%s) - started ))s: Kubernetes $KUBERNETES_VERSION on https://127.0.0.1:$api_port, moto $MOTO_VERSION on http://127.0.0.1:$moto_port, Flux source-controller $FLUX_SOURCE_CONTROLLER_VERSION and kustomize-controller $FLUX_KUSTOMIZE_CONTROLLER_VERSION"
 log "source $env_dir/env.sh"

@@ -120,11 +120,22 @@ pub(crate) async fn restore_targets(
         field_manager: FIELD_MANAGER,
         release_held,
     };
-    let (notes, restored) = pausing::restore(
+    let assessed = pausing::assess(
         &pass.ctx.client,
         &pass.ctx.kinds,
         &mut journal.status_mut().paused_targets,
         &ending,
+    )
+    .await;
+    // Write-ahead: the drift and the holds are on the grant before anything is given back.
+    if journal.status().paused_targets != before {
+        journal.checkpoint().await?;
+    }
+    let (notes, restored) = pausing::give_back(
+        &pass.ctx.client,
+        &mut journal.status_mut().paused_targets,
+        assessed,
+        FIELD_MANAGER,
     )
     .await;
     pass.announce_notes(notes, "Restore").await;

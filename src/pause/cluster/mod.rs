@@ -5,6 +5,7 @@
 //! with a `resourceVersion` test, so a concurrent writer makes it fail instead of being
 //! overwritten.
 
+pub mod flux;
 mod kinds;
 mod parents;
 mod problem;

@@ -8,7 +8,10 @@ mod intent;
 mod restore;
 
 pub use intent::{Executed, execute, record_intent};
-pub use restore::{Ending, held, held_summary, others_holding, restore, restored_summary};
+pub use restore::{
+    Assessed, Ending, assess, give_back, held, held_summary, others_holding, restore,
+    restored_summary,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,7 @@
 //! End state, pure: what a target's automation would change if given back now (read from
 //! the status its own controller writes), and whether to give it back. Argo CD: sync status
-//! and OutOfSync resources; Flux: Ready and applied vs attempted revision; tofu-controller:
+//! and OutOfSync resources; Flux: Ready and applied vs attempted revision (not assessed while
+//! suspended: see [`super::flux`]); tofu-controller:
 //! a pending plan; Crossplane and other kinds: Synced/Ready conditions where present.
 
 use serde_json::Value;
@@ -86,7 +87,22 @@ fn argo(app: &Value) -> Drift {
     }
 }
 
+/// Flux's status. A suspended Kustomization is not reconciled, so its status is from before
+/// the pause and says nothing about now: not assessed (the operator reads a suspended one
+/// from the live objects instead, `flux::assess`).
 fn flux(obj: &Value) -> Drift {
+    let mut d = flux_status(obj);
+    if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+        d.in_sync = None;
+        d.summary = format!(
+            "not assessed: suspended, so kustomize-controller's status is from before the pause ({})",
+            d.summary
+        );
+    }
+    d
+}
+
+fn flux_status(obj: &Value) -> Drift {
     let applied = text(obj, "/status/lastAppliedRevision");
     let attempted = text(obj, "/status/lastAttemptedRevision");
     let Some((ready, reason, message)) = condition(obj, "Ready") else {
@@ -220,13 +236,23 @@ mod tests {
 
     #[test]
     fn flux_tofu_and_crossplane_say_what_their_status_says() {
-        let k = fixture("kustomization-behind.yaml");
+        let mut k = fixture("kustomization-behind.yaml");
+        k["spec"]["suspend"] = false.into();
         let d = assess(PauseMethod::Suspend, &k);
         assert_eq!(d.in_sync, Some(false), "{}", d.summary);
         let mut caught_up = k.clone();
         caught_up["status"]["lastAppliedRevision"] =
             caught_up["status"]["lastAttemptedRevision"].clone();
         assert_eq!(assess(PauseMethod::Suspend, &caught_up).in_sync, Some(true));
+        let mut suspended = caught_up.clone();
+        suspended["spec"]["suspend"] = true.into();
+        let frozen = assess(PauseMethod::Suspend, &suspended);
+        assert_eq!(frozen.in_sync, None, "{}", frozen.summary);
+        assert!(
+            frozen.summary.contains("before the pause"),
+            "{}",
+            frozen.summary
+        );
         let t = assess(PauseMethod::PlanOnly, &fixture("terraform-pending.yaml"));
         assert_eq!(t.in_sync, Some(false));
         assert!(t.summary.contains("plan-main-1a2b3c"), "{}", t.summary);

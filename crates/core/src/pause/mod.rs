@@ -5,6 +5,7 @@
 //! - [`select`]: which objects a policy names and how each kind is paused;
 //! - [`plan`]: the exact JSON patches that pause, join, release and restore an object;
 //! - [`drift`]: whether a paused object's automation reports drift, and what holds it;
+//! - [`flux`]: a suspended Flux Kustomization's drift, read from the live objects;
 //! - [`orphan`]: pauses whose holders are all gone or done, which the sweep gives back;
 //! - [`owned`]: the fields each method owns, and whether a record read off an object stays
 //!   inside them.
@@ -23,6 +24,7 @@
 //! only on a field the method owns ([`owned::check`]).
 
 pub mod drift;
+pub mod flux;
 pub mod orphan;
 pub mod owned;
 pub mod plan;

@@ -1,0 +1,482 @@
+//! A suspended Flux Kustomization's end state, pure. kustomize-controller does not reconcile
+//! a suspended Kustomization, so its Ready condition and revisions stay those from before
+//! the pause: a repair made meanwhile is invisible there. What it would do if given back is
+//! read from what is true now instead: the source's current artifact, rendered the way
+//! kustomize-controller renders plain manifests ([`render`]), each object dry-run with
+//! server-side apply as `kustomize-controller` against the live one, and the inventory it
+//! would prune ([`assess`]). The I/O is the operator's `pause::cluster::flux`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::{Drift, DriftResource};
+
+/// The field manager kustomize-controller applies with (forcing ownership).
+pub const MANAGER: &str = "kustomize-controller";
+/// The labels kustomize-controller puts on every object it applies.
+const NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+const NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+/// An object kustomize-controller never prunes.
+const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
+/// Kustomization spec fields that change the manifests in ways this reading does not
+/// reproduce: with any of them set the end state is not assessed.
+const TRANSFORMS: &[&str] = &[
+    "patches",
+    "images",
+    "namePrefix",
+    "nameSuffix",
+    "targetNamespace",
+    "commonMetadata",
+    "postBuild",
+    "components",
+    "decryption",
+];
+/// How many changed fields one resource lists.
+const MAX_PATHS: usize = 4;
+
+/// The spec fields of `ks` this reading cannot reproduce.
+pub fn unrendered(ks: &Value) -> Vec<&'static str> {
+    TRANSFORMS
+        .iter()
+        .copied()
+        .filter(|f| {
+            ks.pointer(&format!("/spec/{f}"))
+                .is_some_and(|v| !v.is_null())
+        })
+        .collect()
+}
+
+/// The source a Kustomization applies: `(apiVersion, kind, namespace, name)`.
+pub fn source_ref(ks: &Value) -> Option<(String, String, String, String)> {
+    let r = ks.pointer("/spec/sourceRef")?;
+    let s = |k: &str| r.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let namespace = s("namespace").or_else(|| ks.pointer("/metadata/namespace")?.as_str())?;
+    Some((
+        s("apiVersion")
+            .unwrap_or("source.toolkit.fluxcd.io/v1")
+            .to_owned(),
+        s("kind")?.to_owned(),
+        namespace.to_owned(),
+        s("name")?.to_owned(),
+    ))
+}
+
+/// A source's current artifact, as source-controller reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub url: String,
+    pub revision: String,
+    /// `sha256:<hex>`, checked against what is downloaded.
+    pub digest: Option<String>,
+}
+
+pub fn artifact(source: &Value) -> Option<Artifact> {
+    let a = source.pointer("/status/artifact")?;
+    let s = |k: &str| a.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some(Artifact {
+        url: s("url")?,
+        revision: s("revision").unwrap_or_default(),
+        digest: s("digest"),
+    })
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RenderError {
+    #[error("path {0} is not in the artifact")]
+    NoPath(String),
+    #[error("{file}: {message}")]
+    Yaml { file: String, message: String },
+    #[error("{file}: {what}, which the operator does not render")]
+    Unsupported { file: String, what: String },
+}
+
+/// One object kustomize-controller applies or has applied: the inventory's identity.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjRef {
+    pub group: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjRef {
+    pub fn of(obj: &Value) -> Self {
+        let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let group = s("/apiVersion")
+            .rsplit_once('/')
+            .map(|(g, _)| g)
+            .unwrap_or_default();
+        Self {
+            group: group.to_owned(),
+            kind: s("/kind").to_owned(),
+            namespace: Some(s("/metadata/namespace").to_owned()).filter(|n| !n.is_empty()),
+            name: s("/metadata/name").to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// `status.inventory`: each object with the apiVersion it was applied as.
+pub fn inventory(ks: &Value) -> Vec<(ObjRef, String)> {
+    let entries = ks
+        .pointer("/status/inventory/entries")
+        .and_then(Value::as_array);
+    entries
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            // `<namespace>_<name>_<group>_<kind>`: none of them may contain `_`.
+            let id = e.get("id")?.as_str()?;
+            let mut parts = id.splitn(4, '_');
+            let (ns, name, group, kind) =
+                (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+            let version = e.get("v").and_then(Value::as_str).unwrap_or("v1");
+            let api_version = match group {
+                "" => version.to_owned(),
+                g => format!("{g}/{version}"),
+            };
+            Some((
+                ObjRef {
+                    group: group.to_owned(),
+                    kind: kind.to_owned(),
+                    namespace: Some(ns.to_owned()).filter(|n| !n.is_empty()),
+                    name: name.to_owned(),
+                },
+                api_version,
+            ))
+        })
+        .collect()
+}
+
+/// Whether kustomize-controller would delete `live` when it is no longer in the source.
+pub fn prunable(ks: &Value, live: &Value) -> bool {
+    let annotation = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(PRUNE_ANNOTATION))
+        .and_then(Value::as_str);
+    ks.pointer("/spec/prune").and_then(Value::as_bool) == Some(true)
+        && annotation != Some("disabled")
+}
+
+fn kustomization_file(files: &BTreeMap<String, Vec<u8>>, dir: &str) -> Option<String> {
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .map(|f| join(dir, f))
+        .find(|f| files.contains_key(f))
+}
+
+fn join(dir: &str, name: &str) -> String {
+    match dir {
+        "" => name.to_owned(),
+        d => format!("{d}/{name}"),
+    }
+}
+
+/// `path` as the artifact's keys spell it: no `./`, no trailing `/`, `..` resolved.
+pub fn normalize(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = vec![];
+    for p in path.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// The objects kustomize-controller would apply from `files` (the artifact's regular files
+/// by normalized path) at `path`, labelled as it labels them. Plain manifests, and
+/// `kustomization.yaml` files that only list `resources` inside the artifact, are rendered
+/// as kustomize would; anything else is [`RenderError::Unsupported`].
+pub fn render(
+    files: &BTreeMap<String, Vec<u8>>,
+    path: &str,
+    ks_name: &str,
+    ks_namespace: &str,
+) -> Result<Vec<Value>, RenderError> {
+    let dir = normalize(path).ok_or_else(|| RenderError::NoPath(path.to_owned()))?;
+    let inside = |d: &str| d.is_empty() || files.keys().any(|f| f.starts_with(&format!("{d}/")));
+    if !inside(&dir) {
+        return Err(RenderError::NoPath(path.to_owned()));
+    }
+    let mut out = vec![];
+    render_dir(files, &dir, &mut out)?;
+    for obj in &mut out {
+        let labels = &mut obj["metadata"]["labels"];
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        labels[NAME_LABEL] = ks_name.into();
+        labels[NAMESPACE_LABEL] = ks_namespace.into();
+    }
+    Ok(out)
+}
+
+fn render_dir(
+    files: &BTreeMap<String, Vec<u8>>,
+    dir: &str,
+    out: &mut Vec<Value>,
+) -> Result<(), RenderError> {
+    if let Some(k) = kustomization_file(files, dir) {
+        return render_kustomization(files, dir, &k, out);
+    }
+    // No kustomization file: kustomize-controller generates one listing every manifest
+    // below, a subdirectory with its own kustomization file as one resource.
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    let mut subdirs = BTreeSet::new();
+    for (name, bytes) in files.range(prefix.clone()..) {
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            break;
+        };
+        match rest.split_once('/') {
+            Some((sub, _)) => {
+                subdirs.insert(sub.to_owned());
+            }
+            None if rest.ends_with(".yaml") || rest.ends_with(".yml") => {
+                out.extend(documents(name, bytes)?);
+            }
+            None => {}
+        }
+    }
+    for sub in subdirs {
+        render_dir(files, &join(dir, &sub), out)?;
+    }
+    Ok(())
+}
+
+fn render_kustomization(
+    files: &BTreeMap<String, Vec<u8>>,
+    dir: &str,
+    file: &str,
+    out: &mut Vec<Value>,
+) -> Result<(), RenderError> {
+    let k = yaml(file, &files[file])?.into_iter().next();
+    let Some(Value::Object(k)) = k else {
+        return Ok(());
+    };
+    let unsupported = |what: String| RenderError::Unsupported {
+        file: file.to_owned(),
+        what,
+    };
+    if let Some(key) = k
+        .keys()
+        .find(|key| !matches!(key.as_str(), "apiVersion" | "kind" | "resources"))
+    {
+        return Err(unsupported(format!("`{key}`")));
+    }
+    for r in k
+        .get("resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let r = r.as_str().unwrap_or_default();
+        let target = normalize(&join(dir, r))
+            .filter(|_| !r.contains("://") && !r.starts_with('/'))
+            .ok_or_else(|| unsupported(format!("resource {r} outside the artifact")))?;
+        match files.get(&target) {
+            Some(bytes) => out.extend(documents(&target, bytes)?),
+            None if files.keys().any(|f| f.starts_with(&format!("{target}/"))) => {
+                render_dir(files, &target, out)?
+            }
+            None => return Err(unsupported(format!("resource {r}, which is not there"))),
+        }
+    }
+    Ok(())
+}
+
+/// The Kubernetes objects in one YAML file (documents without `apiVersion` and `kind`
+/// are not objects and are left out, as kustomize-controller's generator does).
+fn documents(file: &str, bytes: &[u8]) -> Result<Vec<Value>, RenderError> {
+    let mut docs = yaml(file, bytes)?;
+    docs.retain(|v| v.get("apiVersion").is_some() && v.get("kind").is_some());
+    Ok(docs)
+}
+
+fn yaml(file: &str, bytes: &[u8]) -> Result<Vec<Value>, RenderError> {
+    let mut out = vec![];
+    for doc in serde_yaml::Deserializer::from_slice(bytes) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| RenderError::Yaml {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// What giving the Kustomization back would do to one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    /// The fields it would change, and who last wrote the object besides Flux.
+    Changes {
+        paths: Vec<String>,
+        writers: Vec<String>,
+    },
+    /// It is in the source but not in the cluster: it would be created again.
+    Missing,
+    /// It is in the inventory, no longer in the source, and `prune` is on.
+    Pruned,
+    /// It could not be dry-run: nothing is known about it.
+    Unknown(String),
+}
+
+/// The fields that differ between `live` and `after` (the dry run's answer), ignoring
+/// what every write changes (`managedFields`, `resourceVersion`, `generation`).
+pub fn changes(live: &Value, after: &Value) -> Vec<String> {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in ["managedFields", "resourceVersion", "generation"] {
+                m.remove(k);
+            }
+        }
+        v
+    };
+    let mut out = vec![];
+    diff("", &strip(live), &strip(after), &mut out);
+    out
+}
+
+fn diff(at: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    if a == b || out.len() >= MAX_PATHS {
+        return;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let null = Value::Null;
+                let path = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                diff(
+                    &path,
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                diff(&format!("{at}[{i}]"), p, q, out);
+            }
+        }
+        _ => out.push(at.to_owned()),
+    }
+}
+
+/// Who wrote `live` besides kustomize-controller (field managers of the main resource).
+pub fn writers(live: &Value, ignore: &str) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    let fields = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array);
+    for m in fields.into_iter().flatten() {
+        let name = m.get("manager").and_then(Value::as_str).unwrap_or_default();
+        let sub = m
+            .get("subresource")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !name.is_empty() && name != MANAGER && name != ignore && sub.is_empty() {
+            out.push(name.to_owned());
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// The drift of a suspended Kustomization, from each object's [`Outcome`] at `revision`.
+pub fn assess(revision: &str, objects: &[(ObjRef, Outcome)]) -> Drift {
+    let mut resources = vec![];
+    let mut unknown = 0;
+    for (r, outcome) in objects {
+        let status = match outcome {
+            Outcome::Unchanged => continue,
+            Outcome::Changes { paths, writers } if writers.is_empty() => {
+                format!("would change {}", paths.join(", "))
+            }
+            Outcome::Changes { paths, writers } => format!(
+                "would change {} (written meanwhile by {})",
+                paths.join(", "),
+                writers.join(", ")
+            ),
+            Outcome::Missing => "would be created again".into(),
+            Outcome::Pruned => "would be pruned".into(),
+            Outcome::Unknown(why) => {
+                unknown += 1;
+                format!("not assessed: {why}")
+            }
+        };
+        resources.push(DriftResource {
+            group: r.group.clone(),
+            kind: r.kind.clone(),
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+            status,
+        });
+    }
+    let total = objects.len();
+    let changed = resources.len() - unknown;
+    let (summary, in_sync) = if changed > 0 {
+        let named: Vec<String> = objects
+            .iter()
+            .filter(|(_, o)| !matches!(o, Outcome::Unchanged | Outcome::Unknown(_)))
+            .map(|(r, _)| r.to_string())
+            .take(3)
+            .collect();
+        (
+            format!(
+                "giving it back would apply source revision {revision} over {changed} of {total} object(s) ({}{})",
+                named.join(", "),
+                if changed > named.len() { ", …" } else { "" }
+            ),
+            Some(false),
+        )
+    } else if unknown > 0 {
+        (
+            format!(
+                "source revision {revision}: {unknown} of {total} object(s) could not be dry-run; the others would not change"
+            ),
+            None,
+        )
+    } else {
+        (
+            format!(
+                "in sync while suspended: source revision {revision} changes none of {total} object(s) (server-side dry run as kustomize-controller)"
+            ),
+            Some(true),
+        )
+    };
+    Drift {
+        summary,
+        in_sync,
+        resources,
+    }
+}
+
+#[cfg(test)]
+#[path = "tests_flux.rs"]
+mod tests;
