@@ -40,14 +40,26 @@ async fn world(test: &str, restore: &str) -> World {
     w.commit("normal");
     let endpoint = setting("AWS_ENDPOINT_URL");
     let c = &w.s.client;
-    create(c, &w.ns, BUCKET, "app", json!({"spec": {
+    create(
+        c,
+        &w.ns,
+        BUCKET,
+        "app",
+        json!({"spec": {
         "provider": "generic", "bucketName": w.ns,
         "endpoint": endpoint.trim_start_matches("http://"), "insecure": true,
-        "region": "us-east-1", "interval": INTERVAL, "timeout": "10s"}}))
+        "region": "us-east-1", "interval": INTERVAL, "timeout": "10s"}}),
+    )
     .await;
-    create(c, &w.ns, KUSTOMIZATION, "app", json!({"spec": {
+    create(
+        c,
+        &w.ns,
+        KUSTOMIZATION,
+        "app",
+        json!({"spec": {
         "interval": INTERVAL, "retryInterval": INTERVAL, "timeout": "30s", "path": "./app",
-        "prune": true, "sourceRef": {"kind": "Bucket", "name": "app"}}}))
+        "prune": true, "sourceRef": {"kind": "Bucket", "name": "app"}}}),
+    )
     .await;
     w.wait_mode("normal", FLUX).await;
     w
@@ -62,7 +74,11 @@ fn s3(args: &[&str], path: &str) {
         .arg(&url)
         .output()
         .expect("curl");
-    assert!(out.status.success(), "S3 {args:?} {url}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "S3 {args:?} {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl World {
@@ -75,24 +91,46 @@ impl World {
         let file = std::env::temp_dir().join(format!("{}-settings.yaml", self.ns));
         std::fs::write(&file, manifest).expect("manifest");
         let data = format!("@{}", file.display());
-        s3(&["-X", "PUT", "--data-binary", &data], &format!("{}/app/settings.yaml", self.ns));
+        s3(
+            &["-X", "PUT", "--data-binary", &data],
+            &format!("{}/app/settings.yaml", self.ns),
+        );
     }
 
     async fn mode(&self) -> Option<String> {
-        let cm = api(&self.s.client, &self.ns, CONFIG_MAP).get_opt("settings").await.ok()??;
-        serde_json::to_value(cm).ok()?["data"]["mode"].as_str().map(str::to_owned)
+        let cm = api(&self.s.client, &self.ns, CONFIG_MAP)
+            .get_opt("settings")
+            .await
+            .ok()??;
+        serde_json::to_value(cm).ok()?["data"]["mode"]
+            .as_str()
+            .map(str::to_owned)
     }
 
     async fn wait_mode(&self, want: &str, within: Duration) {
-        let got = eventually(within, || async { (self.mode().await.as_deref() == Some(want)).then_some(()) }).await;
-        assert!(got.is_some(), "ConfigMap settings never had mode {want}: {:?}", self.mode().await);
+        let got = eventually(within, || async {
+            (self.mode().await.as_deref() == Some(want)).then_some(())
+        })
+        .await;
+        assert!(
+            got.is_some(),
+            "ConfigMap settings never had mode {want}: {:?}",
+            self.mode().await
+        );
     }
 
     /// A person's repair, as `kubectl edit` writes it.
     async fn hotfix(&self) {
-        let params = PatchParams { field_manager: Some("kubectl-edit".into()), ..PatchParams::default() };
+        let params = PatchParams {
+            field_manager: Some("kubectl-edit".into()),
+            ..PatchParams::default()
+        };
         api(&self.s.client, &self.ns, CONFIG_MAP)
-            .patch("settings", &params, &Patch::Merge(json!({"data": {"mode": "hotfix"}})))
+            .patch(
+                "settings",
+                &params,
+                &Patch::Merge(json!({"data": {"mode": "hotfix"}})),
+            )
             .await
             .expect("hotfix");
     }
@@ -126,7 +164,12 @@ impl World {
         .is_some()
     }
 
-    async fn entry_in(&self, grant: &str, want: impl Fn(&PausedTarget) -> bool, within: Duration) -> BreakGlassGrant {
+    async fn entry_in(
+        &self,
+        grant: &str,
+        want: impl Fn(&PausedTarget) -> bool,
+        within: Duration,
+    ) -> BreakGlassGrant {
         let grants = self.s.grants();
         let found = eventually(within, || async {
             let g = grants.get(grant).await.ok()?;
@@ -144,7 +187,10 @@ fn drift_of(g: &BreakGlassGrant) -> breakglass::api::Drift {
 #[tokio::test]
 async fn a_repair_survives_the_pause_and_auto_restore_hands_back_to_the_source() {
     let w = world("flux-auto", "Auto").await;
-    assert!(w.reconciles("before", FLUX).await, "kustomize-controller answers reconcile requests");
+    assert!(
+        w.reconciles("before", FLUX).await,
+        "kustomize-controller answers reconcile requests"
+    );
     let _controller = ControllerProcess::start(&w.s.ns, &[]);
     w.s.create_grant("g", |_| {}).await;
     wait_entry_state(&w.s, "g", "app", PauseState::Paused).await;
@@ -153,20 +199,42 @@ async fn a_repair_survives_the_pause_and_auto_restore_hands_back_to_the_source()
     // Suspended: kustomize-controller ignores requests and leaves the repair alone over
     // several intervals (a negative that cannot pass by accident: it handled the last one).
     w.hotfix().await;
-    assert!(!w.reconciles("paused", Duration::from_secs(8)).await, "suspended, not reconciled");
-    assert_eq!(w.mode().await.as_deref(), Some("hotfix"), "the repair survives while paused");
+    assert!(
+        !w.reconciles("paused", Duration::from_secs(8)).await,
+        "suspended, not reconciled"
+    );
+    assert_eq!(
+        w.mode().await.as_deref(),
+        Some("hotfix"),
+        "the repair survives while paused"
+    );
 
     w.s.resolve("g").await;
     let ended = w.s.wait_phase("g", GrantPhase::Ended, SOON).await;
     assert_eq!(entry(&ended, "app").state, PauseState::Restored);
     let drift = drift_of(&ended);
     assert_eq!(drift.in_sync, Some(false), "{}", drift.summary);
-    let cm = drift.resources.iter().find(|r| r.name == "settings").expect("settings in the drift");
-    assert_eq!((cm.kind.as_str(), cm.namespace.as_deref()), ("ConfigMap", Some(w.ns.as_str())));
-    assert!(cm.status.contains("data.mode") && cm.status.contains("kubectl-edit"), "{}", cm.status);
+    let cm = drift
+        .resources
+        .iter()
+        .find(|r| r.name == "settings")
+        .expect("settings in the drift");
+    assert_eq!(
+        (cm.kind.as_str(), cm.namespace.as_deref()),
+        ("ConfigMap", Some(w.ns.as_str()))
+    );
+    assert!(
+        cm.status.contains("data.mode") && cm.status.contains("kubectl-edit"),
+        "{}",
+        cm.status
+    );
 
     // Given back: kustomize-controller reconciles again and the source wins (documented).
-    assert!(w.kustomization().await["spec"].get("suspend").is_none_or(|v| v == &json!(false)));
+    assert!(
+        w.kustomization().await["spec"]
+            .get("suspend")
+            .is_none_or(|v| v == &json!(false))
+    );
     w.wait_mode("normal", FLUX).await;
     assert!(w.reconciles("after", FLUX).await);
 }
@@ -182,7 +250,12 @@ async fn when_in_sync_is_held_until_the_fix_is_committed_and_never_released_into
 
     w.s.resolve("g").await;
     let ended = w.s.wait_phase("g", GrantPhase::Ended, SOON).await;
-    assert_eq!(entry(&ended, "app").state, PauseState::Held, "{:?}", entry(&ended, "app"));
+    assert_eq!(
+        entry(&ended, "app").state,
+        PauseState::Held,
+        "{:?}",
+        entry(&ended, "app")
+    );
     let drift = drift_of(&ended);
     assert_eq!(drift.in_sync, Some(false), "{}", drift.summary);
     assert!(drift.summary.contains(&first), "{}", drift.summary);
@@ -192,7 +265,15 @@ async fn when_in_sync_is_held_until_the_fix_is_committed_and_never_released_into
     w.commit("other");
     let second = w.revision_after(Some(&first)).await;
     let g = w
-        .entry_in("g", |e| e.drift.as_ref().is_some_and(|d| d.summary.contains(&second)), REVIEW)
+        .entry_in(
+            "g",
+            |e| {
+                e.drift
+                    .as_ref()
+                    .is_some_and(|d| d.summary.contains(&second))
+            },
+            REVIEW,
+        )
         .await;
     assert_eq!(entry(&g, "app").state, PauseState::Held);
     assert_eq!(drift_of(&g).in_sync, Some(false));
@@ -203,7 +284,9 @@ async fn when_in_sync_is_held_until_the_fix_is_committed_and_never_released_into
     // revision without reverting anything.
     w.commit("hotfix");
     let third = w.revision_after(Some(&second)).await;
-    let g = w.entry_in("g", |e| e.state == PauseState::Restored, REVIEW).await;
+    let g = w
+        .entry_in("g", |e| e.state == PauseState::Restored, REVIEW)
+        .await;
     let drift = drift_of(&g);
     assert_eq!(drift.in_sync, Some(true), "{}", drift.summary);
     assert!(drift.summary.contains(&third), "{}", drift.summary);
@@ -211,8 +294,15 @@ async fn when_in_sync_is_held_until_the_fix_is_committed_and_never_released_into
         (w.kustomization().await["status"]["lastAppliedRevision"] == third.as_str()).then_some(())
     })
     .await;
-    assert!(applied.is_some(), "kustomize-controller applied the fixed revision");
-    assert_eq!(w.mode().await.as_deref(), Some("hotfix"), "nothing reverted");
+    assert!(
+        applied.is_some(),
+        "kustomize-controller applied the fixed revision"
+    );
+    assert_eq!(
+        w.mode().await.as_deref(),
+        Some("hotfix"),
+        "nothing reverted"
+    );
 }
 
 #[tokio::test]
@@ -240,7 +330,11 @@ async fn overlapping_grants_and_a_crash_mid_restore_give_it_back_once() {
     w.s.resolve("second").await;
     crashing.wait_for_failpoint().await;
     crashing.kill();
-    assert!(w.kustomization().await["spec"].get("suspend").is_none_or(|v| v == &json!(false)));
+    assert!(
+        w.kustomization().await["spec"]
+            .get("suspend")
+            .is_none_or(|v| v == &json!(false))
+    );
     assert_eq!(
         entry(&w.s.grants().get("second").await.expect("grant"), "app").state,
         PauseState::Paused,
