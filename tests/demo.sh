@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: on a fresh machine, install what is missing, start the local control plane
 # and AWS emulator, install the CRDs, run the controller and walk the example grant from
-# Active to Ended with the AWS side and the paused Argo CD / Flux automation shown. The environment stays up afterwards so you can
-# explore; `make env-down` stops it.
+# Active to Ended with the AWS side and the paused Argo CD / Flux automation shown (Flux's
+# real controllers: a repair made during the grant survives, then the end state). The
+# environment stays up afterwards so you can explore; `make env-down` stops it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -69,6 +70,38 @@ kubectl delete bgg -n incidents inc-4211-alice --ignore-not-found --wait=true >/
 show kubectl apply --server-side --force-conflicts -f examples/automation.yaml
 auto_sync
 
+step "Flux for real: source-controller and kustomize-controller apply ConfigMap checkout/settings from a bucket"
+# The bucket is on the AWS emulator's S3; a commit is a new object in it. Both Flux objects
+# carry tier=prod (the prod-admin policy pauses those) and the env's Flux shard label.
+bucket=breakglass-demo-checkout
+curl -sf -X PUT "$AWS_ENDPOINT_URL/$bucket" >/dev/null || true
+commit() { # <mode>
+  printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: checkout}\ndata: {mode: %s}\n' "$1" \
+    | curl -sf -X PUT -H 'Content-Type: application/yaml' --data-binary @- "$AWS_ENDPOINT_URL/$bucket/checkout/settings.yaml" >/dev/null
+}
+commit normal
+shard_key=${BREAKGLASS_FLUX_SHARD%%=*}; shard_value=${BREAKGLASS_FLUX_SHARD#*=}
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: checkout}
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: Bucket
+metadata: {name: checkout, namespace: flux-system, labels: {$shard_key: $shard_value}}
+spec: {provider: generic, bucketName: $bucket, endpoint: "${AWS_ENDPOINT_URL#http://}", insecure: true, region: us-east-1, interval: 2s}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: checkout, namespace: flux-system, labels: {tier: prod, $shard_key: $shard_value}}
+spec: {interval: 2s, path: ./checkout, prune: true, sourceRef: {kind: Bucket, name: checkout}}
+YAML
+kubectl patch kustomization -n flux-system checkout --type merge -p '{"spec":{"suspend":false}}' >/dev/null
+for _ in $(seq 300); do
+  [ "$(kubectl get configmap -n checkout settings -o jsonpath='{.data.mode}' 2>/dev/null)" = normal ] && break; sleep 0.2
+done
+show kubectl get configmap -n checkout settings -o jsonpath='{"mode: "}{.data.mode}{"  applied by: "}{.metadata.managedFields[?(@.operation=="Apply")].manager}{"\n"}'
+
 step "Applying the examples: two policies, and alice asks for a grant (as herself: --as)"
 show kubectl apply -f examples/policies/prod-admin.yaml -f examples/policy-account-assignment.yaml
 show kubectl apply --as alice@example.com -f examples/grant.yaml
@@ -83,6 +116,11 @@ auto_sync
 show kubectl get kustomization -n flux-system infra -o jsonpath='{"suspend: "}{.spec.suspend}{"\n"}'
 paused_targets
 
+step "The repair: alice fixes checkout/settings by hand; Flux is suspended, so it survives"
+show kubectl patch configmap -n checkout settings --field-manager kubectl-edit --type merge -p '{"data":{"mode":"hotfix"}}'
+sleep 6 # three of the Kustomization's 2 s intervals
+show kubectl get configmap -n checkout settings -o jsonpath='{"mode after 6s: "}{.data.mode}{"\n"}'
+
 step "Resolving the incident: access is removed, then the automation is restored exactly"
 show kubectl patch bgg -n incidents inc-4211-alice --as alice@example.com --type merge -p '{"spec":{"resolved":true}}'
 show kubectl wait -n incidents bgg/inc-4211-alice --for jsonpath='{.status.phase}'=Ended --timeout 60s
@@ -91,6 +129,14 @@ aws_side members
 auto_sync
 show kubectl get kustomization -n flux-system infra -o jsonpath='{"suspend: "}{.spec.suspend}{"  annotations: "}{.metadata.annotations}{"\n"}'
 paused_targets
+step "The end state Flux was given back in, read from the live objects (restore: Auto gives back at once)"
+show kubectl get bgg -n incidents inc-4211-alice -o jsonpath='{range .status.pausedTargets[?(@.name=="checkout")]}{.drift.summary}{"\n"}{range .drift.resources[*]}{"  "}{.kind}{" "}{.namespace}{"/"}{.name}{": "}{.status}{"\n"}{end}{end}'
+for _ in $(seq 150); do
+  [ "$(kubectl get configmap -n checkout settings -o jsonpath='{.data.mode}')" = normal ] && break; sleep 0.2
+done
+printf '# kustomize-controller reconciles again and the source wins: codify a repair first, or\n'
+printf '# use restore: WhenInSync, which holds until the source matches (docs/pausing.md)\n'
+show kubectl get configmap -n checkout settings -o jsonpath='{"mode: "}{.data.mode}{"\n"}'
 show kubectl get events -n incidents --field-selector involvedObject.name=inc-4211-alice
 
 step "The record: kubectl breakglass report (Markdown for the post-mortem)"

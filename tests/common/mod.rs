@@ -235,6 +235,7 @@ pub fn env_settings() -> Vec<(String, String)> {
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
         "AWS_EC2_METADATA_DISABLED",
+        "BREAKGLASS_FLUX_SHARD",
     ];
     if std::env::var("AWS_ENDPOINT_URL").is_ok() {
         return keys

@@ -30,6 +30,9 @@ install_automation_crds() { # the real CRDs of what policies pause; server-side:
 # Flux's source-controller and kustomize-controller, built from their modules, with their
 # CRDs: the real reconciler the pause tests run against. Plain processes, no kubelet: the
 # artifact server listens on 127.0.0.1 and both use the environment's admin kubeconfig.
+# They are one Flux shard (`sharding.fluxcd.io/key`, Flux's own flag): they reconcile only
+# the objects labelled for it, so tests that write a Flux status by hand are left alone.
+FLUX_SHARD=breakglass-env
 install_flux_crds() {
   KUBECONFIG=$env_dir/kubeconfig "$bin/kubectl" apply --server-side --force-conflicts \
     --field-manager breakglass-env -f "$flux/crds" >/dev/null
@@ -192,6 +195,8 @@ export BREAKGLASS_ENV_DIR=$env_dir
 # AWS through the fault proxy, and the rules file it reads (a JSON list; see faults.py).
 export BREAKGLASS_FAULT_PROXY_URL=http://127.0.0.1:$faults_port
 export BREAKGLASS_FAULT_RULES=$env_dir/faults.json
+# The label that puts a Flux object in the shard the real Flux controllers reconcile.
+export BREAKGLASS_FLUX_SHARD=sharding.fluxcd.io/key=$FLUX_SHARD
 ENVSH
 install_automation_crds
 install_flux_crds
@@ -200,10 +205,12 @@ mkdir -p "$env_dir/flux-artifacts"
 KUBECONFIG=$env_dir/kubeconfig start source-controller "$flux/bin/source-controller" \
   --storage-path "$env_dir/flux-artifacts" --storage-addr "127.0.0.1:$artifact_port" \
   --storage-adv-addr "127.0.0.1:$artifact_port" --metrics-addr "127.0.0.1:$sc_metrics" \
-  --health-addr "127.0.0.1:$sc_health" --enable-leader-election=false --log-level info
+  --health-addr "127.0.0.1:$sc_health" --enable-leader-election=false --log-level info \
+  --watch-label-selector "sharding.fluxcd.io/key=$FLUX_SHARD"
 KUBECONFIG=$env_dir/kubeconfig start kustomize-controller "$flux/bin/kustomize-controller" \
   --metrics-addr "127.0.0.1:$kc_metrics" --health-addr "127.0.0.1:$kc_health" \
-  --enable-leader-election=false --log-level info
+  --enable-leader-election=false --log-level info \
+  --watch-label-selector "sharding.fluxcd.io/key=$FLUX_SHARD"
 wait_for source-controller 60 curl -sf "http://127.0.0.1:$sc_health/readyz"
 wait_for kustomize-controller 60 curl -sf "http://127.0.0.1:$kc_health/readyz"
 "$here/alertmanager.sh" >/dev/null # started by the webhook tests themselves

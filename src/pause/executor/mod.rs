@@ -4,6 +4,7 @@
 //! object is touched. A target that fails is that target's entry (`Failed`, with its
 //! reason); it never keeps the others from being paused or restored.
 
+mod end_state;
 mod intent;
 mod restore;
 

@@ -2,14 +2,15 @@
 //! the grant's own record), or leave a person's change; one target's failure never stops
 //! the others.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    time::Duration,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 use kube::Client;
 
-use super::{Error, Note, problem_of, shown};
+use super::{
+    Error, Note,
+    end_state::{self, ARGO_REFRESH_WAIT},
+    problem_of, shown,
+};
 use crate::{
     api::{PauseMethod, PauseState, PausedTarget, RestoreMode, TargetRef},
     pause::{
@@ -19,10 +20,6 @@ use crate::{
         plan::{holders, plan_restore},
     },
 };
-
-/// How long Argo CD gets to refresh an Application before its drift is recorded (only for
-/// targets that are not given back at once).
-const ARGO_REFRESH_WAIT: Duration = Duration::from_secs(5);
 
 /// What ending needs to know besides the entries.
 pub struct Ending<'a> {
@@ -158,32 +155,16 @@ pub async fn assess(
             continue;
         }
         if let RestorePlan::Restore { record, .. } = &plan {
-            let mut drift = if record.method == PauseMethod::Suspend && e.kind == "Kustomization" {
-                cluster::flux::end_state(client, kinds, &obj, field_manager).await
-            } else {
-                drift::assess(record.method, &obj)
-            };
-            if refreshed == Some(false) {
-                drift.summary.push_str(&format!(
-                    " (Argo CD did not refresh within {}s: this is its last reported status)",
-                    ARGO_REFRESH_WAIT.as_secs()
-                ));
-                // With skip-reconcile Argo CD does nothing at all, so that status is from
-                // before the pause: it says nothing about now.
-                if record.method == PauseMethod::SkipReconcile {
-                    drift.in_sync = None;
-                }
-            }
-            // A held target's re-check asks Argo CD nothing: the note that it did not
-            // refresh still holds, and must not flip the recorded drift back and forth.
-            if refreshed.is_none()
-                && let Some(old) = &e.drift
-                && old.in_sync == drift.in_sync
-                && old.resources == drift.resources
-                && old.summary.starts_with(&drift.summary)
-            {
-                drift = old.clone();
-            }
+            let drift = end_state::drift(
+                client,
+                kinds,
+                record.method,
+                &obj,
+                refreshed,
+                e.drift.as_ref(),
+                field_manager,
+            )
+            .await;
             if e.drift.as_ref() != Some(&drift) {
                 notes.push(Note {
                     warning: drift.in_sync == Some(false),
