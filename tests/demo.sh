@@ -74,10 +74,11 @@ step "Flux for real: source-controller and kustomize-controller apply ConfigMap 
 # The bucket is on the AWS emulator's S3; a commit is a new object in it. Both Flux objects
 # carry tier=prod (the prod-admin policy pauses those) and the env's Flux shard label.
 bucket=breakglass-demo-checkout
-curl -sf -X PUT "$AWS_ENDPOINT_URL/$bucket" >/dev/null || true
+s3() { curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "$@"; }
+s3 -X PUT "$AWS_ENDPOINT_URL/$bucket" >/dev/null || true # exists when the env is reused
 commit() { # <mode>
   printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: checkout}\ndata: {mode: %s}\n' "$1" \
-    | curl -sf -X PUT -H 'Content-Type: application/yaml' --data-binary @- "$AWS_ENDPOINT_URL/$bucket/checkout/settings.yaml" >/dev/null
+    | s3 -X PUT -H 'Content-Type: application/yaml' --data-binary @- "$AWS_ENDPOINT_URL/$bucket/checkout/settings.yaml" >/dev/null
 }
 commit normal
 shard_key=${BREAKGLASS_FLUX_SHARD%%=*}; shard_value=${BREAKGLASS_FLUX_SHARD#*=}
@@ -86,19 +87,25 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: checkout}
 ---
+apiVersion: v1
+kind: Secret
+metadata: {name: checkout-bucket, namespace: flux-system}
+stringData: {accesskey: $AWS_ACCESS_KEY_ID, secretkey: $AWS_SECRET_ACCESS_KEY}
+---
 apiVersion: source.toolkit.fluxcd.io/v1
 kind: Bucket
 metadata: {name: checkout, namespace: flux-system, labels: {$shard_key: $shard_value}}
-spec: {provider: generic, bucketName: $bucket, endpoint: "${AWS_ENDPOINT_URL#http://}", insecure: true, region: us-east-1, interval: 2s}
+spec: {provider: generic, bucketName: $bucket, endpoint: "${AWS_ENDPOINT_URL#http://}", insecure: true, region: us-east-1, interval: 2s, secretRef: {name: checkout-bucket}}
 ---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
 metadata: {name: checkout, namespace: flux-system, labels: {tier: prod, $shard_key: $shard_value}}
 spec: {interval: 2s, path: ./checkout, prune: true, sourceRef: {kind: Bucket, name: checkout}}
 YAML
-kubectl patch kustomization -n flux-system checkout --type merge -p '{"spec":{"suspend":false}}' >/dev/null
-for _ in $(seq 300); do
-  [ "$(kubectl get configmap -n checkout settings -o jsonpath='{.data.mode}' 2>/dev/null)" = normal ] && break; sleep 0.2
+for i in $(seq 300); do
+  [ "$(kubectl get configmap -n checkout settings -o jsonpath='{.data.mode}' 2>/dev/null)" = normal ] && break
+  [ "$i" = 300 ] && { kubectl get bucket,kustomization -n flux-system checkout >&2; echo "Flux never applied checkout/settings" >&2; exit 1; }
+  sleep 0.2
 done
 show kubectl get configmap -n checkout settings -o jsonpath='{"mode: "}{.data.mode}{"  applied by: "}{.metadata.managedFields[?(@.operation=="Apply")].manager}{"\n"}'
 

@@ -28,37 +28,10 @@ pub(super) async fn drift(
     field_manager: &str,
 ) -> Drift {
     let kind = obj.get("kind").and_then(Value::as_str);
-    let mut drift = if method == PauseMethod::Suspend && kind == Some("Kustomization") {
+    let drift = if method == PauseMethod::Suspend && kind == Some("Kustomization") {
         cluster::flux::end_state(client, kinds, obj, field_manager).await
     } else {
         drift::assess(method, obj)
     };
-    // With skip-reconcile Argo CD does nothing at all, so unless it was just seen to
-    // refresh, its status is from before the pause and says nothing about now.
-    if method == PauseMethod::SkipReconcile && refreshed != Some(true) {
-        drift.in_sync = None;
-        if !drift.summary.starts_with("not assessed") {
-            drift.summary = format!(
-                "not assessed: skip-reconcile stops Argo CD refreshing, so its status is from before the pause ({})",
-                drift.summary
-            );
-        }
-    }
-    if refreshed == Some(false) {
-        drift.summary.push_str(&format!(
-            " (Argo CD did not refresh within {}s: this is its last reported status)",
-            ARGO_REFRESH_WAIT.as_secs()
-        ));
-    }
-    // A held target's re-check asks Argo CD nothing: the note that it did not refresh
-    // still holds, and must not flip the recorded drift back and forth.
-    if refreshed.is_none()
-        && let Some(old) = old
-        && old.in_sync == drift.in_sync
-        && old.resources == drift.resources
-        && old.summary.starts_with(&drift.summary)
-    {
-        return old.clone();
-    }
-    drift
+    drift::qualify(method, drift, refreshed, ARGO_REFRESH_WAIT, old)
 }

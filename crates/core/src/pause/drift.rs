@@ -174,6 +174,44 @@ fn conditions(obj: &Value) -> Drift {
     }
 }
 
+/// `drift` as recorded: for Argo CD, whether it was asked to refresh (`refreshed`:
+/// `Some(moved)`, `None` when not asked, as on a held target's re-check). With
+/// skip-reconcile Argo CD does nothing at all, so unless it was just seen to refresh its
+/// status is from before the pause: not assessed. A re-check keeps `old` when only the
+/// note that Argo CD did not refresh differs, so the record does not flip back and forth.
+pub fn qualify(
+    method: PauseMethod,
+    mut drift: Drift,
+    refreshed: Option<bool>,
+    waited: std::time::Duration,
+    old: Option<&Drift>,
+) -> Drift {
+    if method == PauseMethod::SkipReconcile && refreshed != Some(true) {
+        drift.in_sync = None;
+        if !drift.summary.starts_with("not assessed") {
+            drift.summary = format!(
+                "not assessed: skip-reconcile stops Argo CD refreshing, so its status is from before the pause ({})",
+                drift.summary
+            );
+        }
+    }
+    if refreshed == Some(false) {
+        drift.summary.push_str(&format!(
+            " (Argo CD did not refresh within {}s: this is its last reported status)",
+            waited.as_secs()
+        ));
+    }
+    if refreshed.is_none()
+        && let Some(old) = old
+        && old.in_sync == drift.in_sync
+        && old.resources == drift.resources
+        && old.summary.starts_with(&drift.summary)
+    {
+        return old.clone();
+    }
+    drift
+}
+
 /// Whether to give the target back now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -264,6 +302,37 @@ mod tests {
         assert!(x.summary.contains("Synced=False"), "{}", x.summary);
         let cm = serde_json::json!({"metadata": {"name": "c"}});
         assert_eq!(assess(PauseMethod::Annotation, &cm).in_sync, None);
+    }
+
+    #[test]
+    fn skip_reconcile_is_not_assessed_unless_argo_refreshed_and_rechecks_do_not_flip() {
+        let mut synced = fixture("application-out-of-sync.yaml");
+        synced["status"]["sync"]["status"] = "Synced".into();
+        let wait = std::time::Duration::from_secs(5);
+        let read = || assess(PauseMethod::SkipReconcile, &synced);
+        let first = qualify(PauseMethod::SkipReconcile, read(), Some(false), wait, None);
+        assert_eq!(first.in_sync, None, "{}", first.summary);
+        assert!(
+            first.summary.contains("did not refresh"),
+            "{}",
+            first.summary
+        );
+        let again = qualify(PauseMethod::SkipReconcile, read(), None, wait, Some(&first));
+        assert_eq!(again, first, "a held re-check keeps the record");
+        let moved = qualify(PauseMethod::SkipReconcile, read(), Some(true), wait, None);
+        assert_eq!(moved.in_sync, Some(true));
+        let auto_sync = qualify(
+            PauseMethod::DisableAutoSync,
+            assess(PauseMethod::DisableAutoSync, &synced),
+            Some(false),
+            wait,
+            None,
+        );
+        assert_eq!(
+            auto_sync.in_sync,
+            Some(true),
+            "Argo CD keeps comparing: its status is live"
+        );
     }
 
     #[test]
