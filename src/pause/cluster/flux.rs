@@ -217,6 +217,18 @@ async fn api_for(
     }
 }
 
+/// The live object, `None` when it does not exist.
+async fn live(api: &Api<DynamicObject>, r: &ObjRef) -> Result<Option<Value>, Problem> {
+    let what = || r.to_string();
+    timed(what, async {
+        api.get_opt(&r.name)
+            .await
+            .map(|o| o.as_ref().map(to_value))
+            .map_err(|e| Problem::api("get", &what(), None, e))
+    })
+    .await
+}
+
 /// What applying `obj` as kustomize-controller (server-side, forcing ownership) would
 /// change: a dry run against the live object.
 async fn dry_run(client: &Client, kinds: &Kinds, obj: &Value, ignore: &str) -> Outcome {
@@ -235,14 +247,9 @@ async fn dry_run(client: &Client, kinds: &Kinds, obj: &Value, ignore: &str) -> O
         Err(why) => return Outcome::Unknown(why),
     };
     let what = || r.to_string();
-    let live = timed(what, async {
-        api.get_opt(&r.name)
-            .await
-            .map_err(|e| Problem::api("get", &what(), None, e))
-    })
-    .await;
+    let live = live(&api, &r).await;
     let live = match live {
-        Ok(Some(live)) => to_value(&live),
+        Ok(Some(live)) => live,
         Ok(None) => return Outcome::Missing,
         Err(p) => return Outcome::Unknown(p.message),
     };
@@ -287,15 +294,9 @@ async fn pruned(
         Ok(api) => api,
         Err(why) => return Some(Outcome::Unknown(why)),
     };
-    let what = || r.to_string();
-    let live = timed(what, async {
-        api.get_opt(&r.name)
-            .await
-            .map_err(|e| Problem::api("get", &what(), None, e))
-    })
-    .await;
+    let live = live(&api, r).await;
     match live {
-        Ok(Some(live)) => flux::prunable(ks, &to_value(&live)).then_some(Outcome::Pruned),
+        Ok(Some(live)) => flux::prunable(ks, &live).then_some(Outcome::Pruned),
         Ok(None) => None,
         Err(p) => Some(Outcome::Unknown(p.message)),
     }
