@@ -30,7 +30,7 @@ bench: ## Outside-in benchmark, release build, N grants (N=1000; N=10000 takes h
 chaos: ## Fault campaign, release build, ROUNDS rounds (SEED=n replays one): target/chaos/latest.json
 	ROUNDS=$(ROUNDS) SEED=$(SEED) bash tests/chaos.sh
 
-env-up: ## Start etcd, kube-apiserver and moto on 127.0.0.1; writes target/env/env.sh
+env-up: ## Start etcd, kube-apiserver, moto and Flux's controllers on 127.0.0.1; writes target/env/env.sh
 	bash tests/env/deps.sh
 	bash tests/env/up.sh
 
