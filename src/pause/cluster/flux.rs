@@ -301,3 +301,38 @@ async fn pruned(
         Err(p) => Some(Outcome::Unknown(p.message)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tarball(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (path, bytes) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            // Written raw: `append_data` refuses `..`, an artifact need not.
+            header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            header.set_cksum();
+            tar.append(&header, *bytes).expect("entry");
+        }
+        tar.into_inner().expect("tar").finish().expect("gzip")
+    }
+
+    #[test]
+    fn an_artifact_unpacks_to_its_regular_files_and_nothing_outside_it() {
+        let t = tarball(&[
+            ("./app/settings.yaml", b"a: 1\n"),
+            ("../../etc/passwd", b"x"),
+            ("app/../other.yaml", b"b: 2\n"),
+        ]);
+        let files = unpack(&t).expect("unpacks");
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        assert_eq!(names, ["app/settings.yaml", "other.yaml"]);
+        assert_eq!(files["app/settings.yaml"], b"a: 1\n");
+        assert!(unpack(b"not a tarball").is_err());
+    }
+}
