@@ -198,6 +198,22 @@ impl World {
             .sum()
     }
 
+    /// Waits until kustomize-controller has seen the suspend: a reconcile started before
+    /// it, or from a cache that had not seen it yet, would still apply the source over a
+    /// repair. Seen once a whole interval passes without a reconcile.
+    async fn settled(&self) {
+        let quiet = eventually(FLUX, || async {
+            let before = self.reconciliations().await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            (self.reconciliations().await == before).then_some(())
+        })
+        .await;
+        assert!(
+            quiet.is_some(),
+            "kustomize-controller kept reconciling a suspended Kustomization"
+        );
+    }
+
     /// Whether kustomize-controller reconciles it again within `within`.
     async fn reconciles(&self, within: Duration) -> bool {
         let before = self.reconciliations().await;
@@ -239,8 +255,7 @@ async fn a_repair_survives_the_pause_and_auto_restore_hands_back_to_the_source()
     w.s.create_grant("g", |_| {}).await;
     wait_entry_state(&w.s, "g", "app", PauseState::Paused).await;
     assert_eq!(w.kustomization().await["spec"]["suspend"], json!(true));
-    // A reconcile that started before the suspend finishes within milliseconds.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.settled().await;
 
     // Suspended: kustomize-controller ignores requests and leaves the repair alone over
     // several intervals (a negative that cannot pass by accident: it handled the last one).
@@ -292,6 +307,7 @@ async fn when_in_sync_is_held_until_the_fix_is_committed_and_never_released_into
     let _controller = ControllerProcess::start(&w.s.ns, &[]);
     w.s.create_grant("g", |_| {}).await;
     wait_entry_state(&w.s, "g", "app", PauseState::Paused).await;
+    w.settled().await;
     w.hotfix().await;
 
     w.s.resolve("g").await;
@@ -359,6 +375,7 @@ async fn overlapping_grants_and_a_crash_mid_restore_give_it_back_once() {
     wait_entry_state(&w.s, "first", "app", PauseState::Paused).await;
     w.s.create_grant("second", |_| {}).await;
     wait_entry_state(&w.s, "second", "app", PauseState::Paused).await;
+    w.settled().await;
     w.hotfix().await;
 
     // The first ending leaves it paused for the second.
