@@ -237,11 +237,11 @@ pub fn writers(live: &Value, ignore: &str) -> Vec<String> {
             .get("subresource")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if !name.is_empty() && name != MANAGER && name != ignore && sub.is_empty() {
+        let theirs = !name.is_empty() && name != MANAGER && name != ignore && sub.is_empty();
+        if theirs && !out.iter().any(|o| o == name) {
             out.push(name.to_owned());
         }
     }
-    out.dedup();
     out
 }
 

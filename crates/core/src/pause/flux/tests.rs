@@ -108,6 +108,8 @@ fn changes_ignore_bookkeeping_and_name_fields() {
     let live = json!({"metadata": {"name": "app", "resourceVersion": "1", "managedFields": [
         {"manager": "kustomize-controller", "operation": "Apply"},
         {"manager": "kubectl-edit", "operation": "Update"},
+        {"manager": "kubectl-patch", "operation": "Update"},
+        {"manager": "kubectl-edit", "operation": "Apply"},
         {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status"},
     ]}, "data": {"mode": "hotfix", "extra": "1"}, "spec": {"ports": [1, 2]}});
     let mut after = live.clone();
@@ -117,7 +119,11 @@ fn changes_ignore_bookkeeping_and_name_fields() {
     after["data"]["mode"] = "normal".into();
     after["spec"]["ports"] = json!([1, 3]);
     assert_eq!(changes(&live, &after), ["data.mode", "spec.ports[1]"]);
-    assert_eq!(writers(&live, "breakglass"), ["kubectl-edit"]);
+    assert_eq!(
+        writers(&live, "breakglass"),
+        ["kubectl-edit", "kubectl-patch"],
+        "each writer once"
+    );
 }
 
 #[test]
