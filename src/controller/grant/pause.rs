@@ -127,8 +127,9 @@ pub(crate) async fn restore_targets(
         &ending,
     )
     .await;
-    // Write-ahead: the drift and the holds are on the grant before anything is given back.
-    if journal.status().paused_targets != before {
+    // Write-ahead: the drift and the holds are on the grant before anything is given back
+    // (with nothing to give back, the pass's own commit records them).
+    if assessed.acts() && journal.status().paused_targets != before {
         journal.checkpoint().await?;
     }
     let (notes, restored) = pausing::give_back(

@@ -46,6 +46,13 @@ pub struct Assessed {
     sends: Vec<(usize, Found, RestorePlan)>,
 }
 
+impl Assessed {
+    /// Whether [`give_back`] will write to any object: only then is a checkpoint due.
+    pub fn acts(&self) -> bool {
+        !self.sends.is_empty()
+    }
+}
+
 /// Ends this grant's holds in one go: [`assess`] then [`give_back`], with no write of the
 /// entries between them (the controller writes them there: a checkpoint).
 pub async fn restore(
